@@ -1,0 +1,40 @@
+# deepnorm — the README's two commands are `make reproduce` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml environment.yml | sha256sum | cut -c1-16)
+PROFILE ?= cpu
+DATA_ROOT ?=
+PYTEST_ARGS ?=
+
+.PHONY: install test test-slow reproduce phantom bench clean-venv
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml environment.yml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@rm -f $(VENV)/.installed-*
+	$(PY) -m pip install --quiet --upgrade pip
+	# pinned: an unpinned torch pulls a multi-GB CUDA build
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $@
+
+test: install
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-slow: install
+	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)
+
+phantom: install
+	$(VENV)/bin/deepnorm data phantom --profile $(PROFILE)
+
+reproduce: install
+	$(PY) -m deepnorm.reproduce --profile $(PROFILE) $(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
+
+bench: install
+	$(PY) benchmarks/bench_core.py
+
+clean-venv:
+	rm -rf $(VENV)
