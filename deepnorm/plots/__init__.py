@@ -1,0 +1,1 @@
+"""Static figures (matplotlib/seaborn), one function per figure of the paper."""
