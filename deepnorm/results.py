@@ -1,0 +1,73 @@
+"""Result tables on disk: ``results/<name>.csv`` (rows of floats/strings) and ``<name>.json``.
+
+Notebooks write them, the report and the tests read them: never notebook outputs. Writes are
+atomic (temporary file + rename), so a reader never sees half a table.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from deepnorm.paths import results_dir
+
+
+def _atomic_write_text(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _convert(value: str) -> Any:
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
+def write_table(name: str, rows: Sequence[Mapping[str, Any]], folder: Path | None = None) -> Path:
+    """Write `rows` (dicts with the same keys, in order) to ``<folder>/<name>.csv``; returns the path."""
+    folder = Path(folder) if folder is not None else results_dir()
+    fields: list[str] = []
+    for row in rows:
+        fields += [k for k in row if k not in fields]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    return _atomic_write_text(folder / f"{name}.csv", buffer.getvalue())
+
+
+def read_table(name: str, folder: Path | None = None) -> list[dict[str, Any]]:
+    """Rows of ``<folder>/<name>.csv`` with numbers as floats; [] if the table was never written."""
+    path = (Path(folder) if folder is not None else results_dir()) / f"{name}.csv"
+    if not path.is_file():
+        return []
+    with path.open(encoding="utf-8", newline="") as handle:
+        return [{k: _convert(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+
+
+def write_json(name: str, data: Any, folder: Path | None = None) -> Path:
+    """Write `data` to ``<folder>/<name>.json`` (atomic)."""
+    folder = Path(folder) if folder is not None else results_dir()
+    return _atomic_write_text(folder / f"{name}.json", json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(name: str, folder: Path | None = None) -> Any:
+    """The content of ``<folder>/<name>.json``, or None if it was never written."""
+    path = (Path(folder) if folder is not None else results_dir()) / f"{name}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
