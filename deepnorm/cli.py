@@ -1,8 +1,9 @@
 """The ``deepnorm`` command line: a thin dispatcher over the library.
 
 Each sub-command lives in its own module, which provides ``configure_parser(parser)`` to add
-its arguments and ``main(args) -> int`` to run it. Modules are imported only when their
-sub-command runs, so ``deepnorm --help`` stays fast.
+its arguments and ``main(args) -> int`` to run it (or ``configure_<name>_parser`` and
+``main_<name>`` when one module serves several sub-commands). A module is imported only when
+its own sub-command is named on the command line, so ``deepnorm --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -24,8 +25,17 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser (imports each sub-command's module to add its options)."""
+def _selected(argv: Sequence[str]) -> tuple[str, ...]:
+    words = tuple(a for a in argv if not a.startswith("-"))
+    for path in COMMANDS:
+        if words[: len(path)] == path:
+            return path
+    return ()
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser; the options of the sub-command named in `argv` (all if None) are added."""
+    selected = None if argv is None else _selected(argv)
     parser = argparse.ArgumentParser(
         prog="deepnorm",
         description="Realistic image normalization for multi-domain segmentation "
@@ -41,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
                 group = top.add_parser(path[0], help=f"{path[0]} commands")
                 groups[path[0]] = group.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
             sub = groups[path[0]].add_parser(path[1], help=help_line, description=help_line)
+        if selected is not None and path != selected:
+            continue
         module = importlib.import_module(module_name)
         configure = getattr(module, f"configure_{path[-1]}_parser", None) or module.configure_parser
         configure(sub)
@@ -51,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``deepnorm`` command; returns the process exit code."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
         return int(args._run(args) or 0)
