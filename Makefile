@@ -8,7 +8,7 @@ PROFILE ?= cpu
 DATA_ROOT ?=
 PYTEST_ARGS ?=
 
-.PHONY: install test test-slow reproduce phantom bench clean-venv
+.PHONY: install browser test test-slow reproduce phantom bench clean-venv
 
 install: $(STAMP)
 
@@ -21,7 +21,14 @@ $(STAMP): pyproject.toml environment.yml
 	$(PY) -m pip install --quiet -e '.[test]'
 	@touch $@
 
-test: install
+# Debian's Chromium for the JupyterLab browser test (skipped, with a reason, when it cannot be installed).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "note: could not install chromium; the browser test will be skipped"; \
+	  else echo "note: chromium not found (install Debian's chromium); the browser test will be skipped"; fi; }
+
+test: install browser
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 test-slow: install
