@@ -1,0 +1,120 @@
+"""Laws of deepnorm.config: validation, round trips, hashing, overrides, profiles."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+
+import pytest
+
+from deepnorm.config import Config, DataConfig, ModelConfig, TrainConfig, profile
+from deepnorm.errors import ConfigError
+
+
+@pytest.mark.parametrize("name", ["smoke", "cpu", "paper"])
+def test_dict_and_yaml_round_trip_exactly(name, tmp_path):
+    config = profile(name)
+    assert Config.from_dict(config.to_dict()) == config
+    assert Config.from_yaml(config.to_yaml()) == config
+    path = tmp_path / "config.yaml"
+    config.to_yaml(path)
+    assert Config.from_yaml(path) == config
+    assert Config.from_yaml(path).stable_hash() == config.stable_hash()
+
+
+def test_stable_hash_is_sha256_of_canonical_json():
+    config = profile("cpu")
+    canonical = json.dumps(config.to_dict(), sort_keys=True, separators=(",", ":"))
+    assert config.stable_hash() == hashlib.sha256(canonical.encode()).hexdigest()[:12]
+    assert len(config.stable_hash()) == 12
+    assert config.replace(**{"train.lam": 0.1}).stable_hash() != config.stable_hash()
+    assert profile("cpu").stable_hash() == config.stable_hash()
+
+
+def test_replace_dotted_overrides():
+    config = profile("cpu").replace(**{"train.lam": 0.1, "data.sites": ["mrbrains", "iseg", "abide"], "eval.stride": 4})
+    assert config.train.lam == 0.1
+    assert config.data.sites == ("iseg", "mrbrains", "abide")  # SITES order = domain index
+    assert config.eval_.stride == 4
+    assert profile("cpu").train.lam == 1.5  # the original is untouched (frozen value)
+    with pytest.raises(ConfigError, match="train.bogus"):
+        profile("cpu").replace(**{"train.bogus": 1})
+    with pytest.raises(ConfigError, match="unknown override key"):
+        profile("cpu").replace(**{"nosection": 1})
+
+
+@pytest.mark.parametrize(
+    "key, value, field_name",
+    [
+        ("data.sites", ["iseg", "oasis"], "data.sites"),
+        ("data.sites", [], "data.sites"),
+        ("data.modalities", ["t1", "pd"], "data.modalities"),
+        ("data.modalities", ["t2"], "data.modalities"),
+        ("train.method", "cyclegan", "train.method"),
+        ("train.lam", -0.5, "train.lam"),
+        ("train.device", "tpu", "train.device"),
+        ("train.generator_loss", "wgan", "train.generator_loss"),
+        ("data.patch_size", 12, "data.patch_size"),
+        ("data.bias_augment", 1.5, "data.bias_augment"),
+        ("train.milestones", [8, 5], "train.milestones"),
+        ("eval_.stride", 32, "eval_.stride"),
+    ],
+)
+def test_invalid_values_name_the_field(key, value, field_name):
+    with pytest.raises(ConfigError, match=field_name.replace(".", r"\.")):
+        profile("cpu").replace(**{key: value})
+
+
+def test_patch_not_divisible_names_nearest_valid_size():
+    with pytest.raises(ConfigError, match="nearest valid size 16"):
+        Config(data=DataConfig(patch_size=18), model=ModelConfig(widths=(8, 16, 32, 64)))
+
+
+def test_abide_with_t2_is_rejected():
+    with pytest.raises(ConfigError, match="ABIDE has only T1"):
+        DataConfig(sites=("iseg", "abide"), modalities=("t1", "t2"))
+
+
+def test_paper_profile_is_the_papers_setting():
+    config = profile("paper")
+    assert config.data.spacing == 1.0 and config.data.patch_size == 32 and config.eval_.stride == 8
+    assert config.model.widths == (64, 128, 256, 512, 512)
+    assert config.model.disc_widths == (16, 32, 64, 128)
+    assert (config.train.lr_gs, config.train.lr_d, config.train.weight_decay) == (1e-3, 1e-4, 1e-3)
+    assert config.train.milestones == (50, 75) and config.train.lr_gamma == 0.1
+    assert config.train.plateau_patience == 7
+    assert (config.train.lam, config.train.n_steps, config.train.epochs) == (1.5, 3, 120)
+    assert (config.data.patches_per_site, config.data.val_patches_per_site) == (40_000, 12_000)
+    assert config.train.device == "cuda" and config.train.amp
+    three = profile("paper", **{"data.sites": ["iseg", "mrbrains", "abide"]})
+    assert three.train.epochs == 70 and three.train.milestones == (50, 75)
+
+
+def test_cpu_profile_keeps_the_papers_physical_patch():
+    cpu, paper = profile("cpu"), profile("paper")
+    assert cpu.data.patch_size * cpu.data.spacing == paper.data.patch_size * paper.data.spacing == 32.0
+    assert cpu.model.widths == (8, 16, 32, 64) and cpu.eval_.stride == 8
+    assert profile("cpu", **{"data.sites": "iseg,mrbrains,abide"}).train.epochs < cpu.train.epochs
+
+
+def test_derived_batches_per_epoch():
+    config = profile("paper")
+    assert config.batches_per_epoch == -(-2 * 40_000 // config.train.batch_size)
+    assert profile("smoke").batches_per_epoch == profile("smoke").train.batches_per_epoch
+
+
+def test_unknown_profile_and_sections_rejected():
+    with pytest.raises(ConfigError, match="unknown profile"):
+        profile("gpu")
+    with pytest.raises(ConfigError, match="unknown config section"):
+        Config.from_dict({"profile": "cpu", "optim": {}})
+    with pytest.raises(ConfigError, match="data.spacingg"):
+        Config.from_dict({"data": {"spacingg": 1.0}})
+
+
+def test_sections_are_frozen():
+    config = profile("smoke")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.train.lam = 3.0  # type: ignore[misc]
+    assert isinstance(config.train, TrainConfig)
