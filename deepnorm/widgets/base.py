@@ -1,0 +1,126 @@
+"""What every viewer shares: an off-screen matplotlib figure shown as PNG bytes in an Image widget.
+
+The figure is drawn by the Agg canvas, never by pyplot, so a viewer works under any backend
+(Agg in tests, the default inline backend in JupyterLab) and needs no ipympl. Its current
+picture is ``image_widget.value`` (PNG bytes); a notebook displays the live widget plus a static
+``image/png`` copy, which is what remains visible in a notebook saved without a kernel.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deepnorm.errors import DataError
+
+DPI = 100
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write `data` to `path` through a temporary file in the same folder and a rename.
+
+    A reader never sees a half-written file; parent folders are created. Returns the path.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def unwrap_volume(value: Any, name: str) -> tuple[np.ndarray, tuple[float, float, float] | None]:
+    """The array and spacing (mm, or None) of a numpy array or a `deepnorm.data.volume.Volume`.
+
+    Any object with ``.data`` and ``.spacing`` counts as a Volume. Raises DataError naming
+    `name` when the value holds no numeric array.
+    """
+    spacing = None
+    if hasattr(value, "data") and hasattr(value, "spacing") and not isinstance(value, np.ndarray):
+        spacing = tuple(float(s) for s in value.spacing)
+        value = value.data
+    try:
+        array = np.asarray(value)
+    except Exception as error:  # pragma: no cover - numpy's own message is kept
+        raise DataError(f"{name}: cannot read it as an array ({error}); pass a numpy array or a Volume.") from error
+    if array.dtype.kind not in "biuf":
+        raise DataError(f"{name}: expected a numeric array or a Volume, got dtype {array.dtype}.")
+    return array, spacing  # type: ignore[return-value]
+
+
+def same_spacing(spacings: Sequence[tuple[float, float, float] | None]) -> tuple[float, float, float] | None:
+    """The first non-None spacing (mm); raises DataError when two given spacings disagree."""
+    known = [s for s in spacings if s is not None]
+    for other in known[1:]:
+        if not np.allclose(other, known[0]):
+            raise DataError(f"Volumes have different voxel spacings {known[0]} and {other} mm; resample them first.")
+    return known[0] if known else None
+
+
+def new_canvas_figure(figsize: tuple[float, float]) -> Any:
+    """A matplotlib Figure of `figsize` inches attached to an Agg canvas (no pyplot state)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=figsize, dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def figure_png(figure: Any, dpi: int = DPI) -> bytes:
+    """The PNG bytes of `figure` as drawn now (`dpi` dots per inch, white background)."""
+    import io
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, facecolor="white")
+    return buffer.getvalue()
+
+
+class PngFigureViewer:
+    """Base class: subclasses build ``self.figure``, the controls and ``self.widget``, and call
+    `refresh` after changing the figure's artists."""
+
+    figure: Any
+    image_widget: Any
+    widget: Any
+
+    def _make_image_widget(self) -> Any:
+        import ipywidgets as widgets
+
+        return widgets.Image(format="png", layout=widgets.Layout(width="auto"))
+
+    def refresh(self) -> None:
+        """Redraw the figure and push its PNG into ``image_widget.value``."""
+        self.image_widget.value = figure_png(self.figure)
+
+    def to_png(self, path: str | Path | None = None) -> bytes:
+        """PNG bytes of the current picture; also written to `path` when given."""
+        data = figure_png(self.figure)
+        if path is not None:
+            atomic_write_bytes(path, data)
+        return data
+
+    def _repr_png_(self) -> bytes:
+        """Static picture for front ends (and saved notebooks) that cannot show the live widget."""
+        return self.to_png()
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        """Live widget view plus a static ``image/png`` fallback for kernel-less notebook views."""
+        bundle: dict[str, Any] = {}
+        widget_bundle = self.widget._repr_mimebundle_()
+        if widget_bundle:
+            bundle.update(widget_bundle)
+        bundle["image/png"] = base64.b64encode(self.to_png()).decode("ascii")
+        bundle["text/plain"] = f"<{type(self).__name__}>"
+        return bundle

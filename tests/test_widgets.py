@@ -1,0 +1,212 @@
+"""The viewers under Agg: set a control, assert on what its observer changed."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+import numpy as np
+import pytest
+
+matplotlib.use("Agg")
+
+pytest.importorskip("ipywidgets")
+
+from deepnorm.data.volume import Volume  # noqa: E402
+from deepnorm.errors import DataError  # noqa: E402
+from deepnorm.widgets import ConfusionMatrixViewer, HistogramViewer, SliceViewer  # noqa: E402
+from deepnorm.widgets.core import percentile_window, take_slice  # noqa: E402
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    """(width, height) in pixels from a PNG's IHDR chunk."""
+    assert data[:8] == PNG_MAGIC
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def _phantom(shape=(20, 24, 12), seed=0):
+    """A smooth synthetic head: WM core, GM shell, CSF rim; intensity varies with every axis."""
+    grid = np.stack(np.meshgrid(*[np.linspace(-1, 1, n) for n in shape], indexing="ij"))
+    radius = np.sqrt((grid**2).sum(axis=0))
+    labels = np.zeros(shape, dtype=np.int64)
+    labels[radius < 0.95] = 1
+    labels[radius < 0.75] = 2
+    labels[radius < 0.45] = 3
+    rng = np.random.default_rng(seed)
+    image = (labels / 3.0 + 0.1 * grid[0] + 0.05 * grid[1] + 0.02 * rng.random(shape)) * (labels > 0)
+    return image.astype(np.float32), labels
+
+
+@pytest.fixture()
+def phantom():
+    return _phantom()
+
+
+# --- SliceViewer -------------------------------------------------------------------------------
+
+
+def test_slice_slider_updates_image_data_and_png(phantom):
+    image, labels = phantom
+    viewer = SliceViewer(image, 1.0 - image, labels, spacing=(1.0, 1.0, 2.0))
+    assert viewer.slider.max == image.shape[2] - 1
+    start = viewer.slider.value
+    np.testing.assert_array_equal(viewer.gray_images[0].get_array(), take_slice(image, "axial", start))
+    before = viewer.image_widget.value
+    assert before[:8] == PNG_MAGIC
+
+    viewer.slider.value = 2
+    np.testing.assert_array_equal(viewer.gray_images[0].get_array(), take_slice(image, "axial", 2))
+    np.testing.assert_array_equal(viewer.gray_images[1].get_array(), take_slice(1.0 - image, "axial", 2))
+    assert viewer.image_widget.value != before
+    # the same AxesImage was updated, not replaced
+    assert len(viewer.axes[0].images) == 2
+
+
+def test_axis_toggle_changes_slider_range_and_aspect(phantom):
+    image, labels = phantom
+    viewer = SliceViewer(image, labels=labels, spacing=(1.0, 1.0, 2.0))
+    viewer.axis_toggle.value = "coronal"
+    assert viewer.slider.max == image.shape[1] - 1
+    shown = viewer.gray_images[0].get_array()
+    np.testing.assert_array_equal(shown, take_slice(image, "coronal", viewer.slider.value))
+    assert viewer.axes[0].get_aspect() == pytest.approx(2.0)  # z rows are 2 mm, x columns 1 mm
+    viewer.axis_toggle.value = "sagittal"
+    assert viewer.slider.max == image.shape[0] - 1
+    assert viewer.gray_images[0].get_array().shape == (image.shape[2], image.shape[1])
+
+
+def test_overlay_toggle_hides_labels_and_changes_png(phantom):
+    image, labels = phantom
+    viewer = SliceViewer(image, labels=labels)
+    assert viewer.overlay_toggle.value is True
+    assert viewer.overlay_images[0].get_visible()
+    overlay = viewer.overlay_images[0].get_array()
+    expected = take_slice(labels, "axial", viewer.slider.value)
+    np.testing.assert_array_equal(overlay[..., 3] > 0, expected > 0)
+    with_labels = viewer.image_widget.value
+    viewer.overlay_toggle.value = False
+    assert not viewer.overlay_images[0].get_visible()
+    assert viewer.image_widget.value != with_labels
+
+
+def test_percentile_window_is_applied(phantom):
+    image, _ = phantom
+    viewer = SliceViewer(image)
+    assert viewer.gray_images[0].get_clim() == pytest.approx(percentile_window(image, image != 0))
+    assert viewer.overlay_toggle.disabled
+
+
+def test_volume_inputs_give_spacing_and_data(phantom):
+    image, labels = phantom
+    viewer = SliceViewer(
+        Volume.from_array(image, (0.958, 0.958, 3.0)), labels=Volume.from_array(labels, (0.958, 0.958, 3.0)),
+        axis="coronal",
+    )
+    assert viewer.spacing == pytest.approx((0.958, 0.958, 3.0))
+    assert viewer.axes[0].get_aspect() == pytest.approx(3.0 / 0.958)
+    np.testing.assert_array_equal(viewer.gray_images[0].get_array(), take_slice(image, "coronal", viewer.slider.value))
+
+
+def test_channel_selection_and_shape_errors(phantom):
+    image, labels = phantom
+    stacked = np.stack([image, 2.0 * image])
+    viewer = SliceViewer(stacked, channel=1)
+    np.testing.assert_array_equal(viewer.gray_images[0].get_array(), take_slice(2.0 * image, "axial", viewer.slider.value))
+    with pytest.raises(DataError, match="channel"):
+        SliceViewer(stacked, channel=2)
+    with pytest.raises(DataError, match="labels shape"):
+        SliceViewer(image, labels=labels[:-1])
+    with pytest.raises(DataError, match="spacings"):
+        SliceViewer(Volume.from_array(image, (1, 1, 1)), Volume.from_array(image, (1, 1, 2)))
+
+
+def test_static_png_representations(phantom, tmp_path):
+    image, labels = phantom
+    viewer = SliceViewer(image, image, labels)
+    png = viewer._repr_png_()
+    assert png[:8] == PNG_MAGIC and _png_size(png)[0] > 100
+    bundle = viewer._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle and "image/png" in bundle
+    path = viewer.to_png(tmp_path / "sub" / "slice.png")
+    assert path == png and (tmp_path / "sub" / "slice.png").read_bytes() == png
+    assert not list((tmp_path / "sub").glob(".*.tmp"))
+
+
+def test_slice_viewer_png_shows_the_slice(phantom):
+    image, _ = phantom
+    from matplotlib.image import imread
+
+    viewer = SliceViewer(image)
+    viewer.slider.value = 0  # bottom slice: a few brain voxels at most
+    dark = imread(io.BytesIO(viewer.image_widget.value))
+    viewer.slider.value = image.shape[2] // 2  # central slice: a bright brain
+    bright = imread(io.BytesIO(viewer.image_widget.value))
+    assert bright[..., :3].mean() > dark[..., :3].mean()
+
+
+# --- HistogramViewer ---------------------------------------------------------------------------
+
+
+def _histogram_data():
+    a_img, a_lab = _phantom(seed=1)
+    b_img, b_lab = _phantom(seed=2)
+    return {
+        "iseg": {"before": (a_img, a_lab), "after": (0.5 * a_img + 0.2, a_lab)},
+        "mrbrains": {"before": (b_img**2, b_lab), "after": (Volume.from_array(b_img), Volume.from_array(b_lab))},
+    }
+
+
+def test_histogram_lines_hold_tissue_densities():
+    data = _histogram_data()
+    viewer = HistogramViewer(data, bins=20)
+    image, labels = data["iseg"]["before"]
+    values = np.clip(image[labels == 2].astype(np.float64), 0, 1)
+    counts, edges = np.histogram(values, bins=20, range=(0, 1))
+    expected = counts / (counts.sum() * np.diff(edges))
+    np.testing.assert_allclose(viewer.lines[("before", "iseg", 2)].get_ydata(), expected)
+    np.testing.assert_allclose(viewer.lines[("before", "iseg", 2)].get_xdata(), 0.5 * (edges[1:] + edges[:-1]))
+    assert viewer.stages == ["before", "after"]
+
+
+def test_histogram_selectors_change_visible_lines_title_and_png():
+    viewer = HistogramViewer(_histogram_data(), bins=20)
+    first = viewer.tissue_selector.value
+    assert set(viewer.visible_lines()) == {(st, si, first) for st in ("before", "after") for si in ("iseg", "mrbrains")}
+    before_png = viewer.image_widget.value
+    viewer.tissue_selector.value = 3
+    assert set(viewer.visible_lines()) == {(st, si, 3) for st in ("before", "after") for si in ("iseg", "mrbrains")}
+    assert viewer.axes[0].get_title() == "WM, before"
+    assert viewer.image_widget.value != before_png
+    viewer.site_selector.value = ("mrbrains",)
+    assert set(viewer.visible_lines()) == {("before", "mrbrains", 3), ("after", "mrbrains", 3)}
+
+
+def test_histogram_viewer_rejects_empty_data():
+    with pytest.raises(DataError, match="site"):
+        HistogramViewer({})
+
+
+# --- ConfusionMatrixViewer ---------------------------------------------------------------------
+
+
+def test_confusion_selector_updates_mesh_annotations_title():
+    counts_low = np.array([[90, 5, 5], [5, 90, 5], [1, 1, 98]])
+    counts_high = np.array([[40, 30, 30], [30, 40, 30], [45, 45, 10]])
+    viewer = ConfusionMatrixViewer({1.5: counts_high, 0.1: counts_low}, ["iSEG", "MRBrainS", "generated"])
+    assert viewer.lambdas == [0.1, 1.5]
+    expected_low = counts_low / counts_low.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(np.asarray(viewer.mesh.get_array()).ravel(), expected_low.ravel())
+    first_png = viewer.image_widget.value
+    viewer.selector.value = 1.5
+    expected_high = counts_high / counts_high.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(np.asarray(viewer.mesh.get_array()).ravel(), expected_high.ravel())
+    assert [t.get_text() for t in viewer.ax.texts] == [f"{v:.2f}" for v in expected_high.ravel()]
+    assert "λ = 1.5" in viewer.ax.get_title()
+    assert viewer.image_widget.value != first_png
+
+
+def test_confusion_viewer_checks_class_names():
+    with pytest.raises(DataError, match="class names"):
+        ConfusionMatrixViewer({0.1: np.eye(3)}, ["a", "b"])
