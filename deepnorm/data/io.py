@@ -1,0 +1,238 @@
+"""Reading and writing volumes: the only module that imports nibabel.
+
+Formats, chosen by the file name's extension:
+
+- ``.nii`` / ``.nii.gz``: NIfTI-1 single file (MRBrainS13).
+- ``.hdr`` (+ its ``.img``): an Analyze 7.5 pair on reading (iSEG-2017); NIfTI-1 pairs are read
+  too. On writing, deepnorm writes a NIfTI-1 *pair* (``.hdr`` + ``.img``, the same two-file layout
+  and the same raw ``.img`` voxel block): a plain Analyze header cannot hold an affine (it keeps
+  only the voxel sizes and flips the x axis), so it could not give an exact round trip.
+- ``.mgz``: FreeSurfer MGH, gzipped (ABIDE).
+
+A loaded volume is always 3D, finite, in native byte order, with the dtype stored in the file;
+a trailing singleton 4th axis (as Analyze files often carry) is dropped. Header values stored as
+float32 (voxel sizes, affine entries) come back as the shortest decimal that rounds to them, so a
+volume saved with spacing 0.958 mm is read back with spacing 0.958 mm, not 0.95800000429. MGH
+files rebuild the affine from a float32 centre point, so .mgz affines are rounded to 1e-6 mm
+(exact for voxel sizes and origins given to a few decimals; within float32 precision otherwise).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from deepnorm.data.volume import Volume
+from deepnorm.errors import DataError
+
+#: Extensions deepnorm can read and write, longest first.
+EXTENSIONS: tuple[str, ...] = (".nii.gz", ".nii", ".hdr", ".img", ".mgz")
+
+#: Dtypes each format stores as-is. Other dtypes are narrowed only when that is lossless.
+_NIFTI_DTYPES = {np.dtype(t) for t in (np.uint8, np.int8, np.int16, np.uint16, np.int32, np.uint32,
+                                       np.int64, np.uint64, np.float32, np.float64)}
+_MGH_DTYPES = {np.dtype(t) for t in (np.uint8, np.int16, np.int32, np.float32)}
+_NARROWER = (np.uint8, np.int16, np.int32, np.float32)
+
+
+def _extension(path: Path) -> str:
+    name = path.name.lower()
+    for ext in EXTENSIONS:
+        if name.endswith(ext):
+            return ext
+    raise DataError(
+        f"{path}: unsupported file type {''.join(path.suffixes) or '(no extension)'!r}; "
+        f"deepnorm reads and writes {', '.join(EXTENSIONS)} (convert the file, e.g. with "
+        "FreeSurfer's mri_convert, or rename it with the right extension)"
+    )
+
+
+def _stem(path: Path, ext: str) -> str:
+    return path.name[: len(path.name) - len(ext)]
+
+
+def _tidy(value: float) -> float:
+    """A float32-stored header value as its shortest decimal (e.g. 0.958, not 0.95800000429)."""
+    value = float(value)
+    as32 = np.float32(value)
+    if np.isfinite(as32) and float(as32) == value:
+        return float(str(as32))
+    return value
+
+
+def load_volume(path: str | os.PathLike) -> Volume:
+    """Read one 3D volume from a .nii, .nii.gz, .hdr/.img (Analyze or NIfTI pair) or .mgz file.
+
+    Returns a Volume whose ``data`` has shape (X, Y, Z) in the file's dtype (native byte order),
+    ``spacing`` is the header's voxel size in mm along (X, Y, Z) and ``affine`` the 4x4
+    voxel-to-world (mm) matrix of the image.
+
+    Raises DataError (naming the file and the fix) for a missing file, an .hdr without its .img,
+    a truncated or corrupt file, a 4D image with more than one volume, NaN/inf voxels or an
+    unsupported extension.
+    """
+    path = Path(path).expanduser()
+    ext = _extension(path)
+    if ext in (".hdr", ".img"):
+        header = path.with_name(_stem(path, ext) + ".hdr")
+        image = path.with_name(_stem(path, ext) + ".img")
+        if not header.is_file():
+            raise DataError(f"{header}: file not found; an Analyze image needs both {header.name} "
+                            f"and {image.name} in the same folder (check the data root)")
+        if not image.is_file():
+            raise DataError(f"{header}: its voxel file {image.name} is missing; copy {image.name} "
+                            "next to the .hdr (an Analyze image is a .hdr/.img pair)")
+        path = header
+    elif not path.is_file():
+        raise DataError(f"{path}: file not found; check the path and the data root "
+                        "(see data/README.md for the expected layout)")
+    try:
+        img = nib.load(str(path))
+        data = np.asanyarray(img.dataobj)
+        zooms = img.header.get_zooms()
+        affine = np.asarray(img.affine, dtype=np.float64)
+    except Exception as err:  # nibabel raises many types for damaged files
+        raise DataError(f"{path}: cannot read the image ({type(err).__name__}: {err}); the file is "
+                        "truncated or corrupt, copy or download it again") from err
+    data = np.asarray(data)
+    while data.ndim > 3 and data.shape[-1] == 1:
+        data = data[..., 0]
+    if data.ndim != 3:
+        raise DataError(f"{path}: expected a 3D volume, found shape {tuple(img.shape)}; "
+                        "split a 4D series into 3D files (e.g. fslsplit) and pass one of them")
+    if data.dtype.byteorder not in ("=", "|"):
+        data = data.astype(data.dtype.newbyteorder("="))
+    if data.dtype.kind in "fc" and not np.all(np.isfinite(data)):
+        bad = int(np.size(data) - np.count_nonzero(np.isfinite(data)))
+        raise DataError(f"{path}: {bad} voxel(s) are NaN or infinite; fix or re-export the image "
+                        "(e.g. replace them with 0) before using it")
+    spacing = tuple(_tidy(z) for z in zooms[:3])
+    if len(spacing) != 3 or not all(np.isfinite(s) and s > 0 for s in spacing):
+        raise DataError(f"{path}: invalid voxel size {tuple(map(float, zooms))} in the header; "
+                        "the voxel sizes (mm) must be three positive numbers, fix the header")
+    if not np.all(np.isfinite(affine)):
+        raise DataError(f"{path}: the affine in the header is not finite; fix the header")
+    if ext == ".mgz":  # MGH derives the affine from a float32 centre: drop the rounding noise
+        affine = np.round(affine, 6) + 0.0
+    affine = np.vectorize(_tidy, otypes=[np.float64])(affine)
+    return Volume(np.ascontiguousarray(data), spacing, affine)  # type: ignore[arg-type]
+
+
+def _storable(data: np.ndarray, allowed: set[np.dtype], path: Path) -> np.ndarray:
+    """`data` in a dtype the format stores: its own, else the narrowest lossless one."""
+    if data.dtype in allowed:
+        return data
+    if data.dtype == np.bool_:
+        return data.astype(np.uint8)
+    for candidate in _NARROWER:
+        cand = np.dtype(candidate)
+        if cand not in allowed or cand.kind not in "uif":
+            continue
+        if cand.kind in "ui" and data.dtype.kind not in "uib":
+            continue
+        with np.errstate(all="ignore"):
+            narrowed = data.astype(cand)
+        if np.array_equal(narrowed, data):
+            return narrowed
+    raise DataError(f"{path}: dtype {data.dtype} cannot be stored losslessly in this format "
+                    f"(it stores {', '.join(sorted(str(d) for d in allowed))}); cast the data "
+                    "first or save it as .nii.gz")
+
+
+def save_volume(volume: Volume, path: str | os.PathLike) -> Path:
+    """Write `volume` to `path` atomically; the format follows the extension.
+
+    ``.nii``/``.nii.gz`` -> NIfTI-1, ``.hdr`` (or ``.img``) -> NIfTI-1 pair (.hdr + .img),
+    ``.mgz`` -> FreeSurfer MGH. The data (shape (X, Y, Z)), its dtype and the 4x4 affine (mm)
+    are kept exactly, except that bool is stored as uint8 and a dtype the format lacks (MGH:
+    only uint8/int16/int32/float32) is narrowed when that loses nothing (else DataError). The file
+    (both files of a pair) is written under a temporary name in the same folder and then renamed,
+    so a reader never sees half a file and a failed save leaves nothing behind. The folder is
+    created if needed. Returns the path of the written (.hdr for a pair) file.
+    """
+    path = Path(path).expanduser()
+    ext = _extension(path)
+    if ext == ".img":
+        ext, path = ".hdr", path.with_name(_stem(path, ".img") + ".hdr")
+    data = np.asarray(volume.data)
+    if data.ndim != 3:
+        raise DataError(f"{path}: expected a 3D volume to save, got shape {data.shape}; "
+                        "save each 3D volume to its own file")
+    if data.dtype.kind in "fc" and not np.all(np.isfinite(data)):
+        raise DataError(f"{path}: refusing to save NaN/inf voxels; replace them first "
+                        "(e.g. np.nan_to_num)")
+    affine = np.asarray(volume.affine, dtype=np.float64)
+    if affine.shape != (4, 4) or not np.all(np.isfinite(affine)):
+        raise DataError(f"{path}: the affine must be a finite 4x4 matrix, got {affine.shape}")
+    if ext == ".mgz":
+        data = _storable(data, _MGH_DTYPES, path)
+        img = nib.MGHImage(data, affine)
+    else:
+        data = _storable(data, _NIFTI_DTYPES, path)
+        cls = nib.Nifti1Pair if ext == ".hdr" else nib.Nifti1Image
+        img = cls(data, affine, dtype=data.dtype)
+        img.header.set_xyzt_units("mm")
+        img.set_qform(affine, code=1)
+        img.set_sform(affine, code=1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stem = _stem(path, ext)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{stem}.", suffix=ext, dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    pairs = [(tmp, path)]
+    if ext == ".hdr":
+        pairs.insert(0, (tmp.with_name(_stem(tmp, ".hdr") + ".img"), path.with_name(stem + ".img")))
+    try:
+        nib.save(img, str(tmp))
+        for src, dst in pairs:  # the .img first: a visible .hdr always has its .img
+            os.replace(src, dst)
+    except Exception as err:
+        for src, _ in pairs:
+            src.unlink(missing_ok=True)
+        if isinstance(err, DataError):
+            raise
+        raise DataError(f"{path}: could not write the image ({type(err).__name__}: {err}); "
+                        "check the folder is writable and has free space") from err
+    return path
+
+
+def check_same_shape(volumes: Mapping[str, Volume | np.ndarray], where: str) -> None:
+    """Raise DataError if the named 3D volumes (images, labels, mask) differ in shape (voxels).
+
+    `where` names the subject or file set in the message.
+    """
+    shapes = {name: tuple(np.shape(v.data if isinstance(v, Volume) else v)) for name, v in volumes.items()}
+    if len(set(shapes.values())) > 1:
+        listed = ", ".join(f"{name} {shape}" for name, shape in shapes.items())
+        raise DataError(f"{where}: the volumes differ in shape ({listed}); every modality, the "
+                        "labels and the mask of a subject must share one voxel grid (resample "
+                        "them onto the same grid)")
+
+
+def check_label_codes(labels: Volume | np.ndarray, allowed: Iterable[int], where: str) -> None:
+    """Raise DataError if `labels` holds a code outside `allowed` (the data set's label table).
+
+    The message lists the unexpected codes with their voxel counts.
+    """
+    data = np.asarray(labels.data if isinstance(labels, Volume) else labels)
+    allowed = sorted({int(a) for a in allowed})
+    codes, counts = np.unique(data, return_counts=True)
+    unexpected = [(c, n) for c, n in zip(codes.tolist(), counts.tolist()) if c not in allowed]
+    if unexpected:
+        shown = ", ".join(f"{c} ({n} voxels)" for c, n in unexpected[:10])
+        more = f" and {len(unexpected) - 10} more" if len(unexpected) > 10 else ""
+        raise DataError(f"{where}: label codes {shown}{more} are not in the label table {allowed}; "
+                        "check that this is the right label file for this data set")
+
+
+def check_mask(mask: Volume | np.ndarray, where: str) -> None:
+    """Raise DataError if the brain mask (voxels > 0 are brain) holds no brain voxel."""
+    data = np.asarray(mask.data if isinstance(mask, Volume) else mask)
+    if data.size == 0 or not np.any(data > 0):
+        raise DataError(f"{where}: the brain mask is empty (no voxel > 0); check the mask file "
+                        "or recompute it (e.g. FreeSurfer brainmask.mgz)")
