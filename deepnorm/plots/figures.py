@@ -1,0 +1,393 @@
+"""Static figures of the paper, generic over numpy inputs: one function per figure.
+
+Every function returns a matplotlib Figure and, when `path` is given, also writes it as a PNG
+(dpi 120, tight bounding box). Figures are made with pyplot and closed at once, so nothing piles
+up in pyplot's registry, while a notebook still shows a figure returned as a cell's last value.
+Slices follow the orientation of `deepnorm.widgets.core.take_slice` (axial: anterior up).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deepnorm.errors import DataError
+from deepnorm.labels import CLASS_NAMES, SITE_NAMES
+from deepnorm.widgets.base import atomic_write_bytes, unwrap_volume
+from deepnorm.widgets.core import (
+    blend_overlay,
+    n_slices,
+    percentile_window,
+    slice_aspect,
+    normalize_confusion,
+    take_slice,
+    tissue_histograms,
+)
+
+DPI = 120
+
+
+def _new_figure(figsize: tuple[float, float]) -> Any:
+    import matplotlib.pyplot as plt
+
+    figure = plt.figure(figsize=figsize, layout="constrained")
+    plt.close(figure)
+    return figure
+
+
+def save_figure(figure: Any, path: str | Path | None) -> Any:
+    """Write `figure` to `path` as PNG (dpi 120, tight), atomically, creating folders; returns the figure."""
+    if path is not None:
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight", facecolor="white")
+        atomic_write_bytes(path, buffer.getvalue())
+    return figure
+
+
+def _site_label(key: Any) -> str:
+    return SITE_NAMES.get(str(key), str(key))
+
+
+def _middle_slice(volume: Any, axis: str, index: int | None) -> np.ndarray:
+    volume, _ = unwrap_volume(volume, "figure input")
+    if volume.ndim == 4:
+        volume = volume[0]
+    if index is None:
+        index = n_slices(volume.shape, axis) // 2
+    return take_slice(volume, axis, index)
+
+
+def plot_segmentation_overlays(
+    images: Sequence[np.ndarray],
+    truths: Sequence[np.ndarray],
+    preds: Sequence[np.ndarray],
+    titles: Sequence[str] | None = None,
+    spacing: Sequence[float] = (1.0, 1.0, 1.0),
+    *,
+    axis: str = "axial",
+    index: int | None = None,
+    alpha: float = 0.45,
+    path: str | Path | None = None,
+) -> Any:
+    """Fig. 5: one row per case (image, ground truth overlay, prediction overlay).
+
+    `images[i]` is (X,Y,Z) or (C,X,Y,Z) (channel 0 shown), `truths[i]`/`preds[i]` (X,Y,Z) labels
+    in 0..3; `spacing` in mm sets the aspect; `index` (default: middle) picks the slice.
+    Returns a Figure with 3 * len(images) axes.
+    """
+    if not len(images) == len(truths) == len(preds) or len(images) == 0:
+        raise DataError(
+            f"plot_segmentation_overlays needs as many images, truths and predictions (>= 1), "
+            f"got {len(images)}, {len(truths)}, {len(preds)}."
+        )
+    titles = list(titles) if titles is not None else [f"case {i}" for i in range(len(images))]
+    aspect = slice_aspect(spacing, axis)
+    figure = _new_figure((9.0, 3.0 * len(images)))
+    axes = figure.subplots(len(images), 3, squeeze=False)
+    for row, (image, truth, pred) in enumerate(zip(images, truths, preds)):
+        gray = _middle_slice(image, axis, index)
+        window = percentile_window(gray, gray != 0) if np.any(gray != 0) else (0.0, 1.0)
+        panels = [
+            (blend_overlay(gray, np.zeros(gray.shape, dtype=int), window=window), "image"),
+            (blend_overlay(gray, _middle_slice(truth, axis, index), alpha, window=window), "ground truth"),
+            (blend_overlay(gray, _middle_slice(pred, axis, index), alpha, window=window), "prediction"),
+        ]
+        for col, (rgb, name) in enumerate(panels):
+            ax = axes[row, col]
+            ax.imshow(rgb, aspect=aspect, interpolation="nearest")
+            ax.set_title(f"{titles[row]}: {name}" if col == 0 else name, fontsize=9)
+            ax.axis("off")
+    _label_legend(figure)
+    return save_figure(figure, path)
+
+
+def _label_legend(figure: Any) -> None:
+    from matplotlib.patches import Patch
+
+    from deepnorm.widgets.core import LABEL_COLORS
+
+    handles = [Patch(color=c, label=CLASS_NAMES[k]) for k, c in LABEL_COLORS.items()]
+    figure.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False)
+
+
+def plot_patches(
+    inputs: Sequence[np.ndarray] | np.ndarray,
+    normalized: Sequence[np.ndarray] | np.ndarray,
+    *,
+    axis: str = "axial",
+    titles: Sequence[str] | None = None,
+    path: str | Path | None = None,
+) -> Any:
+    """Fig. 6: input patches (top row) above their normalized versions (bottom row).
+
+    Each patch is (p,p,p) or (C,p,p,p) (channel 0 shown, middle slice along `axis`); inputs
+    and outputs are each shown with their own (0.5, 99.5) percentile window.
+    Returns a Figure with 2 * n axes.
+    """
+    if len(inputs) != len(normalized) or len(inputs) == 0:
+        raise DataError(f"plot_patches needs as many inputs as outputs (>= 1), got {len(inputs)} and {len(normalized)}.")
+    n = len(inputs)
+    titles = list(titles) if titles is not None else [f"patch {i}" for i in range(n)]
+    figure = _new_figure((1.8 * n + 0.6, 3.9))
+    axes = figure.subplots(2, n, squeeze=False)
+    for col in range(n):
+        for row, (source, name) in enumerate(((inputs, "input"), (normalized, "normalized"))):
+            img = _middle_slice(source[col], axis, None)
+            vmin, vmax = percentile_window(img)
+            ax = axes[row, col]
+            ax.imshow(img, cmap="gray", vmin=vmin, vmax=vmax, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(titles[col], fontsize=9)
+            if col == 0:
+                ax.set_ylabel(name)
+    return save_figure(figure, path)
+
+
+def _as_histograms(value: Any, bins: int, value_range: tuple[float, float]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    if isinstance(value, Mapping):
+        return {int(k): (np.asarray(v[0]), np.asarray(v[1])) for k, v in value.items()}
+    image, labels = value
+    return tissue_histograms(image, labels, bins, value_range, density=True)
+
+
+def plot_tissue_histograms(
+    hists_by_site_stage: Mapping[str, Mapping[str, Any]],
+    *,
+    bins: int = 64,
+    value_range: tuple[float, float] = (0.0, 1.0),
+    tissue_names: Mapping[int, str] | None = None,
+    path: str | Path | None = None,
+) -> Any:
+    """Fig. 2/7: per-tissue intensity histograms, one line per site.
+
+    ``hists_by_site_stage[site][stage]`` is either the output of `tissue_histograms`
+    (``{tissue: (counts, edges)}``) or an ``(image, labels)`` pair, binned here with `bins`
+    over `value_range` as densities. Rows = stages (e.g. "before", "after"), columns = tissues.
+    Returns a Figure with n_stages * n_tissues axes.
+    """
+    import seaborn as sns
+
+    if not hists_by_site_stage:
+        raise DataError("plot_tissue_histograms got no site.")
+    data = {
+        site: {stage: _as_histograms(v, bins, value_range) for stage, v in stages.items()}
+        for site, stages in hists_by_site_stage.items()
+    }
+    stages = list(dict.fromkeys(stage for stages in data.values() for stage in stages))
+    tissues = sorted({t for stages in data.values() for h in stages.values() for t in h})
+    names = dict(tissue_names) if tissue_names is not None else {t: CLASS_NAMES[t] for t in tissues if t < len(CLASS_NAMES)}
+    palette = sns.color_palette("deep", len(data))
+    with sns.axes_style("whitegrid"):
+        figure = _new_figure((3.2 * len(tissues), 2.6 * len(stages)))
+        axes = figure.subplots(len(stages), len(tissues), squeeze=False, sharex=True)
+    for r, stage in enumerate(stages):
+        for c, tissue in enumerate(tissues):
+            ax = axes[r, c]
+            for color, (site, by_stage) in zip(palette, data.items()):
+                if stage in by_stage and tissue in by_stage[stage]:
+                    counts, edges = by_stage[stage][tissue]
+                    centres = 0.5 * (edges[:-1] + edges[1:])
+                    ax.plot(centres, counts, color=color, label=_site_label(site))
+                    ax.fill_between(centres, counts, color=color, alpha=0.15)
+            ax.set_title(f"{names.get(tissue, tissue)} ({stage})", fontsize=10)
+            if c == 0:
+                ax.set_ylabel("density")
+            if r == len(stages) - 1:
+                ax.set_xlabel("intensity")
+    axes[0, -1].legend(fontsize=8)
+    return save_figure(figure, path)
+
+
+def plot_bias_field(
+    images_by_alpha: Mapping[Any, np.ndarray],
+    mean_profiles: Mapping[str, Any],
+    *,
+    axis: str = "axial",
+    spacing: Sequence[float] = (1.0, 1.0, 1.0),
+    path: str | Path | None = None,
+) -> Any:
+    """Fig. 4/8: bias-degraded images (top row) and mean intensity along y (bottom row).
+
+    `images_by_alpha` maps α to a 2D slice (shown as is) or an (X,Y,Z)/(C,X,Y,Z) volume (middle
+    slice along `axis`; axial and sagittal slices show the y ramp). `mean_profiles` maps a panel
+    title to ``{curve label: 1D profile}`` (one axes each), or directly a curve label to a 1D
+    profile (one axes). Returns a Figure with len(images_by_alpha) + n_panels axes.
+    """
+    if not images_by_alpha or not mean_profiles:
+        raise DataError("plot_bias_field needs at least one image and one mean-intensity profile.")
+    first = next(iter(mean_profiles.values()))
+    panels = dict(mean_profiles) if isinstance(first, Mapping) else {"mean intensity along y": dict(mean_profiles)}
+    n_top, n_bottom = len(images_by_alpha), len(panels)
+    figure = _new_figure((max(2.4 * n_top, 4.0 * n_bottom), 5.6))
+    top, bottom = figure.subfigures(2, 1, height_ratios=(1.0, 1.0))
+    image_axes = top.subplots(1, n_top, squeeze=False)[0]
+    for ax, (alpha, image) in zip(image_axes, images_by_alpha.items()):
+        image = np.asarray(image)
+        gray = image if image.ndim == 2 else _middle_slice(image, axis, None)
+        aspect = 1.0 if image.ndim == 2 else slice_aspect(spacing, axis)
+        ax.imshow(gray, cmap="gray", vmin=0.0, vmax=max(float(np.max(gray)), 1e-6), aspect=aspect)
+        ax.set_title(f"α = {alpha}" if not isinstance(alpha, str) else alpha, fontsize=9)
+        ax.axis("off")
+    profile_axes = bottom.subplots(1, n_bottom, squeeze=False)[0]
+    for ax, (title, curves) in zip(profile_axes, panels.items()):
+        for label, profile in curves.items():
+            profile = np.asarray(profile, dtype=float)
+            ax.plot(np.arange(profile.size), profile, label=str(label))
+        ax.set_title(str(title), fontsize=10)
+        ax.set_xlabel("y (voxels, posterior → anterior)")
+        ax.set_ylabel("mean intensity")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return save_figure(figure, path)
+
+
+def draw_confusion(ax: Any, matrix: np.ndarray, class_names: Sequence[str], *, cbar: bool = True, cbar_ax: Any = None) -> Any:
+    """Annotated seaborn heat map of a row-normalised confusion `matrix` on `ax` (scale 0..1)."""
+    import seaborn as sns
+
+    matrix = normalize_confusion(matrix)
+    if len(class_names) != matrix.shape[0]:
+        raise DataError(f"{len(class_names)} class names for a {matrix.shape[0]}-class confusion matrix.")
+    sns.heatmap(
+        matrix, ax=ax, vmin=0.0, vmax=1.0, cmap="viridis", annot=True, fmt=".2f", square=True,
+        xticklabels=list(class_names), yticklabels=list(class_names), cbar=cbar, cbar_ax=cbar_ax,
+        annot_kws={"fontsize": 8},
+    )
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    return ax
+
+
+def plot_confusion_matrices(
+    matrices_by_lambda: Mapping[float, np.ndarray],
+    class_names: Sequence[str],
+    *,
+    path: str | Path | None = None,
+) -> Any:
+    """Fig. 9: the discriminator's row-normalised (K+1)x(K+1) confusion matrix for each λ.
+
+    One annotated heat map per λ (sorted) and one shared colour bar: len + 1 axes.
+    """
+    if not matrices_by_lambda:
+        raise DataError("plot_confusion_matrices got no matrix.")
+    lambdas = sorted(matrices_by_lambda)
+    n = len(lambdas)
+    figure = _new_figure((3.4 * n + 0.8, 3.6))
+    grid = figure.add_gridspec(1, n + 1, width_ratios=[1.0] * n + [0.06])
+    cbar_ax = figure.add_subplot(grid[0, n])
+    for i, lam in enumerate(lambdas):
+        ax = figure.add_subplot(grid[0, i])
+        draw_confusion(ax, np.asarray(matrices_by_lambda[lam]), class_names, cbar=(i == 0), cbar_ax=cbar_ax)
+        ax.set_title(f"λ = {lam:g}")
+        if i > 0:
+            ax.set_ylabel("")
+    return save_figure(figure, path)
+
+
+def _columns(history: Any) -> dict[str, np.ndarray]:
+    if hasattr(history, "to_dict") and not isinstance(history, Mapping):
+        history = history.to_dict("list")
+    if isinstance(history, Sequence) and history and isinstance(history[0], Mapping):
+        keys = list(dict.fromkeys(k for row in history for k in row))
+        history = {k: [row.get(k, np.nan) for row in history] for k in keys}
+    out = {}
+    for key, values in dict(history).items():
+        try:
+            out[str(key)] = np.asarray(values, dtype=float)
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
+def plot_training_curves(history: Any, *, path: str | Path | None = None) -> Any:
+    """Training curves per epoch: losses, discriminator accuracies and validation Dice.
+
+    `history` is a mapping of column -> per-epoch values, a list of per-epoch row dicts, or a
+    DataFrame. Columns named ``loss*`` go to the first panel, ``acc*`` to the second, columns
+    containing ``dice`` to the third; ``epoch`` (default 0..n-1) is the x axis. Only panels with
+    data are drawn (>= 1 axes).
+    """
+    columns = _columns(history)
+    x = columns.pop("epoch", None)
+    groups = {
+        "losses": [k for k in columns if k.startswith("loss")],
+        "discriminator accuracy": [k for k in columns if k.startswith("acc")],
+        "validation Dice": [k for k in columns if "dice" in k.lower()],
+    }
+    groups = {name: keys for name, keys in groups.items() if keys}
+    if not groups:
+        raise DataError(f"plot_training_curves found no loss*/acc*/*dice* column among {sorted(columns)}.")
+    figure = _new_figure((4.0 * len(groups), 3.2))
+    axes = figure.subplots(1, len(groups), squeeze=False)[0]
+    for ax, (name, keys) in zip(axes, groups.items()):
+        for key in keys:
+            y = columns[key]
+            xs = x if x is not None and len(x) == len(y) else np.arange(len(y))
+            ax.plot(xs, y, marker="o", markersize=3, label=key)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return save_figure(figure, path)
+
+
+def plot_dice_bars(
+    table: Any,
+    *,
+    errors: Mapping[str, Mapping[str, float]] | None = None,
+    title: str | None = None,
+    ylabel: str = "Dice",
+    path: str | Path | None = None,
+) -> Any:
+    """Grouped bar chart: ``table[group][series]`` (e.g. method -> tissue -> Dice), one axes.
+
+    `table` may also be a list of row dicts or a DataFrame: the first non-numeric column names
+    the groups and the numeric columns are the series. `errors` (same nesting) adds error bars.
+    """
+    import seaborn as sns
+
+    table = _as_nested(table)
+    if not table:
+        raise DataError("plot_dice_bars got an empty table.")
+    groups = list(table)
+    series = list(dict.fromkeys(s for row in table.values() for s in row))
+    palette = sns.color_palette("deep", len(series))
+    width = 0.8 / len(series)
+    figure = _new_figure((max(4.0, 1.1 * len(groups) * max(1, len(series)) * 0.45 + 2.0), 3.4))
+    ax = figure.subplots()
+    x = np.arange(len(groups))
+    for i, (name, color) in enumerate(zip(series, palette)):
+        values = [float(table[g].get(name, np.nan)) for g in groups]
+        err = None
+        if errors is not None:
+            err = [float(errors.get(g, {}).get(name, 0.0)) for g in groups]
+        ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, yerr=err, color=color, label=name, capsize=2)
+    ax.set_xticks(x, [str(g) for g in groups], rotation=20 if len(groups) > 4 else 0)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0.0, 1.0)
+    ax.grid(axis="y", alpha=0.3)
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8, ncol=min(len(series), 4))
+    return save_figure(figure, path)
+
+
+def _as_nested(table: Any) -> dict[str, dict[str, float]]:
+    if hasattr(table, "to_dict") and not isinstance(table, Mapping):
+        table = table.to_dict("records")
+    if isinstance(table, Mapping):
+        return {str(g): {str(s): float(v) for s, v in row.items()} for g, row in table.items()}
+    nested: dict[str, dict[str, float]] = {}
+    for row in table:
+        key_column = next((k for k, v in row.items() if isinstance(v, str)), None)
+        if key_column is None:
+            raise DataError("plot_dice_bars: each row needs a text column naming its group.")
+        numbers = {str(k): float(v) for k, v in row.items() if k != key_column and isinstance(v, (int, float, np.number))}
+        nested[str(row[key_column])] = numbers
+    return nested
