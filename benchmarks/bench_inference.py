@@ -1,0 +1,86 @@
+"""Seconds per whole-volume sliding-window prediction with the segmenter U-Net.
+
+Volume 96 x 112 x 96 voxels (1 channel), UNet3D(1, 4, widths=(8, 16, 32, 64)) in eval mode with
+softmax, two settings: patch 16 / stride 8 and patch 32 / stride 16 (both half-patch overlap).
+Prints a table and writes benchmarks/bench_inference.json.
+
+    .venv/bin/python benchmarks/bench_inference.py [--repeats 3] [--threads N] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from deepnorm.inference import sliding_window_predict, window_starts
+from deepnorm.nets import UNet3D
+
+SHAPE = (96, 112, 96)
+WIDTHS = (8, 16, 32, 64)
+SETTINGS = ((16, 8), (32, 16))
+
+
+def bench(patch: int, stride: int, *, repeats: int, batch_size: int, device: str, seed: int = 0) -> dict:
+    """Time `repeats` predictions of one random volume; returns the timings (s) and window count."""
+    torch.manual_seed(seed)
+    net = UNet3D(1, 4, widths=WIDTHS).to(device).eval()
+    volume = np.random.default_rng(seed).random((1, *SHAPE), dtype=np.float32)
+
+    def predictor(x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(net(x), dim=1)
+
+    n_windows = int(np.prod([len(window_starts(n, patch, stride)) for n in SHAPE]))
+    sliding_window_predict(volume[:, :32, :32, :32], predictor, patch_size=patch, stride=stride,
+                           batch_size=batch_size, device=device)  # warm-up
+    times = []
+    for _ in range(repeats):
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        sliding_window_predict(volume, predictor, patch_size=patch, stride=stride,
+                               batch_size=batch_size, device=device)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return {"patch": patch, "stride": stride, "windows": n_windows, "batch_size": batch_size,
+            "seconds": times, "median_s": float(np.median(times))}
+
+
+def main() -> None:
+    """Run the benchmark, print the table, write the JSON next to this file."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--out", type=Path, default=Path(__file__).with_name("bench_inference.json"))
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rows = [bench(p, s, repeats=args.repeats, batch_size=args.batch_size, device=args.device)
+            for p, s in SETTINGS]
+    print(f"volume {SHAPE}, widths {WIDTHS}, device {args.device}, threads {torch.get_num_threads()}")
+    print(f"{'patch':>5} {'stride':>6} {'windows':>7} {'s/volume':>9}")
+    for r in rows:
+        print(f"{r['patch']:>5} {r['stride']:>6} {r['windows']:>7} {r['median_s']:>9.2f}")
+    report = {
+        "volume_shape": SHAPE, "widths": WIDTHS, "device": args.device,
+        "device_name": torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(), "cpus": os.cpu_count(), "torch": torch.__version__,
+        "results": rows,
+    }
+    tmp = args.out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(report, indent=2))
+    tmp.replace(args.out)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
