@@ -1,0 +1,239 @@
+"""The embedded phantom: layout, formats, loaders, contrast laws, determinism, reuse and refusal."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from deepnorm.data import phantom as ph
+from deepnorm.data.aseg import aseg_to_tissue
+from deepnorm.data.datasets import ABIDE, ISeg2017, MRBrainS13, available_sites
+from deepnorm.data.io import load_volume
+from deepnorm.data.phantom_anatomy import Anatomy, deformed_anatomy, rotation_matrix, smooth_random_field
+from deepnorm.data.phantom_sites import Contrast, render
+from deepnorm.errors import DataError
+from deepnorm.labels import CSF, GM, WM
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    """The smoke phantom, built once with network connections refused and an empty nilearn data dir."""
+    base = tmp_path_factory.mktemp("phantom")
+    nilearn_data = base / "nilearn_data"
+    nilearn_data.mkdir()
+
+    def no_network(*args, **kwargs):
+        raise OSError("network access attempted while building the phantom")
+
+    from deepnorm.data import phantom_anatomy
+
+    phantom_anatomy._mni_1mm.cache_clear()
+    phantom_anatomy.load_atlas.cache_clear()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(socket.socket, "connect", no_network)
+        mp.setenv("NILEARN_DATA", str(nilearn_data))
+        out = ph.build_phantom(base / "data", "smoke", seed=0, progress=False)
+    assert not any(nilearn_data.iterdir()), "nilearn downloaded something"
+    return out
+
+
+def _tissue_means(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    return np.array([image[labels == t].mean() for t in (CSF, GM, WM)], dtype=float)
+
+
+def test_layout_and_formats(root):
+    iseg = root / "iSEG-2017" / "iSeg-2017-Training"
+    for i in range(1, 11):
+        for part in ("T1", "T2", "label"):
+            assert (iseg / f"subject-{i}-{part}.hdr").is_file() and (iseg / f"subject-{i}-{part}.img").is_file()
+    for i in range(1, 6):
+        for name in ("T1.nii", "T2_FLAIR.nii", "LabelsForTesting.nii"):
+            assert (root / "MRBrainS13" / "TrainingData" / str(i) / name).is_file()
+    abide = sorted(p.name for p in (root / "ABIDE").iterdir())
+    assert len(abide) == 5
+    for name in abide:
+        site, number = name.rsplit("_", 1)
+        assert site.isalpha() and len(number) == 5 and number.isdigit()
+        for f in ("T1.mgz", "brainmask.mgz", "aparc+aseg.mgz"):
+            assert (root / "ABIDE" / name / "mri" / f).is_file()
+    meta = ph._read_marker(root)
+    assert meta["profile"] == "smoke" and meta["seed"] == 0 and meta["sites"] == {"iseg": 10, "mrbrains": 5, "abide": 5}
+    assert not [p for p in root.parent.iterdir() if p.name.startswith(".")], "temporary folder left behind"
+    # raw label codes are the data sets' own
+    assert set(np.unique(load_volume(iseg / "subject-1-label.hdr").data)) == {0, 10, 150, 250}
+    assert set(np.unique(load_volume(root / "MRBrainS13/TrainingData/1/LabelsForTesting.nii").data)) == {0, 1, 2, 3}
+
+
+@pytest.mark.parametrize("cls, n", [(ISeg2017, 10), (MRBrainS13, 5), (ABIDE, 5)])
+def test_loaders_read_every_subject(root, cls, n):
+    site = cls(root)
+    assert len(site.subject_ids) == n
+    for sid in site.subject_ids:
+        subject = site.load(sid)
+        labels = subject.labels.data
+        assert set(np.unique(labels)) == {0, 1, 2, 3}
+        for volume in subject.images.values():
+            assert volume.shape == labels.shape and volume.data.max() > 0
+    assert available_sites(root) == ["iseg", "mrbrains", "abide"]
+
+
+def test_isointense_iseg_has_less_gm_wm_contrast_than_mrbrains(root):
+    def contrast(site):
+        values = []
+        for sid in site.subject_ids:
+            s = site.load(sid)
+            _, gm, wm = _tissue_means(s.images["t1"].data.astype(float), s.labels.data)
+            values.append(abs(wm - gm) / (wm + gm))
+        return float(np.mean(values))
+
+    iseg, mrb = contrast(ISeg2017(root)), contrast(MRBrainS13(root))
+    assert iseg < 0.5 * mrb
+    assert mrb > 0.1
+
+
+def test_flair_csf_darker_than_gm_and_t1_order(root):
+    site = MRBrainS13(root)
+    for sid in site.subject_ids:
+        s = site.load(sid)
+        csf, gm, wm = _tissue_means(s.images["t2"].data.astype(float), s.labels.data)
+        assert csf < 0.7 * gm
+        csf, gm, wm = _tissue_means(s.images["t1"].data.astype(float), s.labels.data)
+        assert csf < gm < wm
+
+
+def test_mrbrains_spacing_is_anisotropic(root):
+    site = MRBrainS13(root)
+    spacing = site.load(site.subject_ids[0]).images["t1"].spacing
+    assert spacing[0] == spacing[1] and spacing[2] > 2 * spacing[0]
+
+
+def test_abide_scanners_mask_codes_and_skull(root):
+    site = ABIDE(root)
+    assert len({site.scanner_of(s) for s in site.subject_ids}) == 2
+    means = []
+    for sid in site.subject_ids:
+        s = site.load(sid)
+        brain = s.mask.data
+        np.testing.assert_array_equal(brain, s.labels.data > 0)
+        t1 = s.images["t1"].data.astype(float)
+        wm = t1[s.labels.data == WM].mean()
+        # a faint skull/scalp outside the brain: skull stripping matters
+        assert np.count_nonzero((~brain) & (t1 > 0.2 * wm)) > 0.02 * brain.sum()
+        codes = set(np.unique(load_volume(root / "ABIDE" / sid / "mri" / "aparc+aseg.mgz").data).tolist())
+        assert {2, 41, 3, 42, 4, 43, 24, 10, 49}.issubset(codes)
+        assert any(1000 <= c < 1036 for c in codes) and any(2000 <= c < 2036 for c in codes)
+        means.append(_tissue_means(t1, s.labels.data) / wm)
+    scanners = [site.scanner_of(s) for s in site.subject_ids]
+    by = {sc: np.mean([m for m, k in zip(means, scanners) if k == sc], axis=0) for sc in set(scanners)}
+    a, b = by.values()
+    assert np.abs(a - b).max() > 0.03  # sub-sites differ in contrast
+
+
+def test_same_seed_same_arrays_other_seed_different(root):
+    subjects = ph.plan("smoke")
+    for pick in (subjects[0], subjects[10], subjects[-1]):  # one per site
+        again = ph.generate_subject(pick, "smoke", seed=0)
+        for rel, volume in again.items():
+            on_disk = load_volume(root / rel)
+            assert on_disk.data.dtype == volume.data.dtype
+            assert on_disk.data.tobytes() == volume.data.tobytes(), rel
+            np.testing.assert_allclose(on_disk.affine, volume.affine, atol=1e-6)
+        other = ph.generate_subject(pick, "smoke", seed=1)
+        rel = next(iter(again))
+        a, b = again[rel].data, other[rel].data
+        assert a.shape != b.shape or not np.array_equal(a, b)
+
+
+def test_subjects_differ_and_labels_are_argmax():
+    a = deformed_anatomy(np.random.default_rng(1), (4.0, 4.0, 4.0), scale=1.0)
+    b = deformed_anatomy(np.random.default_rng(2), (4.0, 4.0, 4.0), scale=1.0)
+    assert a.labels.shape != b.labels.shape or not np.array_equal(a.labels, b.labels)
+    probs = np.stack([a.csf, a.gm, a.wm])
+    np.testing.assert_array_equal(a.labels, np.where(a.brain, probs.argmax(0) + 1, 0))
+    assert np.all(probs.sum(0) <= 1 + 1e-5) and np.all(probs >= 0)
+    small = deformed_anatomy(np.random.default_rng(1), (4.0, 4.0, 4.0), scale=0.8)
+    assert small.brain.sum() < 0.7 * a.brain.sum()  # volume ~ scale^3 = 0.51
+
+
+def test_smooth_field_and_rotation_laws():
+    rng = np.random.default_rng(0)
+    f = smooth_random_field((20, 24, 18), (2.0, 2.0, 2.0), 20.0, rng, n=2)
+    assert f.shape == (2, 20, 24, 18) and f.dtype == np.float32
+    np.testing.assert_allclose(f.mean(axis=(1, 2, 3)), 0, atol=1e-5)
+    np.testing.assert_allclose(f.std(axis=(1, 2, 3)), 1, atol=1e-4)
+    neighbour = np.corrcoef(f[0, 1:].ravel(), f[0, :-1].ravel())[0, 1]
+    assert neighbour > 0.95
+    g = smooth_random_field((20, 24, 18), (2.0, 2.0, 2.0), 20.0, np.random.default_rng(0), n=2)
+    np.testing.assert_array_equal(f, g)
+    r = rotation_matrix(np.array([3.0, -2.0, 4.0]))
+    np.testing.assert_allclose(r @ r.T, np.eye(3), atol=1e-12)
+    assert np.isclose(np.linalg.det(r), 1.0)
+
+
+def test_render_pure_tissue_means_and_rician_noise():
+    shape = (30, 30, 30)
+    ones, zeros = np.ones(shape, np.float32), np.zeros(shape, np.float32)
+    wm_only = Anatomy(zeros, zeros, ones, np.ones(shape, bool), -ones * 20, np.full(shape, 3),
+                      (1.0, 1.0, 1.0), (1.0, 1.0, 1.0))
+    c = Contrast(csf=0.2, gm=0.5, wm=0.8)
+    clean = render(wm_only, c, np.random.default_rng(0), noise=0.0, bias=0.0, jitter=0.0)
+    np.testing.assert_allclose(clean, 0.8, rtol=1e-6)
+    noisy = render(wm_only, c, np.random.default_rng(0), noise=0.1, bias=0.0, jitter=0.0)
+    expected = stats.rice(b=0.8 / 0.1, scale=0.1).mean()  # scipy's Rician as the oracle
+    assert abs(noisy.mean() - expected) < 3 * 0.1 / np.sqrt(noisy.size) + 1e-4
+    dark = render(wm_only, Contrast(0.0, 0.0, 0.0), np.random.default_rng(0), noise=0.1, bias=0.0, jitter=0.0)
+    assert abs(dark.mean() - stats.rayleigh(scale=0.1).mean()) < 0.002  # zero signal -> Rayleigh
+
+
+def test_ensure_phantom_reuses_without_touching(root):
+    files = [root / "PHANTOM.json", root / "MRBrainS13" / "TrainingData" / "1" / "T1.nii"]
+    before = [os.stat(f).st_mtime_ns for f in files]
+    assert ph.ensure_phantom("smoke", 0, root=root) == root
+    assert [os.stat(f).st_mtime_ns for f in files] == before
+
+
+def test_ensure_phantom_rebuild_decisions(tmp_path, monkeypatch, root):
+    calls = []
+    monkeypatch.setattr(ph, "build_phantom", lambda r, p, s, progress=True: calls.append((r, p, s)) or r)
+    assert ph.ensure_phantom("smoke", 1, root=root) == root  # other seed -> rebuild
+    assert ph.ensure_phantom("smoke", 0, root=root, force=True) == root
+    fresh = tmp_path / "absent"
+    ph.ensure_phantom("smoke", 0, root=fresh)
+    assert [c[2] for c in calls] == [1, 0, 0] and calls[-1][0] == fresh.resolve()
+
+
+def test_refuses_a_folder_that_is_not_a_phantom(tmp_path):
+    precious = tmp_path / "mydata"
+    precious.mkdir()
+    (precious / "scan.nii").write_bytes(b"keep me")
+    for call in (lambda: ph.ensure_phantom("smoke", 0, root=precious),
+                 lambda: ph.build_phantom(precious, "smoke", 0, progress=False)):
+        with pytest.raises(DataError, match="not a deepnorm phantom"):
+            call()
+    assert (precious / "scan.nii").read_bytes() == b"keep me"
+    (precious / "PHANTOM.json").write_text('{"made_by": "someone else"}')
+    with pytest.raises(DataError, match=str(precious.name)):
+        ph.ensure_phantom("smoke", 0, root=precious)
+
+
+def test_cli_prints_the_root(root, capsys):
+    from deepnorm.cli import main
+
+    assert main(["data", "phantom", "--profile", "smoke", "--seed", "0", "--root", str(root)]) == 0
+    assert capsys.readouterr().out.strip() == str(root)
+
+
+def test_plot_phantom_sites(root, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from deepnorm.plots.phantom import plot_phantom_sites
+
+    out = tmp_path / "sites.png"
+    figure = plot_phantom_sites(root, out)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(figure.axes) >= 12  # 3 sites x 4 panels
