@@ -456,7 +456,7 @@ def _smoke() -> Config:
         data=DataConfig(
             sites=("iseg", "mrbrains"),
             modalities=("t1",),
-            spacing=2.0,
+            spacing=4.0,
             patch_size=8,
             patches_per_site=8,
             val_patches_per_site=4,
