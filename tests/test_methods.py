@@ -109,7 +109,6 @@ def test_one_iteration_updates_the_right_networks(name):
         assert changed, n
 
 
-@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\(\)`")
 @pytest.mark.filterwarnings("ignore:Detected call of:UserWarning")
 def test_optimizers_follow_the_schedules():
     config = profile("smoke", **{"train.milestones": [2, 3], "train.lr_gamma": 0.5, "train.plateau_patience": 1})
