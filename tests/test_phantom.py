@@ -237,3 +237,32 @@ def test_plot_phantom_sites(root, tmp_path):
     figure = plot_phantom_sites(root, out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(figure.axes) >= 12  # 3 sites x 4 panels
+
+
+def test_failed_build_leaves_nothing_and_old_phantom_intact(tmp_path, monkeypatch, root):
+    calls = {"n": 0}
+    real = ph.generate_subject
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("disk full")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ph, "generate_subject", flaky)
+    target = tmp_path / "phantom"
+    with pytest.raises(RuntimeError):
+        ph.build_phantom(target, "smoke", 0, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_swap_keeps_a_phantom_finished_meanwhile(tmp_path):
+    meta = {"generator": ph.GENERATOR, "version": ph.PHANTOM_VERSION, "profile": "smoke", "seed": 0}
+    target, ours = tmp_path / "root", tmp_path / ".root.building"
+    target.mkdir()
+    ours.mkdir()
+    (target / ph.MARKER).write_text(__import__("json").dumps({**meta, "built": "theirs"}))
+    ph._swap_into_place(ours, target, {**meta, "built": "ours"}, before=None)
+    assert "theirs" in (target / ph.MARKER).read_text() and ours.exists()
+    ph._swap_into_place(ours, target, {**meta, "built": "ours"}, before=ph._read_marker(target))
+    assert not ours.exists() and not (target / ph.MARKER).exists()  # replaced by our (empty) folder
