@@ -256,8 +256,8 @@ class AugmentedBatches:
         images = batch.images.numpy().copy()
         if self.p > 0:
             for k in range(images.shape[0]):
-                # (C, p, p, p): axis 2 is y
-                images[k], _ = random_bias_field(images[k], self.rng, p=self.p, axis=2)
+                # the ramp runs along the spatial y axis (axis 1 of X, Y, Z)
+                images[k], _ = random_bias_field(images[k], self.rng, p=self.p, axis=1)
         sl = slice(self.rank, None, self.world)
         return PatchBatch(
             images=torch.from_numpy(images[sl].copy()),
