@@ -56,11 +56,13 @@ def weighted_dice_loss(
         )
     if target.is_floating_point():
         raise DataError("weighted_dice_loss target: expected integer labels (torch.long), got a float tensor")
-    if target.numel() and (int(target.min()) < 0 or int(target.max()) >= n_classes):
-        raise DataError(
-            f"weighted_dice_loss target has labels outside 0..{n_classes - 1} "
-            f"(min {int(target.min())}, max {int(target.max())}): check the label map"
-        )
+    if target.numel():
+        low, high = (int(v) for v in torch.aminmax(target))
+        if low < 0 or high >= n_classes:
+            raise DataError(
+                f"weighted_dice_loss target has labels outside 0..{n_classes - 1} "
+                f"(min {low}, max {high}): check the label map"
+            )
     onehot = F.one_hot(target.long(), n_classes).movedim(-1, 1).to(probs.dtype)
     dims = tuple(range(2, probs.ndim))
     intersection = (probs * onehot).sum(dim=dims)  # (N, C)
