@@ -49,6 +49,13 @@ def _prepare(run: Any, volumes: list[Volume], mask: Volume | None) -> Any:
     return preprocess_image(volumes, run.config.data.spacing, mask)
 
 
+def _input_mask(volumes: list[Volume], mask: Volume | None) -> np.ndarray:
+    """The brain on the input grid: the mask when given, else the voxels where any contrast is > 0."""
+    if mask is not None:
+        return np.asarray(mask.data) > 0
+    return np.any([np.asarray(v.data) > 0 for v in volumes], axis=0)
+
+
 def normalize_scan(run: Any, t1: str | Path, *, t2: str | Path | None = None,
                    mask: str | Path | None = None) -> list[Volume]:
     """The run's normalized image of each input contrast, on the input's grid (values in [0, 1])."""
@@ -57,7 +64,7 @@ def normalize_scan(run: Any, t1: str | Path, *, t2: str | Path | None = None,
     volumes, mask_volume = _inputs(run, t1, t2, mask)
     prepared = _prepare(run, volumes, mask_volume)
     normalized = run.normalize_volume(prepared.image, prepared.mask)
-    restored = restore(prepared, normalized, order=1).astype(np.float32)
+    restored = restore(prepared, normalized, order=1).astype(np.float32) * _input_mask(volumes, mask_volume)
     return [Volume(restored[c], volumes[0].spacing, volumes[0].affine) for c in range(restored.shape[0])]
 
 
@@ -71,7 +78,7 @@ def segment_scan(run: Any, t1: str | Path, *, t2: str | Path | None = None,
     probs = run.segment_volume(prepared.image, prepared.mask)
     labels = np.argmax(probs, axis=0).astype(np.uint8)
     labels[~np.asarray(prepared.mask, dtype=bool)] = 0
-    restored = restore(prepared, labels, order=0).astype(np.uint8)
+    restored = (restore(prepared, labels, order=0) * _input_mask(volumes, mask_volume)).astype(np.uint8)
     return Volume(restored, volumes[0].spacing, volumes[0].affine)
 
 
