@@ -55,6 +55,7 @@ class ConfusionMatrixViewer(PngFigureViewer):
         self._apply()
         self.selector.observe(self._on_change, names="value")
         self.widget = widgets.VBox([self.selector, self.image_widget])
+        self.widget.add_class("deepnorm-confusion-viewer")
 
     @property
     def matrix(self) -> np.ndarray:

@@ -85,6 +85,7 @@ class HistogramViewer(PngFigureViewer):
         self.tissue_selector.observe(self._on_change, names="value")
         self.site_selector.observe(self._on_change, names="value")
         self.widget = widgets.VBox([widgets.HBox([self.site_selector, self.tissue_selector]), self.image_widget])
+        self.widget.add_class("deepnorm-histogram-viewer")
 
     def visible_lines(self) -> list[tuple[str, str, int]]:
         """Keys (stage, site, tissue) of the lines now shown."""

@@ -43,7 +43,8 @@ class SliceViewer(PngFigureViewer):
     panel uses a (0.5, 99.5) percentile window of its volume's non-zero voxels. Controls:
     ``axis_toggle`` (axial/coronal/sagittal), ``slider`` (slice index, max follows the axis),
     ``overlay_toggle`` (label overlay, off without labels). The picture is
-    ``image_widget.value`` (PNG); ``widget`` is the container to display.
+    ``image_widget.value`` (PNG); ``widget`` is the container to display (CSS class
+    ``deepnorm-slice-viewer``).
     """
 
     def __init__(
@@ -117,6 +118,7 @@ class SliceViewer(PngFigureViewer):
         self.overlay_toggle.observe(self._on_change, names="value")
         controls = widgets.HBox([self.axis_toggle, self.overlay_toggle])
         self.widget = widgets.VBox([controls, self.slider, self.image_widget])
+        self.widget.add_class("deepnorm-slice-viewer")
 
     @property
     def axis(self) -> str:
