@@ -17,13 +17,13 @@ import nbformat
 HERE = Path(__file__).resolve().parent
 
 COMMON_PARAMETERS = '''\
-profile = "cpu"        # "smoke" (seconds, tests), "cpu" (the default, 2-core laptop), "paper" (GPU, real data)
-data_root = ""         # "" = the embedded phantom of the profile (built on first use); else a real data root
-seed = 0               # one seed for data splits, patch sampling and network initialisation
-device = "auto"        # "auto" (CUDA if available), "cpu" or "cuda"
-results_dir = ""       # "" = results/ (the tables the report reads)
-figures_dir = ""       # "" = figures/ (PNG)
-runs_dir = ""          # "" = runs/ (trained models, reused when the configuration is the same)'''
+profile = "cpu"  # smoke (seconds, tests), cpu (the default, 2-core laptop) or paper (GPU, real data)
+data_root = ""  # empty: the embedded phantom of the profile, built on first use; else a real data root
+seed = 0  # one seed for data splits, patch sampling and network initialisation
+device = "auto"  # auto (CUDA if available), cpu or cuda
+results_dir = ""  # empty: results/ (the tables the report reads)
+figures_dir = ""  # empty: figures/ (PNG)
+runs_dir = ""  # empty: runs/ (trained models, reused when the configuration is the same)'''
 
 CONTEXT = '''\
 from IPython.display import Markdown, display
@@ -124,7 +124,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
                "B(y) = (y/H)·α + (1 − α), a multiplicative ramp along y, then normalized by Ours. Pearson ρ "
                "between intensity and y in each axial slice measures how much of the ramp is left. Claim C6."
                + _timing("a minute when Table 3's runs exist")),
-        ("params", COMMON_PARAMETERS + "\nalphas = [0.3, 0.5, 0.7, 0.9]\nfigure_site = \"iseg\""),
+        ("params", COMMON_PARAMETERS + "\nalphas = [0.3, 0.5, 0.7, 0.9]\nfigure_site = \"iseg\"  # the site shown in Fig. 8"),
         ("code", CONTEXT),
         ("code", "rows = ex.table6(ctx, alphas)\ndisplay(Markdown(ex.as_frame(rows)))"),
         ("md", "## Fig. 4 and 8: degraded images and the mean intensity along y"),

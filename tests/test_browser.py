@@ -86,8 +86,9 @@ def _prepare_notebook(folder: Path) -> Path:
         import papermill
 
         target = folder / source.name
+        outputs = {key: str(folder / key.replace("_dir", "")) for key in ("results_dir", "figures_dir", "runs_dir")}
         papermill.execute_notebook(
-            str(source), str(target), parameters=TOUR_PARAMETERS, prepare_only=True, kernel_name="python3",
+            str(source), str(target), parameters={**TOUR_PARAMETERS, **outputs}, prepare_only=True, kernel_name="python3",
             log_output=False, progress_bar=False,
         )
         prepared = nbformat.read(str(target), as_version=4)
