@@ -239,7 +239,11 @@ def train(
         from deepnorm.methods import Nets
 
         wrap = lambda net: None if net is None else DDP(net, device_ids=[device] if device.type == "cuda" else None)  # noqa: E731
-        train_nets = Nets(wrap(nets.generator), wrap(nets.segmenter), wrap(nets.discriminator))
+        # D is also called, frozen, inside the G/S step, where DDP would wait for gradients that
+        # never come: its gradients are averaged over ranks by hooks instead (same arithmetic)
+        if nets.discriminator is not None:
+            _average_gradients_over_ranks(nets.discriminator, world)
+        train_nets = Nets(wrap(nets.generator), wrap(nets.segmenter), nets.discriminator)
 
     epochs = config.train.epochs
     n_iter = config.batches_per_epoch
@@ -311,6 +315,19 @@ def train(
 
         dist.barrier()
     return folder
+
+
+def _average_gradients_over_ranks(net: torch.nn.Module, world: int) -> None:
+    """Register hooks that replace each parameter gradient of `net` by its mean over the ranks."""
+    import torch.distributed as dist
+
+    def hook(grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.clone()
+        dist.all_reduce(grad)
+        return grad / world
+
+    for param in net.parameters():
+        param.register_hook(hook)
 
 
 def _mean_over_ranks(values: dict[str, float], device: torch.device) -> dict[str, float]:

@@ -1,0 +1,110 @@
+"""Training cost: patches/s per method (cpu profile), one cpu training, peak RSS, a paper iteration.
+
+    python benchmarks/bench_train.py [--skip-training] [--threads N] [--iterations N]
+
+Prints a table and writes benchmarks/bench_train.json. Patches/s counts the patches of the
+segmentation (G/S) step; an adversarial iteration also runs n_steps discriminator steps on
+further batches, which its seconds per iteration include.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from deepnorm.config import profile
+from deepnorm.methods import REGISTRY, method_for
+from deepnorm.sampling import PatchBatch
+
+OUT = Path(__file__).with_name("bench_train.json")
+
+
+def _batches(config, seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    b, c, p = config.train.batch_size, config.data.n_channels, config.data.patch_size
+    while True:
+        yield PatchBatch(torch.rand(b, c, p, p, p, generator=gen), torch.randint(0, 4, (b, p, p, p), generator=gen),
+                         torch.arange(b) % config.data.n_domains)
+
+
+def time_iterations(config, iterations: int, warmup: int = 1) -> float:
+    """Median seconds per training iteration of `config`'s method on random patches."""
+    method = method_for(config)
+    nets = method.build()
+    opts = method.optimizers(nets)
+    batches = _batches(config)
+    for _ in range(warmup):
+        method.train_iteration(nets, opts, batches)
+    times = []
+    for _ in range(iterations):
+        tic = time.perf_counter()
+        method.train_iteration(nets, opts, batches)
+        times.append(time.perf_counter() - tic)
+    return sorted(times)[len(times) // 2]
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process (MiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--iterations", type=int, default=5)
+    parser.add_argument("--skip-training", action="store_true", help="skip the full cpu training")
+    parser.add_argument("--paper-batch", type=int, default=2, help="batch of the paper-profile iteration")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    cpu = profile("cpu")
+    result: dict = {"threads": args.threads, "machine": platform.processor() or platform.machine(),
+                    "torch": torch.__version__, "methods": {}}
+    print(f"{'method':<16}{'s/iter':>10}{'patches/s':>12}")
+    for name in REGISTRY:
+        config = cpu.replace(**{"train.method": name})
+        seconds = time_iterations(config, args.iterations)
+        rate = config.train.batch_size / seconds
+        result["methods"][name] = {"seconds_per_iteration": seconds, "patches_per_second": rate,
+                                   "batch_size": config.train.batch_size, "patch_size": config.data.patch_size}
+        print(f"{name:<16}{seconds:>10.3f}{rate:>12.1f}", flush=True)
+        minutes = seconds * cpu.batches_per_epoch * cpu.train.epochs / 60
+        result["methods"][name]["estimated_training_minutes"] = minutes
+
+    paper = profile("paper").replace(**{"train.batch_size": args.paper_batch})
+    seconds = time_iterations(paper, 1, warmup=0)
+    result["paper_iteration"] = {"seconds": seconds, "batch_size": args.paper_batch, "device": "cpu"}
+    print(f"paper profile, one adversarial iteration on CPU (batch {args.paper_batch}): {seconds:.1f} s", flush=True)
+
+    if not args.skip_training:
+        from deepnorm.data.phantom import ensure_phantom
+        from deepnorm.train import train
+
+        root = ensure_phantom(profile="cpu", seed=0, progress=False)
+        with tempfile.TemporaryDirectory() as runs:
+            tic = time.perf_counter()
+            train(cpu.replace(**{"train.method": "adversarial"}), data_root=root, runs_dir=runs, progress=False)
+            first = time.perf_counter() - tic
+            from deepnorm.runs import load_run
+            from deepnorm.train import run_folder
+
+            history = load_run(run_folder(cpu, runs)).history
+        result["cpu_training"] = {"seconds": first, "epochs": cpu.train.epochs, "batches_per_epoch": cpu.batches_per_epoch,
+                                  "final_val_dice": history[-1]["val_dice"], "final_d_val_accuracy": history[-1]["d_val_accuracy"]}
+        print(f"one cpu adversarial training (data preparation included): {first:.0f} s, "
+              f"val Dice {history[-1]['val_dice']:.3f}", flush=True)
+    result["peak_rss_mib"] = peak_rss_mib()
+    print(f"peak RSS: {result['peak_rss_mib']:.0f} MiB")
+    OUT.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
