@@ -438,8 +438,10 @@ def _cpu() -> Config:
             method="adversarial",
             epochs=12,
             batches_per_epoch=0,
-            batch_size=32,
-            milestones=(5, 8),
+            # measured on 2 cores: batch 8 (960 iterations) reaches a higher validation Dice than
+            # batch 32 (240 iterations) for the same compute; 80 iterations per epoch
+            batch_size=8,
+            milestones=(8, 11),
             plateau_patience=3,
             lam=1.5,
             n_steps=3,
