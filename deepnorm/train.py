@@ -224,13 +224,14 @@ def train(
         history = list(state["history"])
         start_epoch = int(state["epoch"])
         set_rng_state(state["rng"])
-    elif writer:
-        if folder.exists():
-            shutil.rmtree(folder)
-        folder.mkdir(parents=True)
-        config.to_yaml(folder / "config.yaml")
-        _atomic_text(folder / "splits.json", json.dumps(splits, indent=2) + "\n")
-        seed_everything(seed)
+    else:
+        if writer:
+            if folder.exists():
+                shutil.rmtree(folder)
+            folder.mkdir(parents=True)
+            config.to_yaml(folder / "config.yaml")
+            _atomic_text(folder / "splits.json", json.dumps(splits, indent=2) + "\n")
+        seed_everything(seed)  # every rank starts from the same RNG state
 
     train_nets = nets
     if world > 1:
