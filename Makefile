@@ -42,6 +42,8 @@ reproduce: install
 
 bench: install
 	$(PY) benchmarks/bench_core.py
+	$(PY) benchmarks/bench_inference.py
+	$(PY) benchmarks/bench_train.py
 
 clean-venv:
 	rm -rf $(VENV)
