@@ -260,7 +260,7 @@ def evaluate_run(folder: str | Path, *, data_root: str | Path | None = None, sit
         after = {s: brain_histogram([(run.normalize_volume(p.image, p.mask), p.mask) for p in subjects[s]]) for s in sites}
         write_json("jsd", {"inputs": site_jsd(before), "normalized": site_jsd(after)}, out)
     if run.discriminator is not None and run.generator is not None and set(sites) == set(run.config.data.sites):
-        write_json("confusion", _run_confusion(run, [subjects[s] for s in sites], seed), out)
+        write_json("confusion", run_confusion(run, [subjects[s] for s in sites], seed), out)
     if save_images:
         for site in sites:
             dataset = open_site(data_root, site)
@@ -272,7 +272,12 @@ def evaluate_run(folder: str | Path, *, data_root: str | Path | None = None, sit
     return out
 
 
-def _run_confusion(run: Any, subjects_by_domain: Sequence[Sequence[Any]], seed: int, n_per_site: int = 64) -> dict[str, Any]:
+def run_confusion(run: Any, subjects_by_domain: Sequence[Sequence[Any]], seed: int = 0, n_per_site: int = 64) -> dict[str, Any]:
+    """The run's discriminator confusion on `n_per_site` foreground patches per site and their G(x) copies.
+
+    `subjects_by_domain[z]` are the prepared subjects of the run's site z (in the run's site
+    order). Returns :func:`discriminator_confusion`'s dict plus the class names.
+    """
     import torch
 
     from deepnorm.sampling import PatchSampler

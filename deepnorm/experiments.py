@@ -17,12 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from deepnorm import evaluate as ev
 from deepnorm.errors import ConfigError
 from deepnorm.labels import SITES
-from deepnorm.results import _atomic_write_text, write_json, write_table
+from deepnorm.results import atomic_write_text, write_json, write_table
 
 #: Site sets of Table 3: two sites ("dual") and three ("multi").
 SETTINGS: dict[str, tuple[str, ...]] = {"dual": ("iseg", "mrbrains"), "multi": ("iseg", "mrbrains", "abide")}
@@ -120,7 +119,7 @@ def _cached(run: Any, kind: str, ctx: Context, compute: Any, **fields: Any) -> A
     if path.is_file():
         return json.loads(path.read_text(encoding="utf-8"))
     value = compute()
-    _atomic_write_text(path, json.dumps(value, indent=1, default=float) + "\n")
+    atomic_write_text(path, json.dumps(value, indent=1, default=float) + "\n")
     return value
 
 
@@ -239,30 +238,9 @@ def table6(ctx: Context, alphas: Sequence[float] = ev.ALPHAS, sites: Sequence[st
 # --------------------------------------------------------------------------- Table 7
 def confusion_of(ctx: Context, run: Any, split: str) -> dict[str, Any]:
     """The discriminator's confusion matrix on `split` patches of the run's sites (real and generated)."""
-    import torch
-
-    from deepnorm.sampling import PatchSampler
-
     def compute() -> dict[str, Any]:
-        sites = list(run.config.data.sites)
-        images, labels, domains = [], [], []
-        for z, site in enumerate(sites):
-            for s in test_subjects(ctx, run, site, split=split):
-                images.append(s.image)
-                labels.append(s.labels)
-                domains.append(z)
-        sampler = PatchSampler(images, labels, run.config.data.patch_size, domains=domains, seed=ctx.seed)
-        batch = sampler.sample(CONFUSION_PATCHES * len(sites))
-        device = next(run.discriminator.parameters()).device
-
-        def call(net: Any, x: np.ndarray) -> np.ndarray:
-            with torch.no_grad():
-                return net(torch.as_tensor(x, device=device)).float().cpu().numpy()
-
-        out = ev.discriminator_confusion(lambda x: call(run.discriminator, x), lambda x: call(run.generator, x),
-                                         batch.images.numpy(), batch.domains.numpy(), n_domains=len(sites))
-        out["classes"] = [*sites, "generated"]
-        return out
+        subjects = [test_subjects(ctx, run, site, split=split) for site in run.config.data.sites]
+        return ev.run_confusion(run, subjects, ctx.seed, CONFUSION_PATCHES)
 
     return _cached(run, "confusion", ctx, compute, split=split, n=CONFUSION_PATCHES)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from deepnorm import claims, paper
-from deepnorm.results import _atomic_write_text, read_json, read_table
+from deepnorm.results import atomic_write_text, read_json, read_table
 
 TABLES = ("table2", "table3", "table4", "table5", "table6", "table7")
 SETTING_NAMES = {"dual": "iSEG + MRBrainS", "multi": "iSEG + MRBrainS + ABIDE"}
@@ -171,4 +171,4 @@ def build_report(folder: Path | None = None, *, meta: Mapping[str, Any] | None =
 
 def write_report(path: Path, folder: Path | None = None, *, meta: Mapping[str, Any] | None = None) -> Path:
     """Write REPORT.md to `path` (atomic); returns the path."""
-    return _atomic_write_text(Path(path), build_report(folder, meta=meta))
+    return atomic_write_text(Path(path), build_report(folder, meta=meta))

@@ -18,17 +18,27 @@ from typing import Any
 from deepnorm.paths import results_dir
 
 
-def _atomic_write_text(path: Path, text: str) -> Path:
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write `data` to `path` through a temporary file in the same folder and a rename.
+
+    A reader never sees a half-written file; parent folders are created. Returns the path.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write `text` (UTF-8) to `path` atomically; see :func:`atomic_write_bytes`."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def _convert(value: str) -> Any:
@@ -49,7 +59,7 @@ def write_table(name: str, rows: Sequence[Mapping[str, Any]], folder: Path | Non
     writer.writeheader()
     for row in rows:
         writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    return _atomic_write_text(folder / f"{name}.csv", buffer.getvalue())
+    return atomic_write_text(folder / f"{name}.csv", buffer.getvalue())
 
 
 def read_table(name: str, folder: Path | None = None) -> list[dict[str, Any]]:
@@ -64,7 +74,7 @@ def read_table(name: str, folder: Path | None = None) -> list[dict[str, Any]]:
 def write_json(name: str, data: Any, folder: Path | None = None) -> Path:
     """Write `data` to ``<folder>/<name>.json`` (atomic)."""
     folder = Path(folder) if folder is not None else results_dir()
-    return _atomic_write_text(folder / f"{name}.json", json.dumps(data, indent=2, sort_keys=True) + "\n")
+    return atomic_write_text(folder / f"{name}.json", json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def read_json(name: str, folder: Path | None = None) -> Any:

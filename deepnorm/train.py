@@ -43,6 +43,7 @@ import torch
 from deepnorm.checkpoint import load_checkpoint, rng_state, save_checkpoint, seed_everything, set_rng_state
 from deepnorm.config import Config, profile as load_profile
 from deepnorm.errors import ConfigError, RunError
+from deepnorm.results import atomic_write_text
 
 HISTORY_FIELDS: tuple[str, ...] = (
     "epoch", "loss", "seg_loss", "adversarial", "d_loss", "d_accuracy", "val_seg_loss", "val_dice",
@@ -66,12 +67,6 @@ def distributed_env() -> tuple[int, int, int]:
     return int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0"))
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_history(history: list[dict[str, Any]], path: str | Path) -> None:
     """Write the per-epoch rows as CSV (atomic)."""
     buffer = io.StringIO()
@@ -79,7 +74,7 @@ def write_history(history: list[dict[str, Any]], path: str | Path) -> None:
     writer.writeheader()
     for row in history:
         writer.writerow({k: row.get(k, "") for k in HISTORY_FIELDS})
-    _atomic_text(Path(path), buffer.getvalue())
+    atomic_write_text(Path(path), buffer.getvalue())
 
 
 def read_history(path: str | Path) -> list[dict[str, float]]:
@@ -230,7 +225,7 @@ def train(
                 shutil.rmtree(folder)
             folder.mkdir(parents=True)
             config.to_yaml(folder / "config.yaml")
-            _atomic_text(folder / "splits.json", json.dumps(splits, indent=2) + "\n")
+            atomic_write_text(folder / "splits.json", json.dumps(splits, indent=2) + "\n")
         seed_everything(seed)  # every rank starts from the same RNG state
 
     train_nets = nets
@@ -290,8 +285,8 @@ def train(
                 labels = [*config.data.sites, "generated"]
                 text = json.dumps({"epoch": epoch + 1, "labels": labels, "matrix": metrics["confusion"]}, indent=1)
                 (folder / "confusion").mkdir(exist_ok=True)
-                _atomic_text(folder / "confusion" / f"epoch-{epoch + 1:03d}.json", text + "\n")
-                _atomic_text(folder / "confusion.json", text + "\n")
+                atomic_write_text(folder / "confusion" / f"epoch-{epoch + 1:03d}.json", text + "\n")
+                atomic_write_text(folder / "confusion.json", text + "\n")
             save_checkpoint(
                 {
                     "epoch": epoch + 1,
@@ -310,7 +305,7 @@ def train(
             {"config": config.to_dict(), "nets": {name: net.state_dict() for name, net in nets.items()}},
             folder / "final.pt",
         )
-        _atomic_text(folder / "DONE", f"{len(history)} epochs\n")
+        atomic_write_text(folder / "DONE", f"{len(history)} epochs\n")
     if world > 1:
         import torch.distributed as dist
 

@@ -9,8 +9,6 @@ picture is ``image_widget.value`` (PNG bytes); a notebook displays the live widg
 from __future__ import annotations
 
 import base64
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,26 +16,9 @@ from typing import Any
 import numpy as np
 
 from deepnorm.errors import DataError
+from deepnorm.results import atomic_write_bytes  # noqa: F401  (re-exported for the viewers)
 
 DPI = 100
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write `data` to `path` through a temporary file in the same folder and a rename.
-
-    A reader never sees a half-written file; parent folders are created. Returns the path.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def unwrap_volume(value: Any, name: str) -> tuple[np.ndarray, tuple[float, float, float] | None]:
