@@ -1,6 +1,8 @@
-"""Core speed benchmark: G+S forward throughput and the cost of one Algorithm-1 iteration.
+"""Core speed benchmark: matmul peak, G+S forward throughput and one Algorithm-1 iteration.
 
-Prints a table and writes benchmarks/bench_core.json. Usage:
+Each case reports patches/s and the achieved GFLOP/s (floating-point operations counted by
+torch.utils.flop_counter over one call, forward and backward) as a fraction of the matmul peak
+measured on the same machine. Prints a table and writes benchmarks/bench_core.json. Usage:
     python benchmarks/bench_core.py [--device cpu|cuda] [--threads N] [--repeats R] [--skip-paper]
 """
 
@@ -59,6 +61,26 @@ def _batches(m: int, p: int, k: int, device: str, seed: int = 0) -> Iterator[Bat
         )
 
 
+def _flops(fn: Callable[[], object]) -> int:
+    """Floating-point operations of one call of `fn` (torch's FLOP counter: convolutions, matmuls)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def bench_matmul(device: str, repeats: int, n: int = 2048) -> dict:
+    """The practical peak: GFLOP/s of an n x n float32 matmul (2 n^3 operations)."""
+    a = torch.rand(n, n, device=device)
+    b = torch.rand(n, n, device=device)
+    times = _timed(lambda: a @ b, device, repeats)
+    sec = min(times)
+    return {"case": f"matmul {n}x{n}", "widths": [], "batch": 1, "seconds": statistics.median(times), "min_seconds": sec,
+            "patches_per_s": float("nan"), "gflops": 2 * n**3 / sec / 1e9}
+
+
 def bench_forward(widths: tuple[int, ...], p: int, batch: int, device: str, repeats: int) -> dict:
     """G+S forward (eval, no grad) throughput in patches/s for (batch, 1, p, p, p) inputs."""
     torch.manual_seed(0)
@@ -72,8 +94,10 @@ def bench_forward(widths: tuple[int, ...], p: int, batch: int, device: str, repe
 
     times = _timed(run, device, repeats)
     sec = statistics.median(times)
+    flops = _flops(run)
     return {
         "case": f"forward G+S {p}^3",
+        "gflops": flops / sec / 1e9,
         "widths": list(widths),
         "batch": batch,
         "seconds": sec,
@@ -97,9 +121,11 @@ def bench_iteration(widths: tuple[int, ...], p: int, batch: int, device: str, re
 
     times = _timed(run, device, repeats)
     sec = statistics.median(times)
+    flops = _flops(run)
     n_params = sum(q.numel() for net in (G, S, D) for q in net.parameters())
     return {
         "case": f"algorithm1_iteration {p}^3",
+        "gflops": flops / sec / 1e9,
         "widths": list(widths),
         "batch": batch,
         "n_steps": n_steps,
@@ -122,13 +148,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     cpu = tuple(CPU_WIDTHS)
-    rows = [
-        bench_forward(cpu, 16, 32, args.device, args.repeats),
-        bench_forward(cpu, 32, 8, args.device, args.repeats),
-        bench_iteration(cpu, 16, 32, args.device, args.repeats),
-    ]
+    wider = tuple(2 * w for w in cpu)
+    peak = bench_matmul(args.device, args.repeats)
+    rows = [peak]
+    for widths in (cpu, wider):
+        for p in (16, 32):
+            rows.append(bench_forward(widths, p, 8, args.device, args.repeats))
+    rows += [bench_iteration(cpu, 16, 8, args.device, args.repeats), bench_iteration(cpu, 32, 8, args.device, args.repeats),
+             bench_iteration(wider, 16, 8, args.device, args.repeats)]
     if not args.skip_paper:
-        rows.append(bench_iteration(tuple(PAPER_WIDTHS), 32, 4, args.device, max(1, args.repeats - 2)))
+        rows.append(bench_iteration(tuple(PAPER_WIDTHS), 32, 2, args.device, max(1, args.repeats - 2)))
+    for r in rows:
+        r["fraction_of_peak"] = r["gflops"] / peak["gflops"]
     meta = {
         "device": args.device,
         "torch": torch.__version__,
@@ -139,9 +170,10 @@ def main(argv: list[str] | None = None) -> int:
         "patches_per_s from the median (an iteration processes (n_steps + 1) x batch patches)",
     }
     print(f"device={meta['device']} torch={meta['torch']} threads={meta['threads']} cpus={meta['cpu_count']}")
-    print(f"{'case':<28} {'widths':<24} {'batch':>5} {'median s':>9} {'min s':>9} {'patches/s':>10}")
+    print(f"{'case':<28} {'widths':<24} {'batch':>5} {'median s':>9} {'min s':>9} {'patches/s':>10} {'GFLOP/s':>8} {'of peak':>8}")
     for r in rows:
-        print(f"{r['case']:<28} {str(tuple(r['widths'])):<24} {r['batch']:>5} {r['seconds']:>9.3f} {r['min_seconds']:>9.3f} {r['patches_per_s']:>10.1f}")
+        print(f"{r['case']:<28} {str(tuple(r['widths'])):<24} {r['batch']:>5} {r['seconds']:>9.3f} {r['min_seconds']:>9.3f} "
+              f"{r['patches_per_s']:>10.1f} {r['gflops']:>8.1f} {100 * r['fraction_of_peak']:>7.0f}%")
     args.out.write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
     return 0

@@ -1,7 +1,9 @@
 """Seconds per whole-volume sliding-window prediction with the segmenter U-Net.
 
 Volume 96 x 112 x 96 voxels (1 channel), UNet3D(1, 4, widths=(8, 16, 32, 64)) in eval mode with
-softmax, two settings: patch 16 / stride 8 and patch 32 / stride 16 (both half-patch overlap).
+softmax, two settings: patch 16 / stride 8 and patch 32 / stride 16 (both half-patch overlap),
+each timed with deepnorm's sliding_window_predict and with MONAI's sliding_window_inference
+(mode="constant", the same window grid) on the same network, when MONAI is installed.
 Prints a table and writes benchmarks/bench_inference.json.
 
     .venv/bin/python benchmarks/bench_inference.py [--repeats 3] [--threads N] [--device cpu]
@@ -49,8 +51,24 @@ def bench(patch: int, stride: int, *, repeats: int, batch_size: int, device: str
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
+    monai_s = float("nan")
+    try:
+        from monai.inferers import sliding_window_inference
+    except ImportError:  # MONAI is a test extra
+        sliding_window_inference = None
+    if sliding_window_inference is not None:
+        x = torch.as_tensor(volume[None], device=device)
+        monai_times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            with torch.no_grad():
+                sliding_window_inference(x, patch, batch_size, predictor, overlap=1 - stride / patch, mode="constant")
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            monai_times.append(time.perf_counter() - t0)
+        monai_s = float(np.median(monai_times))
     return {"patch": patch, "stride": stride, "windows": n_windows, "batch_size": batch_size,
-            "seconds": times, "median_s": float(np.median(times))}
+            "seconds": times, "median_s": float(np.median(times)), "monai_median_s": monai_s}
 
 
 def main() -> None:
@@ -67,9 +85,9 @@ def main() -> None:
     rows = [bench(p, s, repeats=args.repeats, batch_size=args.batch_size, device=args.device)
             for p, s in SETTINGS]
     print(f"volume {SHAPE}, widths {WIDTHS}, device {args.device}, threads {torch.get_num_threads()}")
-    print(f"{'patch':>5} {'stride':>6} {'windows':>7} {'s/volume':>9}")
+    print(f"{'patch':>5} {'stride':>6} {'windows':>7} {'s/volume':>9} {'MONAI s':>8}")
     for r in rows:
-        print(f"{r['patch']:>5} {r['stride']:>6} {r['windows']:>7} {r['median_s']:>9.2f}")
+        print(f"{r['patch']:>5} {r['stride']:>6} {r['windows']:>7} {r['median_s']:>9.2f} {r['monai_median_s']:>8.2f}")
     report = {
         "volume_shape": SHAPE, "widths": WIDTHS, "device": args.device,
         "device_name": torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or platform.machine(),
