@@ -67,7 +67,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
     "01_table2_cross_site": [
         ("md", "# Table 2: a segmenter does not travel between sites\n\nThe paper trains the 3D U-Net segmenter "
                "alone on min-max scaled images of one data set and tests it on the test subjects of both. Claim C1: "
-               "testing on the other site loses at least 30 % of the mean Dice." + _timing("about 4 minutes")),
+               "testing on the other site loses at least 30 % of the mean Dice." + _timing("about 1 minute")),
         ("params", COMMON_PARAMETERS + '\nsites = ["iseg", "mrbrains"]  # train on each, test on each'),
         ("code", CONTEXT),
         ("md", "## Train (or reuse) one segmenter per site, test on every site\n\nWhole test volumes go through "
@@ -82,7 +82,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
                "alike, each followed by the same segmenter: per-volume z-score (*Standardization*), a generator "
                "trained only for segmentation (*Pre-processor*, λ = 0) and the paper's generator trained with the "
                "K+1-class discriminator (*Ours*, λ = 1.5), on two and three sites. Claims C2, C3 and C9."
-               + _timing("about 20 minutes (six trainings)")),
+               + _timing("about 17 minutes (six trainings)")),
         ("params", COMMON_PARAMETERS + '\nsettings = ["dual", "multi"]  # iSEG + MRBrainS, and + ABIDE'),
         ("code", CONTEXT),
         ("md", "## Train and evaluate the three normalizers in each setting\n\n"
@@ -105,7 +105,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
                "between the brain intensity histograms of each pair of sites, averaged over pairs, for the inputs "
                "and for the outputs of the two learned normalizers. We report the true JSD (nats, at most ln 2) "
                "and, beside it, the quantity the authors' code computed, which explains why the paper's values "
-               "(2.08 and 12.22) exceed ln 2. Claim C4." + _timing("a minute when Table 3's runs exist")),
+               "(2.08 and 12.22) exceed ln 2. Claim C4." + _timing("30 seconds when Table 3's runs exist")),
         ("params", COMMON_PARAMETERS + '\nsettings = ["dual", "multi"]'),
         ("code", CONTEXT),
         ("code", "rows = ex.table4(ctx, settings)\ndisplay(Markdown(ex.as_frame(rows, digits=4)))"),
@@ -123,7 +123,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
         ("md", "# Table 6: does the normalizer remove a bias field?\n\nTest images are degraded by Eq. 7, "
                "B(y) = (y/H)·α + (1 − α), a multiplicative ramp along y, then normalized by Ours. Pearson ρ "
                "between intensity and y in each axial slice measures how much of the ramp is left. Claim C6."
-               + _timing("a minute when Table 3's runs exist")),
+               + _timing("30 seconds when Table 3's runs exist")),
         ("params", COMMON_PARAMETERS + "\nalphas = [0.3, 0.5, 0.7, 0.9]\nfigure_site = \"iseg\"  # the site shown in Fig. 8"),
         ("code", CONTEXT),
         ("code", "rows = ex.table6(ctx, alphas)\ndisplay(Markdown(ex.as_frame(rows)))"),
@@ -133,7 +133,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
     "06_table7_lambda": [
         ("md", "# Table 7 and Fig. 9: the weight λ of the adversarial term\n\nλ trades segmentation for realism. "
                "A small λ lets the discriminator win (it tells generated patches apart); a large λ makes the "
-               "generator's images pass for real sites. Claims C7 and C8." + _timing("about 10 minutes")),
+               "generator's images pass for real sites. Claims C7 and C8." + _timing("about 8 minutes (two trainings)")),
         ("params", COMMON_PARAMETERS + "\nlambdas = [0.1, 1.5, 5.0]"),
         ("code", CONTEXT),
         ("code", "rows = ex.table7(ctx, lambdas)\ndisplay(Markdown(ex.as_frame(rows)))"),
