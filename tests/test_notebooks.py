@@ -41,8 +41,8 @@ def test_every_batch_parameter_is_declared(name):
     assert not missing, f"{name} does not declare {missing} in its parameters cell"
 
 
-def test_make_reproduce_smoke_writes_every_table_figure_and_the_report(tmp_path, smoke_root, smoke_runs_dir):
-    results, figures, runs = tmp_path / "results", tmp_path / "figures", smoke_runs_dir
+def test_make_reproduce_smoke_writes_every_table_figure_and_the_report(tmp_path, smoke_root):
+    results, figures, runs = tmp_path / "results", tmp_path / "figures", tmp_path / "runs"
     report = tmp_path / "REPORT.md"
     code = reproduce.main(["--profile", "smoke", "--device", "cpu", "--data-root", str(smoke_root),
                            "--results-dir", str(results),
