@@ -48,6 +48,14 @@ def notebook_parameters(*, profile: str, data_root: str | None, seed: int, devic
     }
 
 
+def _shown(path: str | Path, root: Path) -> str:
+    """`path` relative to the project `root` when it lies inside it (reports do not name a user's folders)."""
+    try:
+        return str(Path(path).resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
+
+
 def run_notebook(name: str, parameters: dict[str, Any], *, notebooks_dir: Path, out_dir: Path) -> float:
     """Execute ``notebooks_dir/<name>.ipynb`` into ``out_dir`` with papermill; returns seconds."""
     import papermill
@@ -114,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     meta: dict[str, Any] = {
         "profile": args.profile,
-        "data": "embedded phantom " + data_root if args.data_root is None else data_root,
+        "data": f"embedded phantom ({_shown(data_root, root)})" if args.data_root is None else _shown(data_root, root),
         "seed": args.seed,
         "device": args.device,
         "machine": f"{platform.machine()}, {platform.system()}, Python {platform.python_version()}",

@@ -63,9 +63,12 @@ def discriminator_update(
 ) -> dict[str, float]:
     """One optimizer step of D on real patches (class z) and generated patches (class K).
 
-    The loss is Algorithm 1's ``mean_i L_dis(D(x_i), z_i) + mean_i L_dis(D(G(x_i)), K)``,
-    computed as 2 x the (optionally class-weighted, see `domain_loss`) mean cross-entropy over the
-    2m patches; with ``class_weights=None`` the two forms are equal.
+    The loss is Algorithm 1's ``mean_i L_dis(D(x_i), z_i) + mean_i L_dis(D(G(x_i)), K)`` (each
+    mean optionally class-weighted, see `domain_loss`). Real and generated patches go through D
+    in two separate forward passes, as in DCGAN training: in the G/S step D scores a batch of
+    generated patches alone, so here too each BatchNorm batch comes from one source. One pass
+    over the concatenation lets D tell the two apart by mixed-batch statistics that the G/S step
+    never shows it, and G then optimises against a different function from the D that is judged.
 
     Args:
         D: the discriminator, (N, C, p, p, p) -> (N, K + 1) logits.
@@ -85,15 +88,18 @@ def discriminator_update(
     real_domain = real_domain.to(device, non_blocking=True).long()
     D.train()
     opt_d.zero_grad(set_to_none=True)
-    logits = D(torch.cat([real, generated], dim=0))
+    logits_real = D(real)
+    logits_generated = D(generated)
+    logits = torch.cat([logits_real, logits_generated], dim=0)
     k = logits.shape[1] - 1
     if real_domain.numel() and (int(real_domain.min()) < 0 or int(real_domain.max()) >= k):
         raise ConfigError(
             f"discriminator_update real_domain has values outside 0..{k - 1} "
             f"for a discriminator with {k} domains: check the site order / n_domains"
         )
-    target = torch.cat([real_domain, torch.full((generated.shape[0],), k, dtype=torch.long, device=device)])
-    loss = 2.0 * domain_loss(logits, target, class_weights)
+    fake = torch.full((generated.shape[0],), k, dtype=torch.long, device=device)
+    target = torch.cat([real_domain, fake])
+    loss = domain_loss(logits_real, real_domain, class_weights) + domain_loss(logits_generated, fake, class_weights)
     loss.backward()
     opt_d.step()
     with torch.no_grad():

@@ -82,7 +82,8 @@ def test_discriminator_loss_and_accuracy_against_recomputation():
     with torch.no_grad():
         generated = G(batch.images)
         oracle = copy.deepcopy(D).train()
-        logits = oracle(torch.cat([batch.images, generated]))
+        # real and generated patches in separate passes: each BatchNorm batch has one source
+        logits = torch.cat([oracle(batch.images), oracle(generated)])
     m = batch.images.shape[0]
     fake = torch.full((m,), 2)
     expected = domain_loss(logits[:m], batch.domains) + domain_loss(logits[m:], fake)
