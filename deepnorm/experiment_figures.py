@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -201,7 +202,7 @@ def fig8_bias(ctx: ex.Context, site: str = "iseg", alphas: Sequence[float] = (0.
 def _confusions(ctx: ex.Context) -> tuple[dict[float, np.ndarray], list[str]]:
     from deepnorm.errors import RunError
 
-    data = read_json("table7_confusion", __import__("pathlib").Path(ctx.results_dir))
+    data = read_json("table7_confusion", Path(ctx.results_dir))
     if not data:
         raise RunError(f"no table7_confusion.json in {ctx.results_dir}: run ex.table7(ctx) first")
     matrices = {float(k): np.asarray(v["matrix"]) for k, v in data.items()}

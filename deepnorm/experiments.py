@@ -52,6 +52,7 @@ class Context:
     runs_dir: str = ""
     progress: bool = True
     _runs: dict[str, Any] = field(default_factory=dict, repr=False)
+    _subjects: dict[tuple[Any, ...], list[Any]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         from deepnorm import paths
@@ -110,7 +111,11 @@ def test_subjects(ctx: Context, run: Any, site: str, split: str = "test") -> lis
     # pre-processed like the run's inputs, padded only to this site's common shape (the sliding
     # window takes any shape), so a run can be tested on a site it was not trained on
     data = dataclasses.replace(run.config.data, sites=(site,))
-    return prepare_split(ctx.data_root, data, site, split, runs_dir=ctx.runs_dir, seed=ctx.seed)
+    # loading a split reads every subject of the site (for the common shape): once per context
+    key = (data.modalities, data.spacing, data.patch_size, site, split)
+    if key not in ctx._subjects:
+        ctx._subjects[key] = prepare_split(ctx.data_root, data, site, split, runs_dir=ctx.runs_dir, seed=ctx.seed)
+    return ctx._subjects[key]
 
 
 def _cached(run: Any, kind: str, ctx: Context, compute: Any, **fields: Any) -> Any:
