@@ -38,7 +38,7 @@ phantom: install
 	$(VENV)/bin/deepnorm data phantom --profile $(PROFILE)
 
 reproduce: install
-	$(PY) -m deepnorm.reproduce --profile $(PROFILE) $(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
+	$(VENV)/bin/deepnorm reproduce --profile $(PROFILE) $(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
 
 bench: install
 	$(PY) benchmarks/bench_core.py

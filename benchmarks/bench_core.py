@@ -21,7 +21,7 @@ from typing import NamedTuple
 import torch
 
 from deepnorm.nets import CPU_WIDTHS, PAPER_WIDTHS, Discriminator, UNet3D
-from deepnorm.step import algorithm1_iteration
+from deepnorm.training.algorithm1 import algorithm1_iteration
 
 OUT = Path(__file__).resolve().parent / "bench_core.json"
 

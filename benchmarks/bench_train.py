@@ -20,8 +20,8 @@ from pathlib import Path
 
 import torch
 
-from deepnorm.config import profile
-from deepnorm.methods import REGISTRY, method_for
+from deepnorm.training.config import profile
+from deepnorm.training.methods import REGISTRY, method_for
 from deepnorm.sampling import PatchBatch
 
 OUT = Path(__file__).with_name("bench_train.json")
@@ -84,16 +84,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"paper profile, one adversarial iteration on CPU (batch {args.paper_batch}): {seconds:.1f} s", flush=True)
 
     if not args.skip_training:
-        from deepnorm.data.phantom import ensure_phantom
-        from deepnorm.train import train
+        from deepnorm.data.phantom.build import ensure_phantom
+        from deepnorm.training.loop import train
 
         root = ensure_phantom(profile="cpu", seed=0, progress=False)
         with tempfile.TemporaryDirectory() as runs:
             tic = time.perf_counter()
             train(cpu.replace(**{"train.method": "adversarial"}), data_root=root, runs_dir=runs, progress=False)
             first = time.perf_counter() - tic
-            from deepnorm.runs import load_run
-            from deepnorm.train import run_folder
+            from deepnorm.training.runs import load_run
+            from deepnorm.training.loop import run_folder
 
             history = load_run(run_folder(cpu, runs)).history
         result["cpu_training"] = {"seconds": first, "epochs": cpu.train.epochs, "batches_per_epoch": cpu.batches_per_epoch,

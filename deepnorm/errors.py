@@ -4,7 +4,9 @@ from __future__ import annotations
 
 
 class DeepnormError(Exception):
-    """Base class of every deepnorm error."""
+    """Base class of every deepnorm error; the command line prints its message and exits with `exit_code`."""
+
+    exit_code: int = 2
 
 
 class DataError(DeepnormError, ValueError):
@@ -17,3 +19,9 @@ class ConfigError(DeepnormError, ValueError):
 
 class RunError(DeepnormError, RuntimeError):
     """A training/evaluation run folder is missing, incomplete or incompatible."""
+
+
+class Interrupted(DeepnormError):
+    """Work stopped by SIGINT or SIGTERM after keeping what was finished; the message says how to resume."""
+
+    exit_code = 130

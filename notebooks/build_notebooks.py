@@ -3,8 +3,8 @@
     python notebooks/build_notebooks.py          # rewrite notebooks/*.ipynb
     python notebooks/build_notebooks.py --check  # exit 1 if a committed notebook differs
 
-Each notebook only sets parameters and calls the library (deepnorm.experiments,
-deepnorm.experiment_figures, deepnorm.widgets). Edit the cells here, not in the .ipynb files.
+Each notebook only sets parameters and calls the library (deepnorm.study.experiments,
+deepnorm.study.figures, deepnorm.widgets). Edit the cells here, not in the .ipynb files.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ runs_dir = ""  # empty: runs/ (trained models, reused when the configuration is 
 CONTEXT = '''\
 from IPython.display import Markdown, display
 
-from deepnorm import experiment_figures as figs
-from deepnorm import experiments as ex
+from deepnorm.study import figures as figs
+from deepnorm.study import experiments as ex
 
 ctx = ex.Context(profile=profile, data_root=data_root, seed=seed, device=device,
                  results_dir=results_dir, figures_dir=figures_dir, runs_dir=runs_dir)
@@ -52,9 +52,9 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
                + _timing("about a minute (the first run builds the phantom)")),
         ("params", COMMON_PARAMETERS),
         ("code", CONTEXT),
-        ("md", "## The sites on disk\n\nEach site is read by its own loader (`deepnorm.data.datasets`) from its real "
+        ("md", "## The sites on disk\n\nEach site is read by its own loader (`deepnorm.data.sites`) from its real "
                "layout; labels are mapped to 0 background, 1 CSF, 2 GM, 3 WM."),
-        ("code", "tour = figs.data_tour(ctx)\ndisplay(Markdown(ex.as_frame(tour.rows)))"),
+        ("code", "tour = figs.data_tour(ctx)\ndisplay(Markdown(ex.markdown_table(tour.rows)))"),
         ("md", "## One subject per site, pre-processed\n\nSkull-stripped, cropped to the brain, resampled to the "
                "profile's voxel size and min-max scaled to [0, 1]: the generator's input. Move the slider, switch "
                "the axis, toggle the label overlay."),
@@ -73,7 +73,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
         ("md", "## Train (or reuse) one segmenter per site, test on every site\n\nWhole test volumes go through "
                "the sliding window (class probabilities averaged over overlapping patches); Dice per tissue "
                "(Eq. 4) and mean Hausdorff distance in mm (Eq. 5)."),
-        ("code", "rows = ex.table2(ctx, sites)\ndisplay(Markdown(ex.as_frame(rows)))"),
+        ("code", "rows = ex.table2(ctx, sites)\ndisplay(Markdown(ex.markdown_table(rows)))"),
         ("md", "## Paper beside ours"),
         ("code", "figs.table2_bars(ctx, rows)"),
     ],
@@ -89,7 +89,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
                "Algorithm 1: for n_steps the discriminator learns real patches as their site and generated "
                "patches as class K+1; then the segmenter and generator step on the Dice loss plus λ times the "
                "generator's adversarial term."),
-        ("code", "rows = ex.table3(ctx, settings)\ndisplay(Markdown(ex.as_frame(rows)))"),
+        ("code", "rows = ex.table3(ctx, settings)\ndisplay(Markdown(ex.markdown_table(rows)))"),
         ("md", "## Training curves of Ours (two sites)"),
         ("code", "figs.training_curves(ctx, 'adversarial', ex.SETTINGS['dual'])"),
         ("md", "## Fig. 5: segmentations of one test subject per site"),
@@ -108,7 +108,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
                "(2.08 and 12.22) exceed ln 2. Claim C4." + _timing("30 seconds when Table 3's runs exist")),
         ("params", COMMON_PARAMETERS + '\nsettings = ["dual", "multi"]'),
         ("code", CONTEXT),
-        ("code", "rows = ex.table4(ctx, settings)\ndisplay(Markdown(ex.as_frame(rows, digits=4)))"),
+        ("code", "rows = ex.table4(ctx, settings)\ndisplay(Markdown(ex.markdown_table(rows, digits=4)))"),
         ("code", "figs.table4_bars(ctx, rows)"),
     ],
     "04_table5_modalities": [
@@ -117,7 +117,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
                + _timing("about 4 minutes")),
         ("params", COMMON_PARAMETERS),
         ("code", CONTEXT),
-        ("code", "rows = ex.table5(ctx)\ndisplay(Markdown(ex.as_frame(rows)))"),
+        ("code", "rows = ex.table5(ctx)\ndisplay(Markdown(ex.markdown_table(rows)))"),
     ],
     "05_table6_bias_field": [
         ("md", "# Table 6: does the normalizer remove a bias field?\n\nTest images are degraded by Eq. 7, "
@@ -126,7 +126,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
                + _timing("30 seconds when Table 3's runs exist")),
         ("params", COMMON_PARAMETERS + "\nalphas = [0.3, 0.5, 0.7, 0.9]\nfigure_site = \"iseg\"  # the site shown in Fig. 8"),
         ("code", CONTEXT),
-        ("code", "rows = ex.table6(ctx, alphas)\ndisplay(Markdown(ex.as_frame(rows)))"),
+        ("code", "rows = ex.table6(ctx, alphas)\ndisplay(Markdown(ex.markdown_table(rows)))"),
         ("md", "## Fig. 4 and 8: degraded images and the mean intensity along y"),
         ("code", "figs.fig8_bias(ctx, site=figure_site, alphas=alphas)"),
     ],
@@ -136,7 +136,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
                "generator's images pass for real sites. Claims C7 and C8." + _timing("about 8 minutes (two trainings)")),
         ("params", COMMON_PARAMETERS + "\nlambdas = [0.1, 1.5, 5.0]"),
         ("code", CONTEXT),
-        ("code", "rows = ex.table7(ctx, lambdas)\ndisplay(Markdown(ex.as_frame(rows)))"),
+        ("code", "rows = ex.table7(ctx, lambdas)\ndisplay(Markdown(ex.markdown_table(rows)))"),
         ("md", "## Fig. 9: the discriminator's confusion matrix per λ\n\nRows are the true class (the sites, then "
                "*generated*), columns the discriminator's answer."),
         ("code", "figs.fig9_confusion(ctx)"),

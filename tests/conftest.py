@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 @pytest.fixture(scope="session")
 def smoke_root(tmp_path_factory) -> Path:
     """Data root of the smoke phantom, built once per test session."""
-    from deepnorm.data.phantom import ensure_phantom
+    from deepnorm.data.phantom.build import ensure_phantom
 
     return ensure_phantom(profile="smoke", seed=0, root=tmp_path_factory.mktemp("smoke-data") / "phantom", progress=False)
 
@@ -18,7 +19,7 @@ def smoke_root(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def smoke_config():
     """The smoke profile (adversarial method, two sites, T1)."""
-    from deepnorm.config import profile
+    from deepnorm.training.config import profile
 
     return profile("smoke")
 
@@ -32,6 +33,30 @@ def smoke_runs_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def smoke_run(smoke_root, smoke_config, smoke_runs_dir) -> Path:
     """Folder of one finished smoke adversarial training."""
-    from deepnorm.train import train
+    from deepnorm.training.loop import train
 
     return train(smoke_config, data_root=smoke_root, runs_dir=smoke_runs_dir, progress=False)
+
+
+@dataclass(frozen=True)
+class SmokeReproduction:
+    """Where one ``deepnorm reproduce --profile smoke`` wrote its outputs, and its exit code."""
+
+    results: Path
+    figures: Path
+    runs: Path
+    report: Path
+    exit_code: int
+
+
+@pytest.fixture(scope="session")
+def smoke_reproduction(tmp_path_factory, smoke_root) -> SmokeReproduction:
+    """One smoke reproduction (every notebook, then the report), shared by the notebook and golden tests."""
+    from deepnorm.cli import main as cli_main
+
+    work = tmp_path_factory.mktemp("smoke-reproduction")
+    out = SmokeReproduction(work / "results", work / "figures", work / "runs", work / "REPORT.md", 0)
+    code = cli_main(["reproduce", "--profile", "smoke", "--device", "cpu", "--data-root", str(smoke_root),
+                     "--results-dir", str(out.results), "--figures-dir", str(out.figures),
+                     "--runs-dir", str(out.runs), "--report", str(out.report)])
+    return SmokeReproduction(out.results, out.figures, out.runs, out.report, code)

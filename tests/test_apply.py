@@ -7,7 +7,7 @@ import pytest
 
 from deepnorm.cli import main
 from deepnorm.data.io import load_volume
-from deepnorm.results import read_table
+from deepnorm.files import read_table
 
 
 @pytest.fixture(scope="module")

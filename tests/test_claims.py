@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from deepnorm import claims
-from deepnorm.paper import TABLE2, TABLE3, TABLE4, TABLE5, TABLE6, TABLE7
+from deepnorm.study import claims
+from deepnorm.study.paper import TABLE2, TABLE3, TABLE4, TABLE5, TABLE6, TABLE7
 
 
 def _table2_from(values: dict) -> list[dict]:

@@ -1,4 +1,4 @@
-"""Laws of deepnorm.config: validation, round trips, hashing, overrides, profiles."""
+"""Laws of deepnorm.training.config: validation, round trips, hashing, overrides, profiles."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from deepnorm.config import Config, DataConfig, ModelConfig, TrainConfig, profile
+from deepnorm.training.config import Config, DataConfig, ModelConfig, TrainConfig, profile
 from deepnorm.errors import ConfigError
 
 

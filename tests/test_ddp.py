@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from deepnorm.train import read_history
+from deepnorm.training.loop import read_history
 
 TRAIN_TOL, VAL_TOL = 0.03, 0.01
 

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from deepnorm import evaluate
+from deepnorm.evaluation import evaluate
 
 
 def _labels(shape=(12, 14, 10)) -> np.ndarray:

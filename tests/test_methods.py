@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from deepnorm.config import profile
+from deepnorm.training.config import profile
 from deepnorm.errors import ConfigError
-from deepnorm.methods import REGISTRY, get_method, method_for
+from deepnorm.training.methods import REGISTRY, get_method, method_for
 from deepnorm.sampling import PatchBatch
 
 torch.set_num_threads(1)

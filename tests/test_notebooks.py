@@ -12,8 +12,8 @@ import nbformat
 import papermill
 import pytest
 
-from deepnorm import reproduce
-from deepnorm.results import read_json, read_table
+from deepnorm.study import reproduce
+from deepnorm.files import read_json, read_table
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -41,13 +41,9 @@ def test_every_batch_parameter_is_declared(name):
     assert not missing, f"{name} does not declare {missing} in its parameters cell"
 
 
-def test_make_reproduce_smoke_writes_every_table_figure_and_the_report(tmp_path, smoke_root):
-    results, figures, runs = tmp_path / "results", tmp_path / "figures", tmp_path / "runs"
-    report = tmp_path / "REPORT.md"
-    code = reproduce.main(["--profile", "smoke", "--device", "cpu", "--data-root", str(smoke_root),
-                           "--results-dir", str(results),
-                           "--figures-dir", str(figures), "--runs-dir", str(runs), "--report", str(report)])
-    assert code == 0
+def test_make_reproduce_smoke_writes_every_table_figure_and_the_report(smoke_reproduction):
+    results, figures, report = smoke_reproduction.results, smoke_reproduction.figures, smoke_reproduction.report
+    assert smoke_reproduction.exit_code == 0
     for name in reproduce.NOTEBOOKS:
         assert (results / "notebooks" / f"{name}.ipynb").is_file()
     expected = {"table2": 4, "table3": 6, "table4": 6, "table5": 2, "table6": 10, "table7": 3}

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from deepnorm.data import phantom as ph
+from deepnorm.data.phantom import build as ph
 from deepnorm.data.aseg import aseg_to_tissue
-from deepnorm.data.datasets import ABIDE, ISeg2017, MRBrainS13, available_sites
+from deepnorm.data.sites import ABIDE, ISeg2017, MRBrainS13, available_sites
 from deepnorm.data.io import load_volume
-from deepnorm.data.phantom_anatomy import Anatomy, deformed_anatomy, rotation_matrix, smooth_random_field
-from deepnorm.data.phantom_sites import Contrast, render
+from deepnorm.data.phantom.anatomy import Anatomy, deformed_anatomy, rotation_matrix, smooth_random_field
+from deepnorm.data.phantom.sites import Contrast, render
 from deepnorm.errors import DataError
 from deepnorm.labels import CSF, GM, WM
 
@@ -29,7 +29,7 @@ def root(tmp_path_factory):
     def no_network(*args, **kwargs):
         raise OSError("network access attempted while building the phantom")
 
-    from deepnorm.data import phantom_anatomy
+    from deepnorm.data.phantom import anatomy as phantom_anatomy
 
     phantom_anatomy._mni_1mm.cache_clear()
     phantom_anatomy.load_atlas.cache_clear()

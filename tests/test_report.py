@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from deepnorm import report, results
-from deepnorm.paper import TABLE2
+from deepnorm.study import report
+
+from deepnorm import files as results
+from deepnorm.study.paper import TABLE2
 
 
 def test_report_sets_ours_beside_the_papers_and_judges(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deepnorm import results
+from deepnorm import files as results
 
 
 def test_table_round_trip(tmp_path: Path) -> None:

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from deepnorm.checkpoint import load_checkpoint
-from deepnorm.config import profile
-from deepnorm.train import read_history
+from deepnorm.training.checkpoint import load_checkpoint
+from deepnorm.training.config import profile
+from deepnorm.training.loop import read_history
 
 EPOCHS = 30
 

@@ -13,7 +13,7 @@ import torch
 from deepnorm.errors import ConfigError, RunError
 from deepnorm.losses import domain_loss, weighted_dice_loss
 from deepnorm.nets import Discriminator, UNet3D
-from deepnorm.step import algorithm1_iteration, discriminator_update, segmentation_update
+from deepnorm.training.algorithm1 import algorithm1_iteration, discriminator_update, segmentation_update
 
 torch.set_num_threads(1)
 P = 8  # patch side (voxels)

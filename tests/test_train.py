@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from deepnorm.checkpoint import load_checkpoint
-from deepnorm.config import Config
+from deepnorm.training.checkpoint import load_checkpoint
+from deepnorm.training.config import Config
 from deepnorm.errors import RunError
-from deepnorm.runs import find_run, load_run
-from deepnorm.train import HISTORY_FIELDS, read_history, train
+from deepnorm.training.runs import find_run, load_run
+from deepnorm.training.loop import HISTORY_FIELDS, read_history, train
 
 torch.set_num_threads(1)
 
@@ -75,7 +75,7 @@ def test_same_seed_same_weights(smoke_run, smoke_root, smoke_config, tmp_path):
 
 
 def test_load_run_applies_networks(smoke_run, smoke_root, smoke_config, smoke_runs_dir):
-    from deepnorm.dataset import prepare_split
+    from deepnorm.data.prepared import prepare_split
 
     run = load_run(smoke_run)
     assert run.method == "adversarial" and run.config == smoke_config
@@ -119,9 +119,9 @@ def test_cli_prints_the_run_folder_last(smoke_root, smoke_runs_dir, capsys):
 
 
 def test_prepared_cache_round_trip(smoke_root, smoke_config, smoke_runs_dir):
-    from deepnorm.data.datasets import open_site
+    from deepnorm.data.sites import open_site
     from deepnorm.data.preprocess import preprocess_subject
-    from deepnorm.dataset import cache_dir, load_prepared, prepare_site
+    from deepnorm.data.prepared import cache_dir, load_prepared, prepare_site
 
     data = smoke_config.data
     first = prepare_site(smoke_root, data, "mrbrains", runs_dir=smoke_runs_dir)
@@ -142,7 +142,7 @@ def test_prepared_cache_round_trip(smoke_root, smoke_config, smoke_runs_dir):
 
 
 def test_rank_shares_make_the_global_batch(smoke_root, smoke_config, smoke_runs_dir):
-    from deepnorm.dataset import AugmentedBatches, prepare_split
+    from deepnorm.data.prepared import AugmentedBatches, prepare_split
     from deepnorm.sampling import PatchSampler
 
     volumes = prepare_split(smoke_root, smoke_config.data, "iseg", "train", runs_dir=smoke_runs_dir)

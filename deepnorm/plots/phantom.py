@@ -31,7 +31,7 @@ def plot_phantom_sites(root: str | os.PathLike, path: str | os.PathLike | None =
     (mm). Uses the `subject_index`-th subject (sorted ids) of each site. Writes a PNG to `path`
     when given; returns the matplotlib Figure.
     """
-    from deepnorm.data.datasets import available_sites, open_site
+    from deepnorm.data.sites import available_sites, open_site
 
     sites = available_sites(root)
     figure = _new_figure((13.0, 3.1 * max(len(sites), 1)))

@@ -1,0 +1,26 @@
+"""``deepnorm data phantom``: build (or reuse) the embedded multi-site phantom and print its data root."""
+
+from __future__ import annotations
+
+import argparse
+
+from deepnorm.data.phantom.build import ensure_phantom
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``deepnorm data phantom``."""
+    from deepnorm.data.phantom.sites import PROFILES
+
+    parser.add_argument("--profile", default="cpu", choices=sorted(PROFILES),
+                        help="size of the phantom (default: cpu)")
+    parser.add_argument("--root", default=None,
+                        help="data root to write (default: data/phantom/<profile>-seed<seed> in the project)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--force", action="store_true", help="rebuild even if an identical phantom exists")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``deepnorm data phantom``: build (or reuse) the phantom and print its data root."""
+    root = ensure_phantom(args.profile, args.seed, args.root, force=args.force)
+    print(root)
+    return 0

@@ -1,0 +1,96 @@
+"""``deepnorm reproduce`` (also ``make reproduce``): run every notebook with papermill, then write REPORT.md.
+
+    deepnorm reproduce [--profile cpu|smoke|paper] [--data-root DIR] [--seed N]
+                       [--device auto|cpu|cuda] [--only NAME ...] [--no-report]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from deepnorm.errors import DeepnormError
+from deepnorm.paths import figures_dir, project_root, results_dir, runs_dir
+from deepnorm.study.reproduce import NOTEBOOKS, shown_path, notebook_parameters, run_notebook
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Options of ``deepnorm reproduce``."""
+    parser.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "paper"))
+    parser.add_argument("--data-root", default=None, help="real data root (default: the embedded phantom)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--only", nargs="*", default=None, metavar="NAME", help="run only these notebooks")
+    parser.add_argument("--results-dir", type=Path, default=None)
+    parser.add_argument("--figures-dir", type=Path, default=None)
+    parser.add_argument("--runs-dir", type=Path, default=None)
+    parser.add_argument("--report", type=Path, default=None, help="where to write the report (default REPORT.md)")
+    parser.add_argument("--no-report", action="store_true")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the notebooks and write REPORT.md; returns the exit code."""
+
+    root = project_root()
+    results = (args.results_dir or results_dir()).resolve()
+    figures = (args.figures_dir or figures_dir()).resolve()
+    runs = (args.runs_dir or runs_dir()).resolve()
+    names = list(args.only) if args.only else list(NOTEBOOKS)
+    unknown = sorted(set(names) - set(NOTEBOOKS))
+    if unknown:
+        raise DeepnormError(f"unknown notebook(s) {unknown}; choose from {list(NOTEBOOKS)}")
+
+    data_root = args.data_root
+    if data_root is None:
+        from deepnorm.data.phantom.build import ensure_phantom
+
+        start = time.perf_counter()
+        data_root = str(ensure_phantom(profile=args.profile, seed=args.seed))
+        print(f"[data] phantom ready at {data_root} ({time.perf_counter() - start:.0f} s)", flush=True)
+
+    params = notebook_parameters(profile=args.profile, data_root=data_root, seed=args.seed, device=args.device,
+                                 results=results, figures=figures, runs=runs)
+    seconds: dict[str, float] = {}
+    total_start = time.perf_counter()
+    for i, name in enumerate(names, 1):
+        print(f"[{i}/{len(names)}] {name} ...", end="", flush=True)
+        try:
+            seconds[name] = run_notebook(name, params, notebooks_dir=root / "notebooks", out_dir=results / "notebooks")
+        except Exception as err:  # papermill raises PapermillExecutionError with the cell's traceback
+            print(" FAILED", flush=True)
+            print(f"{name} failed; the executed notebook with the error is {results / 'notebooks' / (name + '.ipynb')}\n{err}",
+                  file=sys.stderr)
+            return 1
+        print(f" done in {seconds[name]:.0f} s", flush=True)
+    total = time.perf_counter() - total_start
+
+    meta: dict[str, Any] = {
+        "profile": args.profile,
+        "data": f"embedded phantom ({shown_path(data_root, root)})" if args.data_root is None else shown_path(data_root, root),
+        "seed": args.seed,
+        "device": args.device,
+        "machine": f"{platform.machine()}, {platform.system()}, Python {platform.python_version()}",
+        "total wall time (s)": round(total),
+        "notebook_seconds": {k: round(v, 1) for k, v in seconds.items()},
+    }
+    if args.only is None:
+        (results / "reproduce.json").parent.mkdir(parents=True, exist_ok=True)
+        (results / "reproduce.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    if not args.no_report:
+        from deepnorm.study.report import write_report
+
+        path = write_report(args.report or root / "REPORT.md", results, meta=meta)
+        print(f"[report] {path}")
+    print(f"all notebooks done in {total / 60:.1f} min")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    from deepnorm.cli import main as cli_main
+
+    sys.exit(cli_main(["reproduce", *sys.argv[1:]]))

@@ -1,0 +1,1 @@
+"""The embedded multi-site phantom: anatomy, per-site contrast and acquisition, and the build."""

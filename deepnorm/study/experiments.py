@@ -1,0 +1,281 @@
+"""The paper's experiments (Tables 2-7) as library calls; each notebook calls one of them.
+
+Every function trains what it needs (or reuses a finished run with the same configuration),
+evaluates on whole test volumes, writes its table to ``results/`` and returns the rows. The
+evaluations are cached in each run folder (``<run>/eval/<key>.json``), so notebooks that share a
+run (Tables 3, 4 and 6 share the dual-site "Ours" run) evaluate it once.
+
+    ctx = Context(profile="cpu")
+    rows = table2(ctx)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+from deepnorm.evaluation import evaluate as ev
+from deepnorm.errors import ConfigError
+from deepnorm.labels import SITES
+from deepnorm.files import atomic_write_text, write_json, write_table
+
+#: Site sets of Table 3: two sites ("dual") and three ("multi").
+SETTINGS: dict[str, tuple[str, ...]] = {"dual": ("iseg", "mrbrains"), "multi": ("iseg", "mrbrains", "abide")}
+#: The two data sets of Table 2.
+CROSS_SITES: tuple[str, ...] = ("iseg", "mrbrains")
+#: Methods of Table 3 in column order.
+NORMALIZERS: tuple[str, ...] = ("standardization", "preprocessor", "adversarial")
+#: λ values of Table 7.
+LAMBDAS: tuple[float, ...] = (0.1, 1.5, 5.0)
+#: Patches per site for the discriminator's confusion matrix.
+CONFUSION_PATCHES = 64
+
+
+@dataclass
+class Context:
+    """Where an experiment reads data and writes runs, tables and figures; the notebooks' parameters.
+
+    Empty strings mean the defaults: the embedded phantom of `profile` (built on first use),
+    ``runs/``, ``results/`` and ``figures/`` under the project root.
+    """
+
+    profile: str = "cpu"
+    data_root: str = ""
+    seed: int = 0
+    device: str = "auto"
+    results_dir: str = ""
+    figures_dir: str = ""
+    runs_dir: str = ""
+    progress: bool = True
+    _runs: dict[str, Any] = field(default_factory=dict, repr=False)
+    _subjects: dict[tuple[Any, ...], list[Any]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        from deepnorm import paths
+
+        if self.profile not in ("smoke", "cpu", "paper"):
+            raise ConfigError(f"profile={self.profile!r}: use 'smoke', 'cpu' or 'paper'")
+        self.results_dir = str(Path(self.results_dir or paths.results_dir()).resolve())
+        self.figures_dir = str(Path(self.figures_dir or paths.figures_dir()).resolve())
+        self.runs_dir = str(Path(self.runs_dir or paths.runs_dir()).resolve())
+        if not self.data_root:
+            from deepnorm.data.phantom.build import ensure_phantom
+
+            self.data_root = str(ensure_phantom(profile=self.profile, seed=self.seed))
+
+    def figure(self, name: str) -> Path:
+        """Path of figure `name` (PNG) in the figures folder; the profile prefixes non-cpu figures."""
+        folder = Path(self.figures_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        prefix = "" if self.profile == "cpu" else f"{self.profile}_"
+        return folder / f"{prefix}{name}.png"
+
+
+# --------------------------------------------------------------------------- runs
+def config_for(ctx: Context, method: str, sites: Sequence[str], *, modalities: Sequence[str] = ("t1",),
+               lam: float | None = None) -> Any:
+    """The profile's configuration for one training of `method` on `sites`."""
+    from deepnorm.training.config import profile as load_profile
+
+    overrides: dict[str, Any] = {"train.method": method, "data.sites": tuple(sites), "data.modalities": tuple(modalities),
+                                 "train.seed": ctx.seed, "train.device": ctx.device}
+    if lam is not None:
+        overrides["train.lam"] = float(lam)
+    return load_profile(ctx.profile, **overrides)
+
+
+def run_for(ctx: Context, method: str, sites: Sequence[str], *, modalities: Sequence[str] = ("t1",),
+            lam: float | None = None) -> Any:
+    """Train (or reuse) one run and load it: a :class:`deepnorm.training.runs.Run`."""
+    from deepnorm.training.runs import load_run
+    from deepnorm.training.loop import train
+
+    config = config_for(ctx, method, sites, modalities=modalities, lam=lam)
+    key = config.stable_hash()
+    if key not in ctx._runs:
+        folder = train(config, data_root=ctx.data_root, runs_dir=ctx.runs_dir, progress=ctx.progress)
+        ctx._runs[key] = load_run(folder)
+    return ctx._runs[key]
+
+
+def split_subjects(ctx: Context, run: Any, site: str, split: str = "test") -> list[Any]:
+    """Prepared `split` subjects of `site` at the run's spacing and modalities."""
+    import dataclasses
+
+    from deepnorm.data.prepared import prepare_split
+
+    # pre-processed like the run's inputs, padded only to this site's common shape (the sliding
+    # window takes any shape), so a run can be tested on a site it was not trained on
+    data = dataclasses.replace(run.config.data, sites=(site,))
+    # loading a split reads every subject of the site (for the common shape): once per context
+    key = (data.modalities, data.spacing, data.patch_size, site, split)
+    if key not in ctx._subjects:
+        ctx._subjects[key] = prepare_split(ctx.data_root, data, site, split, runs_dir=ctx.runs_dir, seed=ctx.seed)
+    return ctx._subjects[key]
+
+
+def _cached(run: Any, kind: str, ctx: Context, compute: Any, **fields: Any) -> Any:
+    key = ev.eval_key(kind=kind, data_root=ctx.data_root, **fields)
+    path = Path(run.folder) / "eval" / f"{kind}-{key}.json"
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    value = compute()
+    atomic_write_text(path, json.dumps(value, indent=1, default=float) + "\n")
+    return value
+
+
+def scores(ctx: Context, run: Any, sites: Sequence[str]) -> list[dict[str, Any]]:
+    """Per-subject Dice/MHD of `run` on the test subjects of `sites` (cached in the run folder)."""
+    def compute() -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        for site in sites:
+            rows += ev.segmentation_scores(split_subjects(ctx, run, site), run.segment_volume, progress=ctx.progress)
+        return rows
+
+    return _cached(run, "scores", ctx, compute, sites=list(sites))
+
+
+def _mean_row(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
+    summary = ev.summarize(rows, by=None)[0]
+    return {k: summary[k] for k in ("dice_csf", "dice_gm", "dice_wm", "dice_mean", "mhd_csf", "mhd_gm", "mhd_wm", "mhd_mean")}
+
+
+# --------------------------------------------------------------------------- Table 2
+def table2(ctx: Context, sites: Sequence[str] = CROSS_SITES) -> list[dict[str, Any]]:
+    """Segmenter alone, trained on one site and tested on each: Table 2 rows (C1)."""
+    rows = []
+    for train_site in sites:
+        run = run_for(ctx, "segmenter", (train_site,))
+        for test_site in sites:
+            mean = _mean_row(scores(ctx, run, (test_site,)))
+            rows.append({"train_site": train_site, "test_site": test_site, **mean})
+    write_table("table2", rows, Path(ctx.results_dir))
+    return rows
+
+
+# --------------------------------------------------------------------------- Table 3
+def table3(ctx: Context, settings: Sequence[str] = ("dual", "multi")) -> list[dict[str, Any]]:
+    """Standardization, Pre-processor and Ours on two and three sites: Table 3 rows (C2, C3, C9).
+
+    ``dice_mean`` is over the test subjects of every site of the setting; ``dice_mean_shared``
+    over the iSEG and MRBrainS test subjects only, which both settings share (C9).
+    """
+    rows = []
+    for setting in settings:
+        sites = _setting(setting)
+        for method in NORMALIZERS:
+            run = run_for(ctx, method, sites)
+            per_subject = scores(ctx, run, sites)
+            shared = [r for r in per_subject if r["site"] in CROSS_SITES]
+            rows.append({"setting": setting, "method": method, **_mean_row(per_subject),
+                         "dice_mean_shared": _mean_row(shared)["dice_mean"]})
+    write_table("table3", rows, Path(ctx.results_dir))
+    return rows
+
+
+def _setting(name: str) -> tuple[str, ...]:
+    if name not in SETTINGS:
+        raise ConfigError(f"setting={name!r}: use one of {sorted(SETTINGS)}")
+    return SETTINGS[name]
+
+
+# --------------------------------------------------------------------------- Table 4
+def jsd_of(ctx: Context, run: Any, sites: Sequence[str], *, normalized: bool) -> dict[str, float]:
+    """True and legacy JSD between the sites' brain histograms of the inputs or of `run`'s output."""
+    def compute() -> dict[str, float]:
+        histograms = {}
+        for site in sites:
+            pairs = []
+            for s in split_subjects(ctx, run, site):
+                image = run.normalize_volume(s.image, s.mask) if normalized else s.image
+                pairs.append((image, s.mask))
+            histograms[site] = ev.brain_histogram(pairs)
+        return ev.site_jsd(histograms)
+
+    return _cached(run, "jsd", ctx, compute, sites=list(sites), normalized=normalized)
+
+
+def table4(ctx: Context, settings: Sequence[str] = ("dual", "multi")) -> list[dict[str, Any]]:
+    """JSD between sites of the inputs, the Pre-processor's and Ours' outputs: Table 4 rows (C4)."""
+    rows = []
+    for setting in settings:
+        sites = _setting(setting)
+        pre = run_for(ctx, "preprocessor", sites)
+        ours = run_for(ctx, "adversarial", sites)
+        for stage, run, normalized in (("inputs", ours, False), ("preprocessor", pre, True), ("adversarial", ours, True)):
+            values = jsd_of(ctx, run, sites, normalized=normalized)
+            rows.append({"setting": setting, "stage": stage, "jsd": values["jsd"], "jsd_legacy": values["jsd_legacy"]})
+    write_table("table4", rows, Path(ctx.results_dir))
+    return rows
+
+
+# --------------------------------------------------------------------------- Table 5
+def table5(ctx: Context, setting: str = "dual") -> list[dict[str, Any]]:
+    """Ours with T1 alone and with T1 + T2/FLAIR: Table 5 rows (C5)."""
+    sites = _setting(setting)
+    rows = []
+    for modalities in (("t1",), ("t1", "t2")):
+        run = run_for(ctx, "adversarial", sites, modalities=modalities)
+        mean = _mean_row(scores(ctx, run, sites))
+        rows.append({"modalities": "+".join(modalities), "dice_mean": mean["dice_mean"], "mhd_mean": mean["mhd_mean"]})
+    write_table("table5", rows, Path(ctx.results_dir))
+    return rows
+
+
+# --------------------------------------------------------------------------- Table 6
+def table6(ctx: Context, alphas: Sequence[float] = ev.ALPHAS, sites: Sequence[str] = ("mrbrains", "iseg")) -> list[dict[str, Any]]:
+    """ρ(intensity, y) of bias-degraded test images before and after Ours: Table 6 rows (C6)."""
+    run = run_for(ctx, "adversarial", SETTINGS["dual"])
+    rows: list[dict[str, Any]] = []
+    for site in sites:
+        def compute(site: str = site) -> list[dict[str, Any]]:
+            return ev.bias_correlations(split_subjects(ctx, run, site), run.normalize_volume, alphas, progress=ctx.progress)
+
+        rows += _cached(run, "bias", ctx, compute, site=site, alphas=[float(a) for a in alphas])
+    write_table("table6", rows, Path(ctx.results_dir))
+    return rows
+
+
+# --------------------------------------------------------------------------- Table 7
+def confusion_of(ctx: Context, run: Any, split: str) -> dict[str, Any]:
+    """The discriminator's confusion matrix on `split` patches of the run's sites (real and generated)."""
+    def compute() -> dict[str, Any]:
+        subjects = [split_subjects(ctx, run, site, split=split) for site in run.config.data.sites]
+        return ev.run_confusion(run, subjects, ctx.seed, CONFUSION_PATCHES)
+
+    return _cached(run, "confusion", ctx, compute, split=split, n=CONFUSION_PATCHES)
+
+
+def table7(ctx: Context, lambdas: Sequence[float] = LAMBDAS, setting: str = "dual") -> list[dict[str, Any]]:
+    """Ours at several λ: mean Dice, D accuracy on train/test patches, confusion matrices (C7, C8)."""
+    sites = _setting(setting)
+    rows, confusion = [], {}
+    for lam in lambdas:
+        run = run_for(ctx, "adversarial", sites, lam=lam)
+        mean = _mean_row(scores(ctx, run, sites))
+        train_c, test_c = confusion_of(ctx, run, "train"), confusion_of(ctx, run, "test")
+        rows.append({"lam": float(lam), "dice_mean": mean["dice_mean"], "d_train_acc": train_c["accuracy"],
+                     "d_test_acc": test_c["accuracy"]})
+        confusion[f"{float(lam):g}"] = {"matrix": test_c["matrix"], "classes": test_c["classes"]}
+    write_table("table7", rows, Path(ctx.results_dir))
+    write_json("table7_confusion", confusion, Path(ctx.results_dir))
+    return rows
+
+
+def markdown_table(rows: Sequence[dict[str, Any]], digits: int = 3) -> str:
+    """`rows` as a Markdown table (for notebook display)."""
+    if not rows:
+        return "(no rows)"
+    keys = list(rows[0])
+    fmt = lambda v: f"{v:.{digits}f}" if isinstance(v, float) else str(v)  # noqa: E731
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(fmt(r.get(k, "")) for k in keys) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+__all__ = ["Context", "SETTINGS", "LAMBDAS", "config_for", "run_for", "split_subjects", "scores", "table2", "table3",
+           "table4", "table5", "table6", "table7", "jsd_of", "confusion_of", "markdown_table", "SITES"]

@@ -1,0 +1,226 @@
+"""The notebooks' figures and viewers, drawn from trained runs and result tables.
+
+Each function takes an :class:`deepnorm.study.experiments.Context`, writes its PNG to the figures
+folder (``ctx.figure(name)``) and returns the matplotlib Figure (or a widget), so a notebook
+cell is one call and an executed notebook shows the picture without a kernel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deepnorm.study import experiments as ex
+from deepnorm.study import paper
+from deepnorm.labels import SITE_NAMES
+from deepnorm.files import read_json
+
+
+# --------------------------------------------------------------------------- data tour
+@dataclass(frozen=True)
+class Tour:
+    """One pre-processed subject per available site, and a table describing each site."""
+
+    rows: list[dict[str, Any]]
+    subjects: dict[str, Any]
+
+
+def data_tour(ctx: ex.Context, modalities: Sequence[str] = ("t1", "t2")) -> Tour:
+    """Load the first subject of every site in the data root and pre-process it at the profile's spacing.
+
+    Rows: site, subjects, modalities, native shape and spacing (mm), pre-processed shape.
+    """
+    from deepnorm.training.config import profile
+    from deepnorm.data.sites import available_sites, open_site
+    from deepnorm.data.preprocess import preprocess_subject
+
+    spacing = profile(ctx.profile).data.spacing
+    rows, subjects = [], {}
+    for site in available_sites(ctx.data_root):
+        dataset = open_site(ctx.data_root, site)
+        subject = dataset.load(dataset.subject_ids[0])
+        mods = tuple(m for m in modalities if m in subject.images)
+        prepared = preprocess_subject(subject, mods, spacing)
+        t1 = subject.images["t1"]
+        rows.append({"site": SITE_NAMES.get(site, site), "subjects": len(dataset.subject_ids),
+                     "modalities": "+".join(sorted(subject.images)),
+                     "native shape": "x".join(map(str, t1.shape)),
+                     "native spacing (mm)": "x".join(f"{s:.3g}" for s in t1.spacing),
+                     "prepared shape": "x".join(map(str, prepared.labels.shape))})
+        subjects[site] = prepared
+    return Tour(rows, subjects)
+
+
+def tour_viewer(ctx: ex.Context, tour: Tour, site: str | None = None) -> Any:
+    """A SliceViewer of one pre-processed subject: T1 beside the second contrast, with labels."""
+    from deepnorm.widgets import SliceViewer
+
+    site = site or next(iter(tour.subjects))
+    s = tour.subjects[site]
+    second = s.image[1] if s.image.shape[0] > 1 else None
+    names = ("T1", "T2" if site != "mrbrains" else "FLAIR")
+    return SliceViewer(s.image[0], second, s.labels, s.spacing, names=names)
+
+
+def _tissue_pairs(subjects: dict[str, Any], stage: str, images: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+    return {SITE_NAMES.get(site, site): {stage: ((images or {}).get(site, s.image)[0], s.labels)}
+            for site, s in subjects.items()}
+
+
+def tour_histograms(ctx: ex.Context, tour: Tour) -> Any:
+    """Fig. 2: per-tissue T1 intensity histograms of each site's first subject (min-max inputs)."""
+    from deepnorm.plots import plot_tissue_histograms
+
+    return plot_tissue_histograms(_tissue_pairs(tour.subjects, "input"), path=ctx.figure("fig2_site_histograms"))
+
+
+def tour_histogram_viewer(ctx: ex.Context, tour: Tour) -> Any:
+    """A HistogramViewer over the tour's sites (site and tissue selectors)."""
+    from deepnorm.widgets import HistogramViewer
+
+    return HistogramViewer(_tissue_pairs(tour.subjects, "input"))
+
+
+# --------------------------------------------------------------------------- tables as bars
+def table2_bars(ctx: ex.Context, rows: Sequence[dict[str, Any]]) -> Any:
+    """Table 2 as bars: mean Dice per (train → test) pair, the paper beside ours."""
+    from deepnorm.plots import plot_dice_bars
+
+    table = {}
+    for row in rows:
+        key = (row["train_site"], row["test_site"])
+        name = f"{row['train_site']}→{row['test_site']}"
+        table[name] = {"ours": float(row["dice_mean"])}
+        if key in paper.TABLE2:
+            table[name]["paper"] = float(paper.TABLE2[key]["mean"])
+    return plot_dice_bars(table, title="Table 2: segmenter alone, mean Dice", path=ctx.figure("table2_cross_site"))
+
+
+def table4_bars(ctx: ex.Context, rows: Sequence[dict[str, Any]]) -> Any:
+    """Table 4 as bars: true JSD (nats) per setting and image stage."""
+    from deepnorm.plots import plot_dice_bars
+
+    table: dict[str, dict[str, float]] = {}
+    for row in rows:
+        table.setdefault(str(row["setting"]), {})[str(row["stage"])] = float(row["jsd"])
+    return plot_dice_bars(table, title="Table 4: JSD between sites", ylabel="JSD (nats)", path=ctx.figure("table4_jsd"))
+
+
+def training_curves(ctx: ex.Context, method: str, sites: Sequence[str]) -> Any:
+    """Per-epoch losses, discriminator accuracies and validation Dice of one run."""
+    from deepnorm.plots import plot_training_curves
+
+    run = ex.run_for(ctx, method, sites)
+    return plot_training_curves(run.history, path=ctx.figure(f"curves_{method}_{'_'.join(sites)}"))
+
+
+# --------------------------------------------------------------------------- Figs. 5-9
+def _first_test_subjects(ctx: ex.Context, run: Any) -> dict[str, Any]:
+    return {site: ex.split_subjects(ctx, run, site)[0] for site in run.config.data.sites}
+
+
+def fig5_overlays(ctx: ex.Context, setting: str = "dual") -> Any:
+    """Fig. 5: one test subject per site: T1, reference labels, Ours' segmentation."""
+    from deepnorm.plots import plot_segmentation_overlays
+
+    run = ex.run_for(ctx, "adversarial", ex.SETTINGS[setting])
+    subjects = _first_test_subjects(ctx, run)
+    images, truths, preds = [], [], []
+    for s in subjects.values():
+        pred = np.argmax(run.segment_volume(s.image, s.mask), axis=0)
+        pred[~np.asarray(s.mask, dtype=bool)] = 0
+        images.append(s.image)
+        truths.append(s.labels)
+        preds.append(pred)
+    spacing = next(iter(subjects.values())).spacing
+    titles = [SITE_NAMES.get(site, site) for site in subjects]
+    return plot_segmentation_overlays(images, truths, preds, titles, spacing, path=ctx.figure("fig5_segmentations"))
+
+
+def fig6_patches(ctx: ex.Context, setting: str = "dual", per_site: int = 3) -> Any:
+    """Fig. 6: input patches of each site above the generator's normalized patches."""
+    import torch
+
+    from deepnorm.plots import plot_patches
+    from deepnorm.sampling import PatchSampler
+
+    run = ex.run_for(ctx, "adversarial", ex.SETTINGS[setting])
+    subjects = _first_test_subjects(ctx, run)
+    inputs, titles = [], []
+    for z, (site, s) in enumerate(subjects.items()):
+        sampler = PatchSampler([s.image], [s.labels], run.config.data.patch_size, domains=[z], seed=ctx.seed)
+        batch = sampler.sample(per_site)
+        inputs += list(batch.images.numpy())
+        titles += [SITE_NAMES.get(site, site)] * per_site
+    device = next(run.generator.parameters()).device
+    with torch.no_grad():
+        normalized = run.generator(torch.as_tensor(np.stack(inputs), device=device)).float().cpu().numpy()
+    return plot_patches(inputs, list(normalized), titles=titles, path=ctx.figure("fig6_patches"))
+
+
+def fig7_histograms(ctx: ex.Context, setting: str = "dual") -> Any:
+    """Fig. 2/7: per-tissue histograms of the test subjects before and after Ours' normalization."""
+    from deepnorm.plots import plot_tissue_histograms
+
+    run = ex.run_for(ctx, "adversarial", ex.SETTINGS[setting])
+    data: dict[str, dict[str, Any]] = {}
+    for site in run.config.data.sites:
+        subjects = ex.split_subjects(ctx, run, site)
+        before = np.concatenate([s.image[0][s.mask] for s in subjects])
+        after = np.concatenate([run.normalize_volume(s.image, s.mask)[0][s.mask] for s in subjects])
+        labels = np.concatenate([s.labels[s.mask] for s in subjects])
+        name = SITE_NAMES.get(site, site)
+        data[name] = {"input": (before, labels), "normalized (ours)": (after, labels)}
+    return plot_tissue_histograms(data, path=ctx.figure("fig7_histograms"))
+
+
+def fig8_bias(ctx: ex.Context, site: str = "iseg", alphas: Sequence[float] = (0.3, 0.5, 0.7, 0.9)) -> Any:
+    """Fig. 4/8: one test subject degraded at each α, and its mean intensity along y before/after Ours."""
+    from deepnorm.data.augment import apply_bias_field
+    from deepnorm.plots import plot_bias_field
+    from deepnorm.widgets import mean_along_axis
+
+    run = ex.run_for(ctx, "adversarial", ex.SETTINGS["dual"])
+    s = ex.split_subjects(ctx, run, site)[0]
+    mask = np.asarray(s.mask, dtype=bool)
+    images, degraded_profiles, normalized_profiles = {}, {}, {}
+    for alpha in alphas:
+        degraded = (apply_bias_field(s.image, float(alpha), axis=1) * mask).astype(np.float32)
+        normalized = run.normalize_volume(degraded, mask)
+        images[f"α={alpha:g}"] = degraded[0]
+        degraded_profiles[f"α={alpha:g}"] = mean_along_axis(degraded[0], axis=1, mask=mask)
+        normalized_profiles[f"α={alpha:g}"] = mean_along_axis(normalized[0], axis=1, mask=mask)
+    profiles = {"degraded: mean intensity along y": degraded_profiles,
+                "normalized (ours): mean intensity along y": normalized_profiles}
+    return plot_bias_field(images, profiles, spacing=s.spacing, path=ctx.figure(f"fig8_bias_field_{site}"))
+
+
+def _confusions(ctx: ex.Context) -> tuple[dict[float, np.ndarray], list[str]]:
+    from deepnorm.errors import RunError
+
+    data = read_json("table7_confusion", Path(ctx.results_dir))
+    if not data:
+        raise RunError(f"no table7_confusion.json in {ctx.results_dir}: run ex.table7(ctx) first")
+    matrices = {float(k): np.asarray(v["matrix"]) for k, v in data.items()}
+    classes = next(iter(data.values()))["classes"]
+    return matrices, [SITE_NAMES.get(c, c) for c in classes]
+
+
+def fig9_confusion(ctx: ex.Context) -> Any:
+    """Fig. 9: the discriminator's normalized confusion matrix on test patches, one per λ."""
+    from deepnorm.plots import plot_confusion_matrices
+
+    matrices, classes = _confusions(ctx)
+    return plot_confusion_matrices(matrices, classes, path=ctx.figure("fig9_confusion"))
+
+
+def confusion_viewer(ctx: ex.Context) -> Any:
+    """A ConfusionMatrixViewer with a λ selector over Table 7's matrices."""
+    from deepnorm.widgets import ConfusionMatrixViewer
+
+    matrices, classes = _confusions(ctx)
+    return ConfusionMatrixViewer(matrices, classes)

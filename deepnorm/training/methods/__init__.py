@@ -1,0 +1,38 @@
+"""Training methods by name: segmenter, standardization, preprocessor, adversarial.
+
+>>> from deepnorm.training.config import profile
+>>> get_method("preprocessor")(profile("smoke")).uses_generator
+True
+"""
+
+from __future__ import annotations
+
+from deepnorm.training.config import Config
+from deepnorm.errors import ConfigError
+from deepnorm.training.methods.adversarial import Adversarial
+from deepnorm.training.methods.base import Method, Nets, Optimizers, unwrap
+from deepnorm.training.methods.preprocessor import Preprocessor
+from deepnorm.training.methods.segmenter import Segmenter
+from deepnorm.training.methods.standardization import Standardization
+
+REGISTRY: dict[str, type[Method]] = {
+    cls.name: cls for cls in (Segmenter, Standardization, Preprocessor, Adversarial)
+}
+
+
+def get_method(name: str) -> type[Method]:
+    """The method class registered under `name`."""
+    if name not in REGISTRY:
+        raise ConfigError(f"unknown method {name!r}; expected one of {', '.join(REGISTRY)}")
+    return REGISTRY[name]
+
+
+def method_for(config: Config) -> Method:
+    """The method of `config.train.method`, bound to `config`."""
+    return get_method(config.train.method)(config)
+
+
+__all__ = [
+    "REGISTRY", "Adversarial", "Method", "Nets", "Optimizers", "Preprocessor", "Segmenter",
+    "Standardization", "get_method", "method_for", "unwrap",
+]

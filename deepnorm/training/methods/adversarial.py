@@ -1,0 +1,43 @@
+"""``adversarial``: the paper's method, G + S + D trained with Algorithm 1 (Eq. 3)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+
+from deepnorm.training.methods.base import Method, Nets, Optimizers, _floats
+
+
+class Adversarial(Method):
+    """G and S minimise L_seg + lambda * L_adv(D(G(x))) while D learns the K+1 domain classes."""
+
+    name = "adversarial"
+    uses_generator = True
+    uses_discriminator = True
+
+    def class_weights(self) -> torch.Tensor | None:
+        """Cross-entropy weights of D's K+1 classes (None when the fake class weight is 1)."""
+        w = self.config.train.fake_class_weight
+        if w == 1.0:
+            return None
+        k = self.config.data.n_domains
+        return torch.tensor([1.0] * k + [w])
+
+    def train_iteration(self, nets: Nets, opts: Optimizers, batches: Iterator) -> dict[str, float]:
+        """One Algorithm 1 iteration: n_steps D updates, then one G+S update (see deepnorm.training.algorithm1)."""
+        from deepnorm.training.algorithm1 import algorithm1_iteration
+
+        t = self.config.train
+        out = algorithm1_iteration(
+            nets.generator,
+            nets.segmenter,
+            nets.discriminator,
+            opts.gs,
+            opts.d,
+            batches,
+            lam=t.lam,
+            n_steps=t.n_steps,
+            mode=t.generator_loss,
+        )
+        return _floats(out)
