@@ -19,8 +19,9 @@ files rebuild the affine from a float32 centre point, so .mgz affines are rounde
 
 from __future__ import annotations
 
+import gzip
+import io
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -29,6 +30,7 @@ import numpy as np
 
 from deepnorm.data.volume import Volume
 from deepnorm.errors import DataError
+from deepnorm.files import atomic_write_bytes
 
 #: Extensions deepnorm can read and write, longest first.
 EXTENSIONS: tuple[str, ...] = (".nii.gz", ".nii", ".hdr", ".img", ".mgz")
@@ -38,6 +40,13 @@ _NIFTI_DTYPES = {np.dtype(t) for t in (np.uint8, np.int8, np.int16, np.uint16, n
                                        np.int64, np.uint64, np.float32, np.float64)}
 _MGH_DTYPES = {np.dtype(t) for t in (np.uint8, np.int16, np.int32, np.float32)}
 _NARROWER = (np.uint8, np.int16, np.int32, np.float32)
+#: gzip level of .nii.gz/.mgz files (nibabel's default: fast, deterministic with mtime 0).
+_GZIP_LEVEL = 1
+
+#: Largest distance (mm) between the world positions that two affines give the grid origin, and
+#: largest difference of their direction cosines, for two volumes to share one voxel grid.
+GRID_TOLERANCE_MM = 1e-3
+GRID_TOLERANCE_ROTATION = 1e-4
 
 
 def _extension(path: Path) -> str:
@@ -93,6 +102,15 @@ def load_volume(path: str | os.PathLike) -> Volume:
                         "(see data/README.md for the expected layout)")
     try:
         img = nib.load(str(path))
+    except Exception as err:  # nibabel raises many types for damaged files
+        raise DataError(f"{path}: cannot read the image ({type(err).__name__}: {err}); the file is "
+                        "truncated or corrupt, copy or download it again") from err
+    if isinstance(img, nib.Cifti2Image) or ".dtseries." in path.name or ".dscalar." in path.name \
+            or ".dlabel." in path.name:
+        raise DataError(f"{path}: this is a CIFTI-2 file (grayordinates on the cortical surface), "
+                        "not a 3D volume; pass the volumetric scan (.nii, .nii.gz, .hdr/.img or .mgz) "
+                        "it was derived from")
+    try:
         data = np.asanyarray(img.dataobj)
         zooms = img.header.get_zooms()
         affine = np.asarray(img.affine, dtype=np.float64)
@@ -102,6 +120,9 @@ def load_volume(path: str | os.PathLike) -> Volume:
     data = np.asarray(data)
     while data.ndim > 3 and data.shape[-1] == 1:
         data = data[..., 0]
+    if data.ndim < 3:
+        raise DataError(f"{path}: expected a 3D volume, found a {data.ndim}D image of shape "
+                        f"{tuple(img.shape)} (a single slice); pass the whole 3D scan, not one slice")
     if data.ndim != 3:
         raise DataError(f"{path}: expected a 3D volume, found shape {tuple(img.shape)}; "
                         "split a 4D series into 3D files (e.g. fslsplit) and pass one of them")
@@ -120,7 +141,7 @@ def load_volume(path: str | os.PathLike) -> Volume:
     if ext == ".mgz":  # MGH derives the affine from a float32 centre: drop the rounding noise
         affine = np.round(affine, 6) + 0.0
     affine = np.vectorize(_tidy, otypes=[np.float64])(affine)
-    return Volume(np.ascontiguousarray(data), spacing, affine)  # type: ignore[arg-type]
+    return Volume(np.ascontiguousarray(data), spacing, affine, source=str(path))  # type: ignore[arg-type]
 
 
 def _storable(data: np.ndarray, allowed: set[np.dtype], path: Path) -> np.ndarray:
@@ -153,7 +174,8 @@ def save_volume(volume: Volume, path: str | os.PathLike) -> Path:
     only uint8/int16/int32/float32) is narrowed when that loses nothing (else DataError). The file
     (both files of a pair) is written under a temporary name in the same folder and then renamed,
     so a reader never sees half a file and a failed save leaves nothing behind. The folder is
-    created if needed. Returns the path of the written (.hdr for a pair) file.
+    created if needed (deepnorm.files.atomic_write_bytes). Returns the path of the written
+    (.hdr for a pair) file.
     """
     path = Path(path).expanduser()
     ext = _extension(path)
@@ -179,26 +201,74 @@ def save_volume(volume: Volume, path: str | os.PathLike) -> Path:
         img.header.set_xyzt_units("mm")
         img.set_qform(affine, code=1)
         img.set_sform(affine, code=1)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    stem = _stem(path, ext)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{stem}.", suffix=ext, dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    pairs = [(tmp, path)]
-    if ext == ".hdr":
-        pairs.insert(0, (tmp.with_name(_stem(tmp, ".hdr") + ".img"), path.with_name(stem + ".img")))
     try:
-        nib.save(img, str(tmp))
-        for src, dst in pairs:  # the .img first: a visible .hdr always has its .img
-            os.replace(src, dst)
+        files = _encode(img, path, ext)
     except Exception as err:
-        for src, _ in pairs:
-            src.unlink(missing_ok=True)
-        if isinstance(err, DataError):
-            raise
+        raise DataError(f"{path}: could not encode the image ({type(err).__name__}: {err})") from err
+    try:
+        for target, data_bytes in files:  # the .img first: a visible .hdr always has its .img
+            atomic_write_bytes(target, data_bytes)
+    except OSError as err:
         raise DataError(f"{path}: could not write the image ({type(err).__name__}: {err}); "
                         "check the folder is writable and has free space") from err
     return path
+
+
+def _encode(img: nib.Nifti1Pair | nib.MGHImage, path: Path, ext: str) -> list[tuple[Path, bytes]]:
+    """The bytes of each file of `img` saved at `path`: [(.img, .hdr)] for a pair, else [(path,)]."""
+    if ext == ".hdr":
+        header, image = io.BytesIO(), io.BytesIO()
+        img.to_file_map({"header": nib.FileHolder(fileobj=header), "image": nib.FileHolder(fileobj=image)})
+        return [(path.with_name(_stem(path, ext) + ".img"), image.getvalue()), (path, header.getvalue())]
+    raw = img.to_bytes()
+    if ext in (".nii.gz", ".mgz"):
+        buffer = io.BytesIO()
+        with gzip.GzipFile(filename="", mode="wb", compresslevel=_GZIP_LEVEL, fileobj=buffer, mtime=0) as handle:
+            handle.write(raw)
+        raw = buffer.getvalue()
+    return [(path, raw)]
+
+
+def check_same_grid(volumes: Mapping[str, Volume], where: str) -> None:
+    """Raise DataError if the named volumes (file path -> Volume) do not share one voxel grid.
+
+    Two volumes share a grid when they have the same shape (voxels) and affines that agree
+    within GRID_TOLERANCE_MM (mm, the world position of every voxel of the grid's box corners)
+    and GRID_TOLERANCE_ROTATION (direction cosines). The message names both files and `where`.
+    """
+    items = list(volumes.items())
+    if not items:
+        return
+    first_name, first = items[0]
+    for name, volume in items[1:]:
+        if volume.shape != first.shape:
+            raise DataError(f"{where}: {name} has shape {volume.shape} but {first_name} has {first.shape}; "
+                            "every modality, the labels and the mask of a subject must share one voxel "
+                            "grid (resample them onto the same grid)")
+        problem = grid_difference(first.affine, volume.affine, first.shape)
+        if problem:
+            raise DataError(f"{where}: {name} and {first_name} have the same shape but are not in the same "
+                            f"place ({problem}); register or resample {name} onto the grid of {first_name}")
+
+
+def grid_difference(a: np.ndarray, b: np.ndarray, shape: tuple[int, ...]) -> str:
+    """"" if the 4x4 affines `a` and `b` place a grid of `shape` voxels at the same place (within
+    GRID_TOLERANCE_MM and GRID_TOLERANCE_ROTATION), else what differs, e.g. "shifted by 50 mm"."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    corners = np.array([[i, j, k, 1.0] for i in (0, max(shape[0] - 1, 0))
+                        for j in (0, max(shape[1] - 1, 0)) for k in (0, max(shape[2] - 1, 0))]).T
+    shift = float(np.max(np.linalg.norm((a @ corners - b @ corners)[:3], axis=0)))
+    cos_a = a[:3, :3] / np.maximum(np.linalg.norm(a[:3, :3], axis=0), 1e-12)
+    cos_b = b[:3, :3] / np.maximum(np.linalg.norm(b[:3, :3], axis=0), 1e-12)
+    turn = float(np.max(np.abs(cos_a - cos_b)))
+    parts = []
+    if turn > GRID_TOLERANCE_ROTATION:
+        flipped = np.any(np.sign(np.diag(cos_a)) * np.sign(np.diag(cos_b)) < 0)
+        parts.append("the axes are flipped" if flipped else f"the axes are rotated (direction cosines differ by {turn:.3g})")
+    if shift > GRID_TOLERANCE_MM:
+        parts.append(f"voxels are up to {shift:.3g} mm apart in world space")
+    return "; ".join(parts)
 
 
 def check_same_shape(volumes: Mapping[str, Volume | np.ndarray], where: str) -> None:

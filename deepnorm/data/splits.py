@@ -1,9 +1,11 @@
 """Seeded train/validation/test splits of a site's subjects (paper Sec. 2.2).
 
-iSEG-2017: 8/1/1 of its 10 subjects; MRBrainS13: 3/1/1 of 5; ABIDE: 60 %/20 %/20 %,
-stratified by scanner (ABIDE's acquisition sites). For other subject counts the same fractions
-apply (iSEG 0.8/0.1/0.1, the others 0.6/0.2/0.2), rounded half up, with at least one test
-subject, one validation subject when there are three or more subjects, and one training subject.
+Each site's (train, val, test) fractions and scanner rule live in its file under
+:mod:`deepnorm.data.sites` (``Site.fractions``, ``Site.scanner_of``): iSEG-2017 8/1/1 of its 10
+subjects (0.8/0.1/0.1); MRBrainS13 3/1/1 of 5 and ABIDE 60 %/20 %/20 % (0.6/0.2/0.2), ABIDE
+stratified by scanner (its acquisition sites). For other subject counts the same fractions apply,
+rounded half up, with at least one test subject, one validation subject when there are three or
+more subjects, and one training subject.
 
 Stratification: each scanner's share of a split is its share of the subjects, rounded by the
 largest-remainder method, so that every split holds ``n_scanner * n_split / n`` subjects of each
@@ -15,23 +17,16 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from deepnorm.data.sites import SITES, get_site
 from deepnorm.errors import ConfigError, DataError
-from deepnorm.labels import SITES
+from deepnorm.files import atomic_write_text
 
 SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
-
-#: (train, val, test) fractions per site key.
-FRACTIONS: dict[str, tuple[float, float, float]] = {
-    "iseg": (0.8, 0.1, 0.1),
-    "mrbrains": (0.6, 0.2, 0.2),
-    "abide": (0.6, 0.2, 0.2),
-}
 
 
 def _round_half_up(x: float) -> int:
@@ -40,22 +35,17 @@ def _round_half_up(x: float) -> int:
 
 def split_sizes(n: int, site: str) -> tuple[int, int, int]:
     """(train, val, test) subject counts for `n` subjects of `site` (see the module docstring)."""
-    if site not in FRACTIONS:
+    if site not in SITES:
         raise ConfigError(f"site={site!r} has no split rule; use one of {SITES}")
     if n < 2:
         raise DataError(f"site {site!r} has {n} subject(s); a split needs at least 2 (one to train, one to test)")
-    _, f_val, f_test = FRACTIONS[site]
+    _, f_val, f_test = get_site(site).fractions
     n_test = max(1, _round_half_up(n * f_test))
     n_val = _round_half_up(n * f_val)
     if n >= 3:
         n_val = max(1, n_val)
     n_val = min(n_val, n - n_test - 1)
     return n - n_val - n_test, n_val, n_test
-
-
-def _scanner_of_abide(subject_id: str) -> str:
-    # ABIDE folders are <SITE>_<subject>; SITE may itself hold "_" (LEUVEN_1, UCLA_2).
-    return subject_id.rsplit("_", 1)[0] if "_" in subject_id else subject_id
 
 
 def _allocate(targets: np.ndarray, caps: np.ndarray, total: int, rng: np.random.Generator) -> np.ndarray:
@@ -85,9 +75,9 @@ def make_splits(
 ) -> dict[str, list[str]]:
     """Disjoint train/val/test lists (each sorted) covering `subject_ids`, fixed by `seed`.
 
-    `scanners` maps each subject id to its scanner; the split is stratified by it. For ABIDE
-    without `scanners`, the scanner is the id's prefix before its last "_" (``NYU_0051036`` ->
-    ``NYU``). Other sites without `scanners` are one stratum. The result depends only on the
+    `scanners` maps each subject id to its scanner; the split is stratified by it. Without
+    `scanners`, the site's scanner rule (``Site.scanner_of``) gives it: for ABIDE the id's prefix
+    before its last "_" (``NYU_0051036`` -> ``NYU``); the other sites are one stratum. The result depends only on the
     set of ids, the site and the seed, not on the order of `subject_ids`.
     """
     ids = sorted(str(s) for s in subject_ids)
@@ -100,10 +90,9 @@ def make_splits(
         if missing:
             raise DataError(f"make_splits: no scanner given for subjects {missing[:5]}; add them to `scanners`")
         strata_of = {s: str(scanners[s]) for s in ids}
-    elif site == "abide":
-        strata_of = {s: _scanner_of_abide(s) for s in ids}
     else:
-        strata_of = {s: site for s in ids}
+        scanner_of = get_site(site).scanner_of
+        strata_of = {s: scanner_of(s) for s in ids}
 
     rng = np.random.default_rng(seed)
     names = sorted(set(strata_of.values()))
@@ -144,20 +133,10 @@ def _validate(splits: Mapping[str, object], where: str) -> dict[str, list[str]]:
 
 
 def save_splits(splits: Mapping[str, Sequence[str]], path: str | os.PathLike) -> Path:
-    """Write `splits` as JSON at `path` atomically (temporary file, then rename); returns the path."""
+    """Write `splits` as JSON at `path` atomically (deepnorm.files.atomic_write_text); returns the path."""
     path = Path(path)
     data = _validate({k: list(v) for k, v in splits.items()}, f"save_splits({path})")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def load_splits(path: str | os.PathLike) -> dict[str, list[str]]:

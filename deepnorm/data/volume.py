@@ -15,11 +15,13 @@ class Volume:
         data: 3D array, shape (X, Y, Z), voxel values in the file's units.
         spacing: voxel size in mm along (X, Y, Z).
         affine: 4x4 voxel-to-world (mm) matrix.
+        source: the file it was read from ("" for a volume made in memory); error messages name it.
     """
 
     data: np.ndarray
     spacing: tuple[float, float, float]
     affine: np.ndarray = field(default_factory=lambda: np.eye(4))
+    source: str = field(default="", compare=False)
 
     @property
     def shape(self) -> tuple[int, int, int]:

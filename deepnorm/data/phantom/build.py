@@ -1,8 +1,10 @@
 """The embedded multi-site phantom: three synthetic sites written in the real data sets' layouts.
 
-Built offline from the MNI ICBM152 2009 anatomy bundled with nilearn (deepnorm.data.phantom.anatomy)
-with per-site contrasts (deepnorm.data.phantom.sites), and written in the layouts and formats of
-the real data so that the same loaders (deepnorm.data.sites) read it::
+Built offline from the MNI ICBM152 2009 anatomy bundled with nilearn (deepnorm.data.phantom.anatomy),
+rendered by deepnorm.data.phantom.sites with each site's phantom model (contrasts, scanners,
+subject counts, label codes and files: the ``PHANTOM`` of deepnorm.data.sites.iseg / mrbrains /
+abide), and written in the layouts and formats of the real data so that the same loaders
+(deepnorm.data.sites) read it::
 
     <root>/iSEG-2017/iSeg-2017-Training/subject-{1..10}-{T1,T2,label}.hdr/.img   (10 CSF/150 GM/250 WM)
     <root>/MRBrainS13/TrainingData/{1..5}/{T1.nii,T2_FLAIR.nii,LabelsForTesting.nii}  (1/2/3)
@@ -30,9 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
+from deepnorm.data.phantom.sites import check_profile
+from deepnorm.data.sites import SITES, get_site
 from deepnorm.data.volume import Volume
 from deepnorm.errors import ConfigError, DataError
-from deepnorm.labels import SITES
 
 #: Bumped whenever the generated data change; a PHANTOM.json of another version is rebuilt.
 PHANTOM_VERSION = 1
@@ -51,21 +54,21 @@ class PhantomSubject:
     scanner: str
 
 
+def check_seed(seed: object) -> int:
+    """`seed` as an int if it is a whole number >= 0, else ConfigError naming it."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or int(seed) < 0:
+        raise ConfigError(f"phantom seed={seed!r} is invalid; use a whole number >= 0 (e.g. --seed 0)")
+    return int(seed)
+
+
 def plan(profile: str = "cpu") -> list[PhantomSubject]:
     """Every subject of a profile, in build order (iSEG, MRBrainS, ABIDE)."""
-    from deepnorm.data.phantom.sites import ABIDE_SCANNERS, site_profile
-
+    check_profile(profile)
     subjects: list[PhantomSubject] = []
     for site in SITES:
-        prof = site_profile(profile, site)
-        for i in range(prof.n_subjects):
-            if site == "abide":
-                scanner = prof.scanners[i % len(prof.scanners)]
-                base = 50002 + 300 * [s.name for s in ABIDE_SCANNERS].index(scanner.name)
-                number = base + i // len(prof.scanners)
-                subjects.append(PhantomSubject(site, i, f"{scanner.name}_{number:05d}", scanner.name))
-            else:
-                subjects.append(PhantomSubject(site, i, str(i + 1), site))
+        model = get_site(site).phantom
+        for i, (subject_id, scanner) in enumerate(model.subjects(model.profile(profile))):
+            subjects.append(PhantomSubject(site, i, subject_id, scanner))
     return subjects
 
 
@@ -83,49 +86,22 @@ def generate_subject(subject: PhantomSubject, profile: str = "cpu", seed: int = 
     uint8 (ABIDE's FreeSurfer-like T1.mgz); labels in the data set's own codes.
     """
     from deepnorm.data.phantom.anatomy import deformed_anatomy
-    from deepnorm.data.phantom.sites import (
-        ISEG_CODES, MRBRAINS_CODES, aparc_aseg, encode_labels, head_scale_for_age, render,
-        site_profile, to_stored,
-    )
+    from deepnorm.data.phantom.sites import head_scale_for_age, render
 
-    prof = site_profile(profile, subject.site)
+    model = get_site(subject.site).phantom
+    prof = model.profile(profile)
     scanner = next(s for s in prof.scanners if s.name == subject.scanner)
-    rng = np.random.default_rng([int(seed), SITES.index(subject.site), int(subject.index)])
-    if subject.site == "abide":
+    rng = np.random.default_rng([check_seed(seed), SITES.index(subject.site), int(subject.index)])
+    if model.scale_by_age:
         scale = head_scale_for_age(rng.uniform(*scanner.ages))
     else:
         scale = float(rng.uniform(*prof.head_scale))
-    margin = 4.0 if subject.site == "iseg" else 14.0
-    anatomy = deformed_anatomy(rng, scanner.spacing, scale=scale, margin_mm=margin)
+    anatomy = deformed_anatomy(rng, scanner.spacing, scale=scale, margin_mm=model.margin_mm)
     images = {key: render(anatomy, contrast, rng, noise=scanner.noise, bias=scanner.bias)
               for key, contrast in scanner.contrasts.items()}
     affine = _affine(anatomy.labels.shape, scanner.spacing)
-
-    def vol(data: np.ndarray) -> Volume:
-        return Volume(data, scanner.spacing, affine)
-
-    if subject.site == "iseg":
-        stem = f"iSEG-2017/iSeg-2017-Training/subject-{subject.subject_id}"
-        return {
-            f"{stem}-T1.hdr": vol(to_stored(images["t1"], scanner.store_max)),
-            f"{stem}-T2.hdr": vol(to_stored(images["t2"], scanner.store_max)),
-            f"{stem}-label.hdr": vol(encode_labels(anatomy.labels, ISEG_CODES)),
-        }
-    if subject.site == "mrbrains":
-        stem = f"MRBrainS13/TrainingData/{subject.subject_id}"
-        return {
-            f"{stem}/T1.nii": vol(to_stored(images["t1"], scanner.store_max)),
-            f"{stem}/T2_FLAIR.nii": vol(to_stored(images["t2"], scanner.store_max)),
-            f"{stem}/LabelsForTesting.nii": vol(encode_labels(anatomy.labels, MRBRAINS_CODES)),
-        }
-    t1 = to_stored(images["t1"], scanner.store_max, np.uint8)
-    t1 = np.where(anatomy.brain, np.maximum(t1, 1), t1).astype(np.uint8)
-    stem = f"ABIDE/{subject.subject_id}/mri"
-    return {
-        f"{stem}/T1.mgz": vol(t1),
-        f"{stem}/brainmask.mgz": vol(np.where(anatomy.brain, t1, 0).astype(np.uint8)),
-        f"{stem}/aparc+aseg.mgz": vol(aparc_aseg(anatomy)),
-    }
+    return {rel: Volume(data, scanner.spacing, affine)
+            for rel, data in model.files(subject.subject_id, images, anatomy, scanner).items()}
 
 
 def _read_marker(root: Path) -> dict | None:
@@ -169,17 +145,19 @@ def build_phantom(root: str | os.PathLike, profile: str = "cpu", seed: int = 0, 
     Writes into a temporary sibling folder, adds PHANTOM.json (profile, seed, version, subject
     counts per site and scanner, build seconds) and renames it into place last, so `root` is
     either the previous content or a complete phantom. Replaces an existing phantom at `root`;
-    raises DataError if `root` is a non-empty folder that is not a phantom. `progress` shows a
-    tqdm bar per subject (only on a terminal).
+    raises DataError if `root` is a non-empty folder that is not a phantom, ConfigError for an
+    unknown profile or a seed that is not a whole number >= 0. Leftover folders of killed builds
+    of `root` are removed first (:func:`remove_stale_builds`). `progress` shows a tqdm bar per
+    subject (only on a terminal).
     """
     from deepnorm.data.io import save_volume
-    from deepnorm.data.phantom.sites import PROFILES
 
-    if profile not in PROFILES:
-        raise ConfigError(f"phantom profile={profile!r} is unknown; use one of {sorted(PROFILES)}")
+    check_profile(profile)
+    seed = check_seed(seed)
     root = Path(root).expanduser().resolve()
     _check_replaceable(root)
     root.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_builds(root)
     tmp = root.parent / f".{root.name}.building-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -200,7 +178,8 @@ def build_phantom(root: str | os.PathLike, profile: str = "cpu", seed: int = 0, 
         meta = {
             "generator": GENERATOR, "version": PHANTOM_VERSION, "profile": profile, "seed": int(seed),
             "sites": counts, "abide_scanners": scanners,
-            "spacing_mm": {site: [list(sc.spacing) for sc in PROFILES[profile][site].scanners] for site in SITES},
+            "spacing_mm": {site: [list(sc.spacing) for sc in get_site(site).phantom.profile(profile).scanners]
+                           for site in SITES},
             "source": "MNI ICBM152 2009 tissue maps bundled with nilearn",
             "seconds": round(time.perf_counter() - start, 2),
             "built": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -212,6 +191,36 @@ def build_phantom(root: str | os.PathLike, profile: str = "cpu", seed: int = 0, 
             shutil.rmtree(tmp, ignore_errors=True)
         _free_template_cache()
     return root
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process `pid` exists on this machine (one we may not signal counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+def remove_stale_builds(root: Path) -> list[Path]:
+    """Delete the leftovers ``.<root>.building-PID`` / ``.<root>.old-PID`` of killed builds.
+
+    A folder is stale when no process PID is alive (a build still running keeps its folder).
+    Returns the folders removed.
+    """
+    removed = []
+    if not root.parent.is_dir():
+        return removed
+    for kind in ("building", "old"):
+        for folder in root.parent.glob(f".{root.name}.{kind}-*"):
+            pid = folder.name.rsplit("-", 1)[1]
+            if not pid.isdigit() or int(pid) == os.getpid() or _pid_alive(int(pid)):
+                continue
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 def _free_template_cache() -> None:
@@ -249,10 +258,13 @@ def ensure_phantom(profile: str = "cpu", seed: int = 0, root: str | os.PathLike 
     `root` defaults to deepnorm.paths.default_data_root(profile, seed). Reuses it untouched when
     its PHANTOM.json matches (generator, version, profile, seed); rebuilds it when that file is
     absent from an empty/missing folder, names another profile/seed/version, or `force` is set.
-    Raises DataError for a non-empty folder that is not a phantom (it is never overwritten).
+    Raises DataError for a non-empty folder that is not a phantom (it is never overwritten),
+    ConfigError for an unknown profile or a seed that is not a whole number >= 0.
     """
     from deepnorm.paths import default_data_root
 
+    check_profile(profile)
+    seed = check_seed(seed)
     root = Path(default_data_root(profile, seed) if root is None else root).expanduser().resolve()
     if not force and _matches(_read_marker(root), profile, seed):
         return root

@@ -1,14 +1,9 @@
-"""Phantom sites: per-site contrasts, noise and file conventions, rendered on a deformed anatomy.
+"""Phantom rendering shared by the sites: contrasts, scanners, profiles and the image model.
 
-Three synthetic sites stand in for the paper's data sets (SPEC Sec. 2):
-
-- ``iseg``: infant-like (head scale 0.75-0.85), *isointense* T1 (GM ~ WM, CSF dark) and a
-  low-contrast T2 (CSF bright), skull-stripped like iSEG-2017; labels 10 CSF / 150 GM / 250 WM.
-- ``mrbrains``: adult T1 (WM > GM > CSF) and T2-FLAIR (CSF dark, GM > WM), 0.958 x 0.958 x
-  3.0 mm voxels, skull and scalp kept like MRBrainS13; labels 1 CSF / 2 GM / 3 WM.
-- ``abide``: adult and child T1 (ages 7-64 as head size) from several scanner sub-sites that
-  differ in tissue means, contrast curve (gamma), noise and voxel size; a faint skull and scalp
-  outside the brain; FreeSurfer-coded ``aparc+aseg`` and a ``brainmask``.
+What each synthetic site looks like (its contrasts, scanners, subject counts per profile, the
+label codes and files it writes) lives in that site's own file under :mod:`deepnorm.data.sites`
+(``iseg.py``, ``mrbrains.py``, ``abide.py``) as a :class:`PhantomModel`; this module holds the
+types those files fill in and the rendering they share (SPEC Sec. 2).
 
 Image model, per subject and modality (intensities in arbitrary [0, ~1] units before storage)::
 
@@ -23,14 +18,14 @@ multiplicative inhomogeneity, not the Eq. 7 ramp) and Rician noise
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import special
 
 from deepnorm.data.phantom.anatomy import Anatomy, smooth_random_field
 from deepnorm.errors import ConfigError
-from deepnorm.labels import BG, CSF, GM, WM
 
 
 @dataclass(frozen=True)
@@ -62,22 +57,6 @@ class Scanner:
     store_max: float = 1000.0
 
 
-# ---------------------------------------------------------------------------- site definitions
-
-ISEG_T1 = Contrast(csf=0.20, gm=0.50, wm=0.54)
-ISEG_T2 = Contrast(csf=0.92, gm=0.52, wm=0.60)
-MRB_T1 = Contrast(csf=0.18, gm=0.50, wm=0.78, skull=0.06, scalp=0.40)
-MRB_FLAIR = Contrast(csf=0.08, gm=0.62, wm=0.45, skull=0.05, scalp=0.30)
-
-#: ABIDE-like scanner sub-sites: T1 only, different tissue means, gamma, noise and voxel size.
-ABIDE_SCANNERS: tuple[Scanner, ...] = (
-    Scanner("NYU", {"t1": Contrast(0.20, 0.52, 0.80, 0.05, 0.30, 1.00)}, (1.5, 1.5, 1.5), 0.020, 0.08, (7, 40), 230),
-    Scanner("PITT", {"t1": Contrast(0.26, 0.56, 0.78, 0.07, 0.25, 0.80)}, (1.4, 1.4, 1.6), 0.035, 0.12, (9, 35), 210),
-    Scanner("USM", {"t1": Contrast(0.15, 0.45, 0.84, 0.04, 0.35, 1.25)}, (1.6, 1.6, 1.6), 0.025, 0.06, (9, 50), 250),
-    Scanner("OLIN", {"t1": Contrast(0.22, 0.60, 0.86, 0.06, 0.20, 0.90)}, (1.3, 1.3, 1.7), 0.045, 0.10, (20, 64), 190),
-)
-
-
 @dataclass(frozen=True)
 class SiteProfile:
     """How many subjects of one site, on which scanners, at which voxel size (mm)."""
@@ -87,47 +66,46 @@ class SiteProfile:
     head_scale: tuple[float, float]
 
 
-def _scaled(scanner: Scanner, spacing: tuple[float, float, float]) -> Scanner:
-    return Scanner(scanner.name, scanner.contrasts, spacing, scanner.noise, scanner.bias,
-                   scanner.ages, scanner.store_max)
+def scaled(scanner: Scanner, spacing: tuple[float, float, float]) -> Scanner:
+    """`scanner` with another voxel size (mm)."""
+    return replace(scanner, spacing=spacing)
 
 
-def _iseg(spacing: tuple[float, float, float]) -> Scanner:
-    return Scanner("iseg", {"t1": ISEG_T1, "t2": ISEG_T2}, spacing, 0.02, 0.08, (0.5, 0.7), 1000)
+#: Phantom profiles: `smoke` is tiny (tests), `cpu` the default, `paper` real-size 1 mm grids.
+#: Every site's PhantomModel defines a SiteProfile for each of them.
+PROFILES: tuple[str, ...] = ("smoke", "cpu", "paper")
 
 
-def _mrbrains(spacing: tuple[float, float, float]) -> Scanner:
-    return Scanner("mrbrains", {"t1": MRB_T1, "t2": MRB_FLAIR}, spacing, 0.025, 0.10, (50, 80), 1500)
-
-
-#: Profile name -> site key -> SiteProfile. `smoke` is tiny (tests), `cpu` the default,
-#: `paper` real-size 1 mm grids (and MRBrainS13's real voxels).
-PROFILES: dict[str, dict[str, SiteProfile]] = {
-    "smoke": {
-        "iseg": SiteProfile(10, (_iseg((4.0, 4.0, 4.0)),), (0.75, 0.85)),
-        "mrbrains": SiteProfile(5, (_mrbrains((2.874, 2.874, 6.0)),), (1.0, 1.0)),
-        "abide": SiteProfile(5, tuple(_scaled(s, (4.0, 4.0, 4.0)) for s in ABIDE_SCANNERS[:2]), (1.0, 1.0)),
-    },
-    "cpu": {
-        "iseg": SiteProfile(10, (_iseg((1.5, 1.5, 1.5)),), (0.75, 0.85)),
-        "mrbrains": SiteProfile(5, (_mrbrains((0.958, 0.958, 3.0)),), (1.0, 1.0)),
-        "abide": SiteProfile(20, ABIDE_SCANNERS, (1.0, 1.0)),
-    },
-    "paper": {
-        "iseg": SiteProfile(10, (_iseg((1.0, 1.0, 1.0)),), (0.75, 0.85)),
-        "mrbrains": SiteProfile(5, (_mrbrains((0.958, 0.958, 3.0)),), (1.0, 1.0)),
-        "abide": SiteProfile(40, tuple(_scaled(s, (1.0, 1.0, 1.0)) for s in ABIDE_SCANNERS), (1.0, 1.0)),
-    },
-}
-
-
-def site_profile(profile: str, site: str) -> SiteProfile:
-    """The SiteProfile of `site` ("iseg", "mrbrains", "abide") in `profile` (smoke/cpu/paper)."""
+def check_profile(profile: str) -> str:
+    """`profile` if it is a phantom profile, else ConfigError naming the allowed ones."""
     if profile not in PROFILES:
         raise ConfigError(f"phantom profile={profile!r} is unknown; use one of {sorted(PROFILES)}")
-    if site not in PROFILES[profile]:
-        raise ConfigError(f"phantom site={site!r} is unknown; use one of {sorted(PROFILES[profile])}")
-    return PROFILES[profile][site]
+    return profile
+
+
+@dataclass(frozen=True)
+class PhantomModel:
+    """How the phantom renders and writes one site (filled in by the site's own file).
+
+    Attributes:
+        profiles: profile name -> SiteProfile (subject count, scanners, head scale range).
+        margin_mm: empty margin (mm) around the deformed brain on each side of the grid.
+        scale_by_age: draw the head scale from the scanner's age range (head_scale_for_age)
+            instead of the profile's `head_scale` range.
+        subjects: SiteProfile -> [(subject id, scanner name)] in build order.
+        files: (subject id, rendered images by modality, anatomy, scanner) -> file path relative
+            to the data root -> array in the data set's own dtype and codes.
+    """
+
+    profiles: Mapping[str, SiteProfile]
+    margin_mm: float
+    scale_by_age: bool
+    subjects: Callable[[SiteProfile], list[tuple[str, str]]]
+    files: Callable[[str, Mapping[str, np.ndarray], Anatomy, Scanner], dict[str, np.ndarray]]
+
+    def profile(self, name: str) -> SiteProfile:
+        """The SiteProfile of phantom profile `name` (ConfigError if unknown)."""
+        return self.profiles[check_profile(name)]
 
 
 def head_scale_for_age(age: float) -> float:
@@ -183,55 +161,9 @@ def to_stored(image: np.ndarray, store_max: float, dtype: type = np.int16) -> np
 
 # ---------------------------------------------------------------------------- label codes
 
-#: iSEG-2017 label file codes of CSF / GM / WM.
-ISEG_CODES: dict[int, int] = {CSF: 10, GM: 150, WM: 250}
-#: MRBrainS13 LabelsForTesting codes of CSF / GM / WM.
-MRBRAINS_CODES: dict[int, int] = {CSF: 1, GM: 2, WM: 3}
-
-
-def encode_labels(labels: np.ndarray, codes: dict[int, int]) -> np.ndarray:
+def encode_labels(labels: np.ndarray, codes: Mapping[int, int]) -> np.ndarray:
     """Tissue labels (0 BG, 1 CSF, 2 GM, 3 WM) -> a data set's codes (BG stays 0), uint8."""
     out = np.zeros(labels.shape, dtype=np.uint8)
     for tissue, code in codes.items():
         out[labels == tissue] = code
-    return out
-
-
-#: A few Desikan-Killiany parcels (code - 1000) assigned to the cortex by position.
-_PARCELS = (28, 3, 24, 22, 29, 8, 11, 15)
-
-
-def aparc_aseg(anatomy: Anatomy, *, deep_mm: float = 14.0) -> np.ndarray:
-    """FreeSurfer-style aparc+aseg codes (int32, (X, Y, Z)) for the anatomy's tissue labels.
-
-    Hemisphere by the grid's mid-X plane (left = low X). WM -> 2/41; GM deeper than `deep_mm`
-    mm from the brain surface -> subcortical (caudate 11/50 front, hippocampus 17/53 low,
-    thalamus 10/49 otherwise); cortical GM -> aparc parcels 1000+k/2000+k by an antero-posterior
-    band, every third band left as the plain cortex code 3/42; CSF deeper than `deep_mm` ->
-    lateral ventricles 4/43, else extracerebral CSF 24. Maps back to the same tissues through
-    FreeSurfer's table (deepnorm.data.aseg).
-    """
-    labels = anatomy.labels
-    shape = labels.shape
-    right = (np.arange(shape[0]) >= shape[0] / 2.0)[:, None, None]
-    y = np.broadcast_to((np.arange(shape[1]) / shape[1])[None, :, None], shape)
-    z = np.broadcast_to((np.arange(shape[2]) / shape[2])[None, None, :], shape)
-    deep = anatomy.distance < -deep_mm
-    out = np.zeros(shape, dtype=np.int32)
-    side = np.broadcast_to(right, shape)
-    out[labels == WM] = np.where(side, 41, 2)[labels == WM]
-    gm = labels == GM
-    sub = gm & deep
-    sub_code = np.where(y > 0.55, np.where(side, 50, 11), np.where(z < 0.4, np.where(side, 53, 17), np.where(side, 49, 10)))
-    out[sub] = sub_code[sub]
-    cortex = gm & ~deep
-    band = np.minimum((y * len(_PARCELS)).astype(np.int64), len(_PARCELS) - 1)
-    parcel = np.asarray(_PARCELS)[band] + np.where(side, 2000, 1000)
-    plain = (band % 3) == 2
-    cortex_code = np.where(plain, np.where(side, 42, 3), parcel)
-    out[cortex] = cortex_code[cortex]
-    csf = labels == CSF
-    out[csf & deep] = np.where(side, 43, 4)[csf & deep]
-    out[csf & ~deep] = 24
-    assert BG == 0
     return out
