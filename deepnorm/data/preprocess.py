@@ -34,6 +34,10 @@ from deepnorm.errors import ConfigError, DataError
 
 #: Percentiles (in %) of the brain intensities mapped to 0 and 1 by the robust min-max.
 PERCENTILES: tuple[float, float] = (0.5, 99.5)
+#: Fewest voxels along each axis of a scan deepnorm accepts (a brain scan has far more).
+MIN_VOXELS = 8
+#: Plausible voxel sizes (mm) of a brain MRI; outside, the header's units are likely wrong.
+VOXEL_SIZE_MM: tuple[float, float] = (0.05, 12.0)
 
 Shape3 = tuple[int, int, int]
 
@@ -129,6 +133,38 @@ def _check_spacing(spacing: float) -> float:
     return value
 
 
+def check_scan_geometry(shape: Sequence[int], spacing: Sequence[float], where: str) -> None:
+    """DataError unless a scan of `shape` voxels of `spacing` mm looks like a 3D brain MRI.
+
+    At least MIN_VOXELS voxels along each axis, and voxel sizes within VOXEL_SIZE_MM (mm).
+    `where` (the file) starts the message.
+    """
+    shape = tuple(int(n) for n in shape)
+    spacing = tuple(float(s) for s in spacing)
+    fov = " x ".join(f"{n * s:.3g}" for n, s in zip(shape, spacing))
+    if len(shape) != 3 or min(shape) < MIN_VOXELS:
+        raise DataError(f"{where}: the image is only {' x '.join(map(str, shape))} voxels ({fov} mm); a "
+                        f"brain scan has at least {MIN_VOXELS} voxels along each axis: pass the whole 3D "
+                        "scan, not a crop, a slice or a thumbnail")
+    low, high = VOXEL_SIZE_MM
+    if not all(low <= s <= high for s in spacing):
+        raise DataError(f"{where}: voxel size {' x '.join(f'{s:g}' for s in spacing)} mm (field of view "
+                        f"{fov} mm) is not that of a brain MRI (expected {low:g}-{high:g} mm per axis); "
+                        "fix the voxel size in the header (it was probably written in another unit "
+                        "than mm)")
+
+
+def _check_not_constant(image: np.ndarray, mask: np.ndarray, where: str) -> None:
+    """DataError if `image` is (nearly) constant on the brain `mask`: nothing to normalize."""
+    values = image[mask]
+    lo, hi = np.percentile(values, PERCENTILES)
+    if not hi > lo:
+        share = 100.0 * np.count_nonzero(values == lo) / values.size
+        raise DataError(f"{where}: the image is constant on the brain ({share:.3g} % of its "
+                        f"{values.size} brain voxels equal {lo:g}); there is nothing to normalize: "
+                        "check that this is the right file and, if a mask is given, the right mask")
+
+
 def _bbox(mask: np.ndarray, margin: int) -> tuple[Shape3, Shape3]:
     coords = np.nonzero(mask)
     start = tuple(max(0, int(c.min()) - margin) for c in coords)
@@ -173,7 +209,7 @@ def _robust_minmax(channel: np.ndarray, mask: np.ndarray, what: str) -> np.ndarr
     if not hi > lo:
         lo, hi = float(values.min()), float(values.max())
     if not hi > lo:
-        raise DataError(f"{what} is constant ({lo}) on the brain mask; check the image and its mask")
+        raise DataError(f"{what}: the image is constant ({lo}) on the brain mask; check the image and its mask")
     out = np.clip((channel.astype(np.float64) - lo) / (hi - lo), 0.0, 1.0)
     out[~mask] = 0.0
     return out.astype(np.float32)
@@ -190,6 +226,8 @@ def _prepare(
     what: str,
     names: Sequence[str],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Geometry]:
+    """Crop, resample and scale `images` (one per channel, named `names` in messages: their
+    files when known); `what` names the subject or scan."""
     spacing = _check_spacing(spacing)
     if int(margin) != margin or margin < 0:
         raise ConfigError(f"margin={margin!r} must be a whole number of voxels >= 0")
@@ -202,11 +240,14 @@ def _prepare(
         raise DataError(f"{what}: mask of shape {shape}; expected a 3D (X, Y, Z) volume")
     for name, image in zip(names, images):
         if image.shape != shape:
-            raise DataError(f"{what}: image {name!r} has shape {image.shape} but the mask/labels {shape}; resample it onto the same grid")
+            raise DataError(f"{name}: image of shape {image.shape} but the mask/labels of {what} have {shape}; resample it onto the same grid")
     if labels is not None and labels.shape != shape:
         raise DataError(f"{what}: labels of shape {labels.shape} but images {shape}; they must share a grid")
+    check_scan_geometry(shape, in_spacing, names[0] if names else what)
     if not mask.any():
         raise DataError(f"{what}: the brain mask is empty (no voxel > 0); check the mask or the labels")
+    for name, image in zip(names, images):
+        _check_not_constant(image, mask, name)
 
     start, stop = _bbox(mask, margin)
     box = tuple(slice(a, b) for a, b in zip(start, stop))
@@ -231,7 +272,7 @@ def _prepare(
     for name, image in zip(names, images):
         stripped = np.where(mask_c, image[box].astype(np.float64), 0.0)
         res = _resample(stripped, geometry, order=1)
-        channels.append(_robust_minmax(res, new_mask, f"{what}: image {name!r}"))
+        channels.append(_robust_minmax(res, new_mask, name))
     if labels is None:
         new_labels = np.zeros(resampled, dtype=np.int64)
     else:
@@ -275,7 +316,7 @@ def preprocess_subject(
         spacing,
         margin,
         what,
-        modalities,
+        [subject.images[m].source or f"{what} image {m!r}" for m in modalities],
     )
     iso = _check_spacing(spacing)
     return Prepared(
@@ -301,11 +342,15 @@ def preprocess_image(
     """Pre-process a user's scan without labels (one Volume per channel, all on one grid).
 
     The brain is `mask` (> 0) when given, else the voxels where any channel is > 0: pass a
-    brain mask for scans whose background is not exactly 0. The labels are all 0.
+    brain mask for scans whose background is not exactly 0. The labels are all 0. Errors name
+    the file each Volume was read from (``Volume.source``), else "channel i". DataError for a
+    scan that is not a plausible 3D brain MRI (fewer than MIN_VOXELS voxels along an axis, voxel
+    sizes outside VOXEL_SIZE_MM) and for an image that is constant on the brain.
     """
     volumes = list(volume_list)
     if not volumes:
-        raise DataError("preprocess_image: no volume given; pass a list with one Volume per channel")
+        raise DataError("no volume given to pre-process; pass a list with one Volume per channel")
+    names = [v.source or f"channel {i}" for i, v in enumerate(volumes)]
     arrays = [np.asarray(v.data) for v in volumes]
     if mask is None:
         brain = np.zeros(arrays[0].shape, dtype=bool)
@@ -322,8 +367,8 @@ def preprocess_image(
         brain,
         spacing,
         margin,
-        "preprocess_image",
-        [f"channel {i}" for i in range(len(arrays))],
+        names[0],
+        names,
     )
     iso = _check_spacing(spacing)
     return Prepared(image=image, labels=labels, mask=new_mask, spacing=(iso, iso, iso), geometry=geometry)

@@ -161,6 +161,7 @@ def build_phantom(root: str | os.PathLike, profile: str = "cpu", seed: int = 0, 
     tmp = root.parent / f".{root.name}.building-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
+    tmp.mkdir()
     before = _read_marker(root)
     start = time.perf_counter()
     subjects = plan(profile)
