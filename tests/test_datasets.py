@@ -10,7 +10,7 @@ import pytest
 
 from deepnorm.data.aseg import aseg_to_tissue
 from deepnorm.data.sites import ABIDE, ISeg2017, MRBrainS13, available_sites, open_site
-from deepnorm.data.io import save_volume
+from deepnorm.data.io import load_volume, save_volume
 from deepnorm.data.volume import Volume
 from deepnorm.errors import ConfigError, DataError
 
@@ -211,7 +211,45 @@ def _missing_aseg(root: Path):
     return lambda: ABIDE(root).load("UM_1_0050272"), "aparc+aseg.mgz"
 
 
+def _moved(data: np.ndarray, shift_mm: float = 50.0, flip: bool = True) -> Volume:
+    """Same shape, but the grid shifted by `shift_mm` along x and (optionally) flipped in x."""
+    affine = np.eye(4)
+    affine[0, 0] = -1.0 if flip else 1.0
+    affine[0, 3] = shift_mm
+    return Volume(data, (1.0, 1.0, 1.0), affine)
+
+
+def _modality_elsewhere(root: Path):
+    make_iseg(root, ids=(5,))
+    save_volume(_moved(_image(9)), root / "iSEG-2017" / "iSeg-2017-Training" / "subject-5-T2.hdr")
+    return lambda: ISeg2017(root).load("5"), ("subject-5-T1.hdr", "subject-5-T2.hdr", "same place")
+
+
+def _labels_elsewhere(root: Path):
+    make_mrbrains(root)
+    folder = root / "MRBrainS13" / "TrainingData" / "1"
+    labels = load_volume(folder / "LabelsForTesting.nii")
+    save_volume(Volume(labels.data, labels.spacing, labels.affine + _shift(50.0)),
+                folder / "LabelsForTesting.nii")
+    return lambda: MRBrainS13(root).load("1"), ("T1.nii", "LabelsForTesting.nii", "50 mm")
+
+
+def _mask_elsewhere(root: Path):
+    raw = make_abide(root)
+    save_volume(_moved(raw["NYU_0050952"][2], shift_mm=0.0), root / "ABIDE" / "NYU_0050952" / "mri" / "brainmask.mgz")
+    return lambda: ABIDE(root).load("NYU_0050952"), ("T1.mgz", "brainmask.mgz", "flipped")
+
+
+def _shift(mm: float) -> np.ndarray:
+    out = np.zeros((4, 4))
+    out[0, 3] = mm
+    return out
+
+
 BAD_TREES = {
+    "a modality shifted 50 mm and flipped": _modality_elsewhere,
+    "labels shifted 50 mm": _labels_elsewhere,
+    "mask flipped": _mask_elsewhere,
     "site folder absent": _no_folder,
     "site folder without subjects": _empty_folder,
     "unknown subject id": _unknown_subject,
@@ -229,7 +267,21 @@ def test_bad_tree_raises_data_error_naming_the_path(tmp_path: Path, case: str) -
     call, named = BAD_TREES[case](tmp_path)
     with pytest.raises(DataError) as info:
         call()
-    assert named in str(info.value)
+    for words in (named,) if isinstance(named, str) else named:
+        assert words in str(info.value)
+
+
+def test_grids_equal_within_tolerance_are_accepted(tmp_path: Path) -> None:
+    """Header rounding (1e-5 mm, 1e-6 in the direction cosines) is not a disagreement."""
+    raw = make_mrbrains(tmp_path)
+    folder = tmp_path / "MRBrainS13" / "TrainingData" / "1"
+    t1 = load_volume(folder / "T1.nii")
+    nudged = t1.affine.copy()
+    nudged[:3, 3] += 1e-5
+    nudged[0, 1] = 1e-6
+    save_volume(Volume(raw["1"][1], t1.spacing, nudged), folder / "T2_FLAIR.nii")
+    subject = MRBrainS13(tmp_path).load("1")
+    np.testing.assert_array_equal(subject.images["t2"].data, raw["1"][1])
 
 
 def test_bad_keys_raise_config_error(tmp_path: Path) -> None:
