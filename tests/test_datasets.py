@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from deepnorm.data.aseg import aseg_to_tissue
-from deepnorm.data.sites import ABIDE, ISeg2017, MRBrainS13, available_sites, open_site
 from deepnorm.data.io import load_volume, save_volume
+from deepnorm.data.sites import ABIDE, ISeg2017, MRBrainS13, available_sites, open_site
 from deepnorm.data.volume import Volume
 from deepnorm.errors import ConfigError, DataError
 

@@ -11,7 +11,15 @@ import pytest
 import deepnorm
 from deepnorm.data import sites
 from deepnorm.data.phantom.sites import PROFILES, encode_labels
-from deepnorm.data.sites import SITE_NAMES, SITES, abide, get_site, iseg, mrbrains, open_site
+from deepnorm.data.sites import (
+    SITE_NAMES,
+    SITES,
+    abide,
+    get_site,
+    iseg,
+    mrbrains,
+    open_site,
+)
 from deepnorm.data.sites.base import map_codes, tissue_codes
 from deepnorm.data.splits import make_splits, split_sizes
 from deepnorm.errors import ConfigError
@@ -32,7 +40,7 @@ def test_registry_order_and_names_come_from_the_site_files() -> None:
 
 
 def test_labels_module_reexports_the_one_home() -> None:
-    import deepnorm.labels as labels
+    from deepnorm import labels
 
     assert labels.SITES is sites.SITES and labels.SITE_NAMES is sites.SITE_NAMES
     with pytest.raises(AttributeError):

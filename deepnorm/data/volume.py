@@ -29,7 +29,7 @@ class Volume:
         return tuple(int(s) for s in self.data.shape)  # type: ignore[return-value]
 
     @classmethod
-    def from_array(cls, data: np.ndarray, spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> "Volume":
+    def from_array(cls, data: np.ndarray, spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> Volume:
         """A volume whose affine is the diagonal of `spacing` (mm), origin at voxel 0."""
         affine = np.diag([*map(float, spacing), 1.0])
         return cls(np.asarray(data), tuple(float(s) for s in spacing), affine)  # type: ignore[arg-type]

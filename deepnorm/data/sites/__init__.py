@@ -32,8 +32,18 @@ SITES: tuple[str, ...] = tuple(s.key for s in _ORDERED)
 SITE_NAMES: dict[str, str] = {s.key: s.name for s in _ORDERED}
 _BY_KEY: dict[str, Site] = {s.key: s for s in _ORDERED}
 
-__all__ = ["ABIDE", "ISeg2017", "MRBrainS13", "SITES", "SITE_NAMES", "Site", "SiteLoader",
-           "available_sites", "get_site", "open_site"]
+__all__ = [
+    "ABIDE",
+    "SITES",
+    "SITE_NAMES",
+    "ISeg2017",
+    "MRBrainS13",
+    "Site",
+    "SiteLoader",
+    "available_sites",
+    "get_site",
+    "open_site",
+]
 
 
 def get_site(site_key: str) -> Site:

@@ -26,7 +26,14 @@ import numpy as np
 from deepnorm.data.aseg import aseg_to_tissue
 from deepnorm.data.io import load_volume
 from deepnorm.data.phantom.anatomy import Anatomy
-from deepnorm.data.phantom.sites import Contrast, PhantomModel, Scanner, SiteProfile, scaled, to_stored
+from deepnorm.data.phantom.sites import (
+    Contrast,
+    PhantomModel,
+    Scanner,
+    SiteProfile,
+    scaled,
+    to_stored,
+)
 from deepnorm.data.sites.base import Site, SiteLoader, first_existing
 from deepnorm.data.volume import Volume
 from deepnorm.labels import BG, CSF, GM, WM

@@ -21,7 +21,14 @@ import numpy as np
 
 from deepnorm.data.io import load_volume
 from deepnorm.data.phantom.anatomy import Anatomy
-from deepnorm.data.phantom.sites import Contrast, PhantomModel, Scanner, SiteProfile, encode_labels, to_stored
+from deepnorm.data.phantom.sites import (
+    Contrast,
+    PhantomModel,
+    Scanner,
+    SiteProfile,
+    encode_labels,
+    to_stored,
+)
 from deepnorm.data.sites.base import Site, SiteLoader, first_existing, tissue_codes
 from deepnorm.data.volume import Volume
 from deepnorm.labels import BG, CSF, GM, WM
