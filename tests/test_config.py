@@ -297,3 +297,30 @@ def test_profiles_equal_the_literal_profiles(key):
     got = profile(name, **overrides).to_dict()
     got["train"].pop("fake_class_weight", None)
     assert got == expected
+
+
+def test_fake_class_weight_is_gone():
+    # it was validated and hashed into the run name but never reached D's loss
+    assert "fake_class_weight" not in {f.name for f in dataclasses.fields(TrainConfig)}
+    with pytest.raises(ConfigError, match="fake_class_weight"):
+        profile("smoke", **{"train.fake_class_weight": 0.5})
+
+
+def test_profiles_are_differences_from_the_paper():
+    from deepnorm.training import config as module
+
+    paper = profile("paper").to_dict()
+    for name in ("cpu", "smoke"):
+        changed = module.PROFILE_CHANGES[name]
+        got = profile(name).to_dict()
+        for key, value in changed.items():
+            section, _, field_name = key.partition(".")
+            got_value = got[section][field_name] if field_name else got[section]
+            assert got_value == (list(value) if isinstance(value, tuple) else value), key
+        # every other field is the paper's
+        for section, fields in paper.items():
+            if not isinstance(fields, dict):
+                continue
+            for field_name, value in fields.items():
+                if f"{section}.{field_name}" not in changed:
+                    assert got[section][field_name] == value, (name, section, field_name)
