@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from deepnorm.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
 
 #: Device names a configuration or a command accepts.
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
@@ -12,6 +15,8 @@ DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 
 def resolve_device(name: str | torch.device) -> torch.device:
     """"auto" -> cuda when available else cpu; "cuda" (or "cuda:N") without a GPU raises ConfigError."""
+    import torch
+
     if isinstance(name, torch.device):
         return name
     if name == "auto":

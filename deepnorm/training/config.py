@@ -33,13 +33,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from deepnorm.data.config import DataConfig, _fail, _non_negative, _positive_int
+from deepnorm.devices import DEVICES
 from deepnorm.errors import ConfigError
 from deepnorm.files import atomic_write_text
-from deepnorm.data.config import DataConfig, _fail, _non_negative, _positive_int
 
 METHODS: tuple[str, ...] = ("segmenter", "standardization", "preprocessor", "adversarial")
 GENERATOR_LOSSES: tuple[str, ...] = ("nonsaturating", "minimax")
-DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 PROFILES: tuple[str, ...] = ("smoke", "cpu", "paper")
 
 
@@ -206,7 +206,7 @@ class Config:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "Config":
+    def from_dict(cls, values: dict[str, Any]) -> Config:
         """Inverse of :meth:`to_dict`; unknown keys raise ConfigError, missing keys take defaults."""
         if not isinstance(values, dict):
             raise ConfigError(f"a configuration must be a mapping, got {type(values).__name__}")
@@ -233,7 +233,7 @@ class Config:
         return text
 
     @classmethod
-    def from_yaml(cls, text_or_path: str | Path) -> "Config":
+    def from_yaml(cls, text_or_path: str | Path) -> Config:
         """Parse YAML text, or read a ``.yaml``/``.yml`` file when given a path."""
         import yaml
 
@@ -257,7 +257,7 @@ class Config:
         canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
 
-    def replace(self, **overrides: Any) -> "Config":
+    def replace(self, **overrides: Any) -> Config:
         """A copy with dotted-key overrides, e.g. ``replace(**{"train.lam": 0.1})``.
 
         Keys are ``profile`` or ``<section>.<field>`` (sections: data, model, train, eval_,
