@@ -66,3 +66,17 @@ def test_resolver_gives_the_root_or_refuses(copy_root, tmp_path):
     assert resolve_data_root(str(copy_root), profile="smoke", seed=0) == copy_root.resolve()
     with pytest.raises(DataError, match="not a folder"):
         resolve_data_root(tmp_path / "missing", profile="smoke", seed=0)
+
+
+def test_cache_key_follows_the_data_not_its_path(copy_root, smoke_config):
+    from deepnorm.data.prepared import cache_key
+
+    data = smoke_config.data
+    key = cache_key(copy_root, data)
+    moved = copy_root.parent / "moved"
+    shutil.copytree(copy_root, moved)
+    assert cache_key(moved, data) == key
+    label = sorted(moved.rglob("*label*"))[0]
+    label.write_bytes(label.read_bytes()[:-1] + b"\x07")  # an edited label file
+    assert cache_key(moved, data) != key
+    assert cache_key(copy_root, data.__class__(**{**data.__dict__, "spacing": 2.0})) != key
