@@ -76,7 +76,7 @@ def test_cache_key_follows_the_data_not_its_path(copy_root, smoke_config):
     moved = copy_root.parent / "moved"
     shutil.copytree(copy_root, moved)
     assert cache_key(moved, data) == key
-    label = sorted(moved.rglob("*label*"))[0]
+    label = min(moved.rglob("*label*"))
     label.write_bytes(label.read_bytes()[:-1] + b"\x07")  # an edited label file
     assert cache_key(moved, data) != key
     assert cache_key(copy_root, data.__class__(**{**data.__dict__, "spacing": 2.0})) != key

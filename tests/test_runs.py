@@ -68,10 +68,19 @@ def test_unfinished_run_is_refused_without_resume_or_force(runs_copy, smoke_root
     assert (runs_copy / "DONE").is_file()
 
 
+_HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from deepnorm.training.runs import run_lock
+with run_lock(Path(sys.argv[1])):
+    print("locked", flush=True)
+    time.sleep(60)
+"""
+
+
 def test_a_locked_run_is_refused_naming_the_pid(runs_copy, smoke_root, smoke_config):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from deepnorm.training.runs import run_lock\n"
-         "with run_lock(Path(sys.argv[1])):\n    print('locked', flush=True); time.sleep(60)", str(runs_copy)],
+        [sys.executable, "-c", _HOLD_LOCK, str(runs_copy)],
         stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
@@ -97,7 +106,7 @@ def test_changed_data_is_named(smoke_run, smoke_root, tmp_path):
         shutil.copytree(smoke_root / name, root / name)
     run = load_run(smoke_run)
     run.check_data(root)  # the same content elsewhere is the same data
-    victim = sorted((root / "MRBrainS13").rglob("T1.nii"))[0]
+    victim = min((root / "MRBrainS13").rglob("T1.nii"))
     victim.write_bytes(victim.read_bytes()[:-8])
     with pytest.raises(RunError, match=rf"changed since it was trained .*{victim.relative_to(root).as_posix()}: size changed"):
         run.check_data(root)
