@@ -18,10 +18,25 @@ from typing import Any
 from deepnorm.paths import results_dir
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+def current_umask() -> int:
+    """The process's file-creation mask (read from /proc where possible, else set and restored)."""
+    try:
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_bytes(path: str | Path, data: bytes | memoryview) -> Path:
     """Write `data` to `path` through a temporary file in the same folder and a rename.
 
-    A reader never sees a half-written file; parent folders are created. Returns the path.
+    A reader never sees a half-written file; parent folders are created. The file gets the
+    mode an ordinary ``open(path, "w")`` would give (0666 minus the umask), not the 0600 of a
+    temporary file. Returns the path.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -29,6 +44,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+            os.fchmod(handle.fileno(), 0o666 & ~current_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

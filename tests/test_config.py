@@ -118,3 +118,209 @@ def test_sections_are_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.train.lam = 3.0  # type: ignore[misc]
     assert isinstance(config.train, TrainConfig)
+
+
+#: ``to_dict()`` of every profile (and its three-site form) as written out literally before the
+#: profiles became differences from the paper's; ``fake_class_weight`` was dropped afterwards
+PROFILE_ORACLE = {'cpu': {'data': {'bias_augment': 0.5,
+                  'modalities': ['t1'],
+                  'patch_size': 16,
+                  'patches_per_site': 640,
+                  'sites': ['iseg', 'mrbrains'],
+                  'spacing': 2.0,
+                  'val_patches_per_site': 64},
+         'eval_': {'batch_size': 16, 'stride': 8},
+         'model': {'disc_widths': [16, 32, 64, 128], 'dropout': 0.25, 'widths': [8, 16, 32, 64]},
+         'profile': 'cpu',
+         'train': {'amp': False,
+                   'batch_size': 8,
+                   'batches_per_epoch': 0,
+                   'device': 'cpu',
+                   'epochs': 12,
+                   'fake_class_weight': 1.0,
+                   'generator_loss': 'nonsaturating',
+                   'lam': 1.5,
+                   'lr_d': 0.0001,
+                   'lr_gamma': 0.1,
+                   'lr_gs': 0.001,
+                   'method': 'adversarial',
+                   'milestones': [8, 11],
+                   'n_steps': 3,
+                   'plateau_patience': 3,
+                   'seed': 0,
+                   'weight_decay': 0.001}},
+ 'cpu/three-sites': {'data': {'bias_augment': 0.5,
+                              'modalities': ['t1'],
+                              'patch_size': 16,
+                              'patches_per_site': 640,
+                              'sites': ['iseg', 'mrbrains', 'abide'],
+                              'spacing': 2.0,
+                              'val_patches_per_site': 64},
+                     'eval_': {'batch_size': 16, 'stride': 8},
+                     'model': {'disc_widths': [16, 32, 64, 128], 'dropout': 0.25, 'widths': [8, 16, 32, 64]},
+                     'profile': 'cpu',
+                     'train': {'amp': False,
+                               'batch_size': 8,
+                               'batches_per_epoch': 0,
+                               'device': 'cpu',
+                               'epochs': 8,
+                               'fake_class_weight': 1.0,
+                               'generator_loss': 'nonsaturating',
+                               'lam': 1.5,
+                               'lr_d': 0.0001,
+                               'lr_gamma': 0.1,
+                               'lr_gs': 0.001,
+                               'method': 'adversarial',
+                               'milestones': [5, 7],
+                               'n_steps': 3,
+                               'plateau_patience': 3,
+                               'seed': 0,
+                               'weight_decay': 0.001}},
+ 'paper': {'data': {'bias_augment': 0.5,
+                    'modalities': ['t1'],
+                    'patch_size': 32,
+                    'patches_per_site': 40000,
+                    'sites': ['iseg', 'mrbrains'],
+                    'spacing': 1.0,
+                    'val_patches_per_site': 12000},
+           'eval_': {'batch_size': 32, 'stride': 8},
+           'model': {'disc_widths': [16, 32, 64, 128], 'dropout': 0.25, 'widths': [64, 128, 256, 512, 512]},
+           'profile': 'paper',
+           'train': {'amp': True,
+                     'batch_size': 16,
+                     'batches_per_epoch': 0,
+                     'device': 'cuda',
+                     'epochs': 120,
+                     'fake_class_weight': 1.0,
+                     'generator_loss': 'nonsaturating',
+                     'lam': 1.5,
+                     'lr_d': 0.0001,
+                     'lr_gamma': 0.1,
+                     'lr_gs': 0.001,
+                     'method': 'adversarial',
+                     'milestones': [50, 75],
+                     'n_steps': 3,
+                     'plateau_patience': 7,
+                     'seed': 0,
+                     'weight_decay': 0.001}},
+ 'paper/three-sites': {'data': {'bias_augment': 0.5,
+                                'modalities': ['t1'],
+                                'patch_size': 32,
+                                'patches_per_site': 40000,
+                                'sites': ['iseg', 'mrbrains', 'abide'],
+                                'spacing': 1.0,
+                                'val_patches_per_site': 12000},
+                       'eval_': {'batch_size': 32, 'stride': 8},
+                       'model': {'disc_widths': [16, 32, 64, 128],
+                                 'dropout': 0.25,
+                                 'widths': [64, 128, 256, 512, 512]},
+                       'profile': 'paper',
+                       'train': {'amp': True,
+                                 'batch_size': 16,
+                                 'batches_per_epoch': 0,
+                                 'device': 'cuda',
+                                 'epochs': 70,
+                                 'fake_class_weight': 1.0,
+                                 'generator_loss': 'nonsaturating',
+                                 'lam': 1.5,
+                                 'lr_d': 0.0001,
+                                 'lr_gamma': 0.1,
+                                 'lr_gs': 0.001,
+                                 'method': 'adversarial',
+                                 'milestones': [50, 75],
+                                 'n_steps': 3,
+                                 'plateau_patience': 7,
+                                 'seed': 0,
+                                 'weight_decay': 0.001}},
+ 'smoke': {'data': {'bias_augment': 0.5,
+                    'modalities': ['t1'],
+                    'patch_size': 8,
+                    'patches_per_site': 8,
+                    'sites': ['iseg', 'mrbrains'],
+                    'spacing': 4.0,
+                    'val_patches_per_site': 4},
+           'eval_': {'batch_size': 8, 'stride': 4},
+           'model': {'disc_widths': [4, 8], 'dropout': 0.25, 'widths': [4, 8]},
+           'profile': 'smoke',
+           'train': {'amp': False,
+                     'batch_size': 4,
+                     'batches_per_epoch': 2,
+                     'device': 'cpu',
+                     'epochs': 2,
+                     'fake_class_weight': 1.0,
+                     'generator_loss': 'nonsaturating',
+                     'lam': 1.5,
+                     'lr_d': 0.0001,
+                     'lr_gamma': 0.1,
+                     'lr_gs': 0.001,
+                     'method': 'adversarial',
+                     'milestones': [1],
+                     'n_steps': 1,
+                     'plateau_patience': 1,
+                     'seed': 0,
+                     'weight_decay': 0.001}},
+ 'smoke/three-sites': {'data': {'bias_augment': 0.5,
+                                'modalities': ['t1'],
+                                'patch_size': 8,
+                                'patches_per_site': 8,
+                                'sites': ['iseg', 'mrbrains', 'abide'],
+                                'spacing': 4.0,
+                                'val_patches_per_site': 4},
+                       'eval_': {'batch_size': 8, 'stride': 4},
+                       'model': {'disc_widths': [4, 8], 'dropout': 0.25, 'widths': [4, 8]},
+                       'profile': 'smoke',
+                       'train': {'amp': False,
+                                 'batch_size': 4,
+                                 'batches_per_epoch': 2,
+                                 'device': 'cpu',
+                                 'epochs': 2,
+                                 'fake_class_weight': 1.0,
+                                 'generator_loss': 'nonsaturating',
+                                 'lam': 1.5,
+                                 'lr_d': 0.0001,
+                                 'lr_gamma': 0.1,
+                                 'lr_gs': 0.001,
+                                 'method': 'adversarial',
+                                 'milestones': [1],
+                                 'n_steps': 1,
+                                 'plateau_patience': 1,
+                                 'seed': 0,
+                                 'weight_decay': 0.001}}}
+
+
+@pytest.mark.parametrize("key", sorted(PROFILE_ORACLE))
+def test_profiles_equal_the_literal_profiles(key):
+    name, _, variant = key.partition("/")
+    overrides = {"data.sites": ("iseg", "mrbrains", "abide")} if variant else {}
+    expected = json.loads(json.dumps(PROFILE_ORACLE[key]))
+    expected["train"].pop("fake_class_weight", None)
+    got = profile(name, **overrides).to_dict()
+    got["train"].pop("fake_class_weight", None)
+    assert got == expected
+
+
+def test_fake_class_weight_is_gone():
+    # it was validated and hashed into the run name but never reached D's loss
+    assert "fake_class_weight" not in {f.name for f in dataclasses.fields(TrainConfig)}
+    with pytest.raises(ConfigError, match="fake_class_weight"):
+        profile("smoke", **{"train.fake_class_weight": 0.5})
+
+
+def test_profiles_are_differences_from_the_paper():
+    from deepnorm.training import config as module
+
+    paper = profile("paper").to_dict()
+    for name in ("cpu", "smoke"):
+        changed = module.PROFILE_CHANGES[name]
+        got = profile(name).to_dict()
+        for key, value in changed.items():
+            section, _, field_name = key.partition(".")
+            got_value = got[section][field_name] if field_name else got[section]
+            assert got_value == (list(value) if isinstance(value, tuple) else value), key
+        # every other field is the paper's
+        for section, fields in paper.items():
+            if not isinstance(fields, dict):
+                continue
+            for field_name, value in fields.items():
+                if f"{section}.{field_name}" not in changed:
+                    assert got[section][field_name] == value, (name, section, field_name)

@@ -1,4 +1,4 @@
-"""A training killed with SIGKILL mid-run and resumed ends with the weights of an uninterrupted one."""
+"""A training killed (SIGKILL) or stopped (SIGTERM) mid-run and resumed ends with the weights of an uninterrupted one."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import pytest
 import torch
 
 from deepnorm.training.checkpoint import load_checkpoint
-from deepnorm.training.config import profile
 from deepnorm.training.loop import read_history
 
 EPOCHS = 30
@@ -29,40 +28,55 @@ def _env() -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-def test_sigkill_then_resume_gives_the_uninterrupted_weights(smoke_root, tmp_path):
-    folder_name = profile("smoke", **{"train.epochs": EPOCHS}).stable_hash()
-    killed_runs, clean_runs = tmp_path / "killed", tmp_path / "clean"
-    folder = killed_runs / folder_name
+@pytest.fixture(scope="module")
+def clean_run(smoke_root, tmp_path_factory) -> Path:
+    """The uninterrupted run, trained once in a subprocess."""
+    runs = tmp_path_factory.mktemp("clean")
+    clean = subprocess.run(_command(smoke_root, runs), env=_env(), capture_output=True, text=True, timeout=300)
+    assert clean.returncode == 0, clean.stderr
+    return Path(clean.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_stop_then_resume_gives_the_uninterrupted_weights(smoke_root, tmp_path, clean_run, signum):
+    killed_runs = tmp_path / "killed"
+    folder = killed_runs / clean_run.name  # same configuration and data: same folder name
 
     proc = subprocess.Popen(_command(smoke_root, killed_runs), env=_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not (folder / "checkpoint.pt").exists():
-        assert proc.poll() is None, proc.stderr.read().decode()
+        assert proc.poll() is None, proc.stderr.read()
         assert time.monotonic() < deadline, "no checkpoint appeared within 120 s"
         time.sleep(0.005)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL
-    assert not (folder / "DONE").exists(), "the run finished before it was killed: raise EPOCHS"
+    os.kill(proc.pid, signum)
+    _, stderr = proc.communicate(timeout=60)
+    if signum == signal.SIGKILL:
+        assert proc.returncode == -signal.SIGKILL
+    else:  # a clean exit that says how to resume
+        assert proc.returncode == 130, stderr
+        message = stderr.strip().splitlines()[-1]
+        assert "SIGTERM" in message and "--resume" in message and str(folder) in message
+        assert "Traceback" not in stderr
+        assert not list(folder.glob(".*.tmp"))
+    assert not (folder / "DONE").exists(), "the run finished before it was stopped: raise EPOCHS"
     done_epochs = load_checkpoint(folder / "checkpoint.pt")["epoch"]
     assert 1 <= done_epochs < EPOCHS
+    assert len(read_history(folder / "history.csv")) == done_epochs
 
     resumed = subprocess.run(_command(smoke_root, killed_runs, "--resume"), env=_env(), capture_output=True,
                              text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert Path(resumed.stdout.strip().splitlines()[-1]) == folder
-    clean = subprocess.run(_command(smoke_root, clean_runs), env=_env(), capture_output=True, text=True, timeout=300)
-    assert clean.returncode == 0, clean.stderr
 
     a = load_checkpoint(folder / "final.pt")["nets"]
-    b = load_checkpoint(clean_runs / folder_name / "final.pt")["nets"]
+    b = load_checkpoint(clean_run / "final.pt")["nets"]
     assert set(a) == set(b) == {"generator", "segmenter", "discriminator"}
     for name in a:
         for key in a[name]:
             assert torch.equal(a[name][key], b[name][key]), f"{name}.{key} differs after resume"
     history_a = read_history(folder / "history.csv")
-    history_b = read_history(clean_runs / folder_name / "history.csv")
+    history_b = read_history(clean_run / "history.csv")
     assert len(history_a) == len(history_b) == EPOCHS
     for row_a, row_b in zip(history_a, history_b):
         for key in row_a:

@@ -15,12 +15,28 @@ from deepnorm.errors import RunError
 from deepnorm.training.runs import find_run, load_run
 from deepnorm.training.loop import HISTORY_FIELDS, read_history, train
 
-torch.set_num_threads(1)
+
+_SESSION_THREADS = torch.get_num_threads()
 
 
-def test_run_folder_contents(smoke_run, smoke_config):
-    assert smoke_run.name == smoke_config.stable_hash()
-    for name in ("config.yaml", "splits.json", "history.csv", "checkpoint.pt", "final.pt", "DONE", "confusion.json"):
+@pytest.fixture
+def one_thread():
+    """One CPU thread for a test's own training, restored afterwards (never a session-wide setting:
+    the session's shared runs and a determinism check must train with the same thread count)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_run_folder_contents(smoke_run, smoke_config, smoke_root):
+    from deepnorm.data.manifest import data_manifest
+    from deepnorm.training.runs import run_key
+
+    manifest = data_manifest(smoke_root, smoke_config.data.sites)
+    assert smoke_run.name == run_key(smoke_config, manifest)
+    for name in ("config.yaml", "run.json", "splits.json", "history.csv", "checkpoint.pt", "final.pt", "DONE",
+                 "confusion.json"):
         assert (smoke_run / name).is_file(), name
     assert Config.from_yaml(smoke_run / "config.yaml") == smoke_config
     history = read_history(smoke_run / "history.csv")
@@ -60,11 +76,12 @@ def test_finished_run_is_reused(smoke_run, smoke_root, smoke_config, smoke_runs_
     stamp = (smoke_run / "final.pt").stat().st_mtime_ns
     assert train(smoke_config, data_root=smoke_root, runs_dir=smoke_runs_dir) == smoke_run
     assert (smoke_run / "final.pt").stat().st_mtime_ns == stamp
-    assert find_run(smoke_config, smoke_runs_dir) == smoke_run
-    assert find_run(smoke_config.replace(**{"train.lam": 0.1}), smoke_runs_dir) is None
+    assert find_run(smoke_config, smoke_runs_dir, data_root=smoke_root) == smoke_run
+    assert find_run(smoke_config.replace(**{"train.lam": 0.1}), smoke_runs_dir, data_root=smoke_root) is None
 
 
 def test_same_seed_same_weights(smoke_run, smoke_root, smoke_config, tmp_path):
+    assert torch.get_num_threads() == _SESSION_THREADS  # the shared run trained with this count too
     again = train(smoke_config, data_root=smoke_root, runs_dir=tmp_path, progress=False)
     a = load_checkpoint(smoke_run / "final.pt")["nets"]
     b = load_checkpoint(again / "final.pt")["nets"]
@@ -105,7 +122,7 @@ def test_load_run_rejects_incomplete_folder(tmp_path):
         load_run(tmp_path)
 
 
-def test_cli_prints_the_run_folder_last(smoke_root, smoke_runs_dir, capsys):
+def test_cli_prints_the_run_folder_last(smoke_root, smoke_runs_dir, capsys, one_thread):
     from deepnorm.cli import main
 
     code = main(["train", "--method", "segmenter", "--profile", "smoke", "--sites", "iseg",

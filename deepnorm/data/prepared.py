@@ -8,9 +8,10 @@ to [0, 1] on the brain), and zero-pad all volumes of the configured sites to one
 accepts whole volumes).
 
 Cache: the unpadded prepared arrays of each subject are written atomically as ``.npz`` under
-``<runs_dir>/.cache/<key>/<site>/<subject>.npz``, where ``key`` hashes the resolved data root
-and the fields of the DataConfig that change pre-processing (modalities, spacing): a second
-training, or a training that differs only in sampling or network settings, reuses them.
+``<runs_dir>/.cache/<key>/<site>/<subject>.npz``, where ``key`` hashes the content of the data
+(its manifest digest) and the fields of the DataConfig that change pre-processing (modalities,
+spacing): a second training, or a training that differs only in sampling or network settings,
+reuses them; edited data gets a new key.
 """
 
 from __future__ import annotations
@@ -44,9 +45,19 @@ def pad_multiple(data: DataConfig) -> int:
 
 
 def cache_key(data_root: str | Path, data: DataConfig) -> str:
-    """12 hex digits naming the cache folder of `data_root` pre-processed as `data` says."""
+    """12 hex digits naming the cache folder of `data_root` pre-processed as `data` says.
+
+    The key hashes the content of the data (:func:`deepnorm.data.manifest.manifest_digest` of
+    every site found under the root, whatever ``data.sites`` says, so that trainings and
+    evaluations on subsets of the sites share one cache) and the pre-processing fields, not the
+    root's path: data that changed gets a new cache, never the stale one.
+    """
+    from deepnorm.data.manifest import data_manifest, manifest_digest
+    from deepnorm.data.sites import available_sites
+
+    root = Path(data_root).expanduser().resolve()
     payload = {
-        "root": str(Path(data_root).expanduser().resolve()),
+        "data": manifest_digest(data_manifest(root, available_sites(root))),
         "modalities": list(data.modalities),
         "spacing": data.spacing,
         "version": CACHE_VERSION,

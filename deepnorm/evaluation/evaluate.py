@@ -11,25 +11,36 @@ Every number of Tables 2-7 comes from here:
 - :func:`discriminator_confusion` — the discriminator's (K+1)×(K+1) confusion matrix on real and
   generated patches.
 
-The cores take arrays and callables; :func:`evaluate` is the I/O edge that reads a run folder,
-writes ``<run>/eval/<key>/`` and caches it.
+The cores take arrays and callables; :func:`evaluate_run` is the I/O edge: it reads a run folder
+(its configuration, seed, data root and ``splits.json``) and writes ``<run>/eval/test/`` (or
+``out``) atomically. It caches nothing; the experiments cache their own evaluations
+(:mod:`deepnorm.study.experiments`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from itertools import combinations
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from deepnorm import metrics
-from deepnorm.errors import ConfigError
 from deepnorm.data.volume import Volume
+from deepnorm.errors import ConfigError, RunError
+from deepnorm.files import current_umask
 from deepnorm.labels import SITES, TISSUE_NAMES, TISSUES
+from deepnorm.training.runs import EVAL_DIR
+
+if TYPE_CHECKING:
+    from deepnorm.data.preprocess import Prepared
+    from deepnorm.training.runs import Run
 
 #: Bias-field strengths of Table 6.
 ALPHAS: tuple[float, ...] = (0.3, 0.5, 0.7, 0.9)
@@ -66,7 +77,7 @@ def _finite_mean(values: Sequence[float]) -> float:
     return float(arr.mean()) if arr.size else float("nan")
 
 
-def segmentation_scores(subjects: Sequence[Any], segment: Callable[[np.ndarray, np.ndarray], np.ndarray],
+def segmentation_scores(subjects: Sequence[Prepared], segment: Callable[[np.ndarray, np.ndarray], np.ndarray],
                         *, progress: bool = False) -> list[dict[str, Any]]:
     """Per-subject scores of ``argmax segment(image, mask)`` over prepared test `subjects`.
 
@@ -216,35 +227,67 @@ def eval_key(**fields: Any) -> str:
 
 # --------------------------------------------------------------------------- a whole run (I/O edge)
 def evaluate_run(folder: str | Path, *, data_root: str | Path | None = None, sites: Sequence[str] | None = None,
-                 out: str | Path | None = None, seed: int = 0, save_images: bool = True,
-                 progress: bool = False) -> Path:
+                 out: str | Path | None = None, save_images: bool = True, progress: bool = False,
+                 device: str = "auto", force: bool = False) -> Path:
     """Evaluate a finished run on the test subjects of `sites` (default: its own) and write the results.
+
+    The data root defaults to the one the run was trained on (run.json; else the phantom of its
+    profile and seed); the test subjects of the run's sites are those of its ``splits.json``, and
+    those of another site are drawn with the run's seed. The run's sites under the data root must
+    hold the data it was trained on (RunError naming the changed files otherwise).
 
     Writes into `out` (default ``<run>/eval/test``): ``subjects.csv`` (per subject and class Dice,
     MHD in mm), ``summary.csv`` (mean ± std per site and over all), ``jsd.json`` (sites' JSD before
     and after normalization, with two or more sites), ``bias.csv`` (Table 6 ρ before/after at
     each α), ``confusion.json`` (the discriminator's, when the run has one) and the normalized
-    test images as NIfTI on each input's voxel grid with its affine (``normalized/``). Returns `out`.
+    test images as NIfTI on each input's voxel grid with its affine (``normalized/``). The folder
+    appears whole or not at all; an existing one is replaced only with `force`. Returns `out`.
     """
-    import dataclasses
-
-    from deepnorm.data.io import save_volume
-    from deepnorm.data.sites import open_site
-    from deepnorm.data.preprocess import restore
-    from deepnorm.data.prepared import prepare_split
-    from deepnorm.files import write_json, write_table
     from deepnorm.training.runs import load_run
 
-    run = load_run(folder)
-    if data_root is None:
-        from deepnorm.data.phantom.build import ensure_phantom
-
-        data_root = ensure_phantom(profile=run.config.profile, seed=seed)
+    run = load_run(folder, device=device)
+    out = Path(out) if out is not None else run.folder / EVAL_DIR / "test"
+    if out.exists() and not (out.is_dir() and not any(out.iterdir())) and not force:
+        raise RunError(f"evaluation folder {out} already exists; pass force=True (--force) to replace it, "
+                       "or choose another output folder (--out)")
+    if out.exists() and not out.is_dir():
+        raise RunError(f"evaluation output {out} is a file; choose a folder (--out)")
+    root = run.resolve_data_root(data_root)
+    run.check_data(root)
     sites = tuple(sites or run.config.data.sites)
-    out = Path(out) if out is not None else Path(run.folder) / "eval" / "test"
-    out.mkdir(parents=True, exist_ok=True)
-    subjects = {site: prepare_split(data_root, dataclasses.replace(run.config.data, sites=(site,)), site, "test",
-                                    seed=seed, progress=progress) for site in sites}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        _evaluate_into(run, root, sites, tmp, save_images=save_images, progress=progress)
+        _replace_folder(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _replace_folder(new: Path, target: Path) -> None:
+    """Rename `new` to `target`, removing an old `target` only once the new one is in place."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.replace(target, old)
+    os.replace(new, target)
+    new_mode = 0o777 & ~current_umask()
+    os.chmod(target, new_mode)  # mkdtemp made it 0700
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _evaluate_into(run: Run, data_root: Path, sites: Sequence[str], out: Path, *, save_images: bool,
+                   progress: bool) -> None:
+    """The body of :func:`evaluate_run`: every table into the (temporary) folder `out`."""
+    from deepnorm.data.io import save_volume
+    from deepnorm.data.preprocess import restore
+    from deepnorm.data.sites import open_site
+    from deepnorm.files import write_json, write_table
+
+    subjects = {site: run.prepare_split(data_root, site, "test", progress=progress) for site in sites}
     rows = []
     for site in sites:
         rows += segmentation_scores(subjects[site], run.segment_volume, progress=progress)
@@ -259,7 +302,7 @@ def evaluate_run(folder: str | Path, *, data_root: str | Path | None = None, sit
         after = {s: brain_histogram([(run.normalize_volume(p.image, p.mask), p.mask) for p in subjects[s]]) for s in sites}
         write_json("jsd", {"inputs": site_jsd(before), "normalized": site_jsd(after)}, out)
     if run.discriminator is not None and run.generator is not None and set(sites) == set(run.config.data.sites):
-        write_json("confusion", run_confusion(run, [subjects[s] for s in sites], seed), out)
+        write_json("confusion", run_confusion(run, [subjects[s] for s in sites], run.seed), out)
     if save_images:
         for site in sites:
             dataset = open_site(data_root, site)
@@ -268,10 +311,10 @@ def evaluate_run(folder: str | Path, *, data_root: str | Path | None = None, sit
                 image = restore(prepared, run.normalize_volume(prepared.image, prepared.mask)[0], order=1)
                 save_volume(Volume(image.astype(np.float32), original.spacing, original.affine),
                             out / "normalized" / f"{site}_{prepared.subject_id}.nii.gz")
-    return out
 
 
-def run_confusion(run: Any, subjects_by_domain: Sequence[Sequence[Any]], seed: int = 0, n_per_site: int = 64) -> dict[str, Any]:
+def run_confusion(run: Run, subjects_by_domain: Sequence[Sequence[Prepared]], seed: int = 0,
+                  n_per_site: int = 64) -> dict[str, Any]:
     """The run's discriminator confusion on `n_per_site` foreground patches per site and their G(x) copies.
 
     `subjects_by_domain[z]` are the prepared subjects of the run's site z (in the run's site
@@ -291,7 +334,7 @@ def run_confusion(run: Any, subjects_by_domain: Sequence[Sequence[Any]], seed: i
         n_per_site * len(subjects_by_domain))
     device = next(run.discriminator.parameters()).device
 
-    def call(net: Any, x: np.ndarray) -> np.ndarray:
+    def call(net: torch.nn.Module, x: np.ndarray) -> np.ndarray:
         with torch.no_grad():
             return net(torch.as_tensor(x, device=device)).float().cpu().numpy()
 

@@ -12,23 +12,27 @@ run (Tables 3, 4 and 6 share the dual-site "Ours" run) evaluate it once.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-
-from deepnorm.evaluation import evaluate as ev
 from deepnorm.errors import ConfigError
-from deepnorm.labels import SITES
+from deepnorm.evaluation import evaluate as ev
 from deepnorm.files import atomic_write_text, write_json, write_table
+from deepnorm.labels import SITES
+from deepnorm.training.config import METHODS, PROFILES, Config
+
+if TYPE_CHECKING:
+    from deepnorm.data.preprocess import Prepared
+    from deepnorm.training.runs import Run
 
 #: Site sets of Table 3: two sites ("dual") and three ("multi").
 SETTINGS: dict[str, tuple[str, ...]] = {"dual": ("iseg", "mrbrains"), "multi": ("iseg", "mrbrains", "abide")}
 #: The two data sets of Table 2.
 CROSS_SITES: tuple[str, ...] = ("iseg", "mrbrains")
 #: Methods of Table 3 in column order.
-NORMALIZERS: tuple[str, ...] = ("standardization", "preprocessor", "adversarial")
+NORMALIZERS: tuple[str, ...] = tuple(m for m in METHODS if m != "segmenter")
 #: λ values of Table 7.
 LAMBDAS: tuple[float, ...] = (0.1, 1.5, 5.0)
 #: Patches per site for the discriminator's confusion matrix.
@@ -51,21 +55,19 @@ class Context:
     figures_dir: str = ""
     runs_dir: str = ""
     progress: bool = True
-    _runs: dict[str, Any] = field(default_factory=dict, repr=False)
-    _subjects: dict[tuple[Any, ...], list[Any]] = field(default_factory=dict, repr=False)
+    _runs: dict[str, Run] = field(default_factory=dict, repr=False)
+    _subjects: dict[tuple[object, ...], list[Prepared]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         from deepnorm import paths
+        from deepnorm.data.roots import resolve_data_root
 
-        if self.profile not in ("smoke", "cpu", "paper"):
-            raise ConfigError(f"profile={self.profile!r}: use 'smoke', 'cpu' or 'paper'")
+        if self.profile not in PROFILES:
+            raise ConfigError(f"profile={self.profile!r}: use one of {', '.join(PROFILES)}")
         self.results_dir = str(Path(self.results_dir or paths.results_dir()).resolve())
         self.figures_dir = str(Path(self.figures_dir or paths.figures_dir()).resolve())
         self.runs_dir = str(Path(self.runs_dir or paths.runs_dir()).resolve())
-        if not self.data_root:
-            from deepnorm.data.phantom.build import ensure_phantom
-
-            self.data_root = str(ensure_phantom(profile=self.profile, seed=self.seed))
+        self.data_root = str(resolve_data_root(self.data_root or None, profile=self.profile, seed=self.seed))
 
     def figure(self, name: str) -> Path:
         """Path of figure `name` (PNG) in the figures folder; the profile prefixes non-cpu figures."""
@@ -77,7 +79,7 @@ class Context:
 
 # --------------------------------------------------------------------------- runs
 def config_for(ctx: Context, method: str, sites: Sequence[str], *, modalities: Sequence[str] = ("t1",),
-               lam: float | None = None) -> Any:
+               lam: float | None = None) -> Config:
     """The profile's configuration for one training of `method` on `sites`."""
     from deepnorm.training.config import profile as load_profile
 
@@ -89,36 +91,36 @@ def config_for(ctx: Context, method: str, sites: Sequence[str], *, modalities: S
 
 
 def run_for(ctx: Context, method: str, sites: Sequence[str], *, modalities: Sequence[str] = ("t1",),
-            lam: float | None = None) -> Any:
-    """Train (or reuse) one run and load it: a :class:`deepnorm.training.runs.Run`."""
-    from deepnorm.training.runs import load_run
+            lam: float | None = None) -> Run:
+    """Train (or reuse) one run and load it on the context's device."""
     from deepnorm.training.loop import train
+    from deepnorm.training.runs import load_run
 
     config = config_for(ctx, method, sites, modalities=modalities, lam=lam)
     key = config.stable_hash()
     if key not in ctx._runs:
         folder = train(config, data_root=ctx.data_root, runs_dir=ctx.runs_dir, progress=ctx.progress)
-        ctx._runs[key] = load_run(folder)
+        ctx._runs[key] = load_run(folder, device=ctx.device)
     return ctx._runs[key]
 
 
-def split_subjects(ctx: Context, run: Any, site: str, split: str = "test") -> list[Any]:
-    """Prepared `split` subjects of `site` at the run's spacing and modalities."""
-    import dataclasses
+def split_subjects(ctx: Context, run: Run, site: str, split: str = "test") -> list[Prepared]:
+    """Prepared `split` subjects of `site` at the run's spacing and modalities, from the run's own splits.
 
-    from deepnorm.data.prepared import prepare_split
-
-    # pre-processed like the run's inputs, padded only to this site's common shape (the sliding
-    # window takes any shape), so a run can be tested on a site it was not trained on
-    data = dataclasses.replace(run.config.data, sites=(site,))
+    See :meth:`deepnorm.training.runs.Run.prepare_split`; a site the run was not trained on is
+    split with the run's seed.
+    """
+    root = Path(ctx.data_root)
+    ids = tuple(run.split_ids(root, site, split))
+    data = run.config.data
     # loading a split reads every subject of the site (for the common shape): once per context
-    key = (data.modalities, data.spacing, data.patch_size, site, split)
+    key = (data.modalities, data.spacing, data.patch_size, site, split, ids)
     if key not in ctx._subjects:
-        ctx._subjects[key] = prepare_split(ctx.data_root, data, site, split, runs_dir=ctx.runs_dir, seed=ctx.seed)
+        ctx._subjects[key] = run.prepare_split(root, site, split, runs_dir=ctx.runs_dir)
     return ctx._subjects[key]
 
 
-def _cached(run: Any, kind: str, ctx: Context, compute: Any, **fields: Any) -> Any:
+def _cached(run: Run, kind: str, ctx: Context, compute: Callable[[], Any], **fields: Any) -> Any:
     key = ev.eval_key(kind=kind, data_root=ctx.data_root, **fields)
     path = Path(run.folder) / "eval" / f"{kind}-{key}.json"
     if path.is_file():
@@ -128,7 +130,7 @@ def _cached(run: Any, kind: str, ctx: Context, compute: Any, **fields: Any) -> A
     return value
 
 
-def scores(ctx: Context, run: Any, sites: Sequence[str]) -> list[dict[str, Any]]:
+def scores(ctx: Context, run: Run, sites: Sequence[str]) -> list[dict[str, Any]]:
     """Per-subject Dice/MHD of `run` on the test subjects of `sites` (cached in the run folder)."""
     def compute() -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
@@ -184,7 +186,7 @@ def _setting(name: str) -> tuple[str, ...]:
 
 
 # --------------------------------------------------------------------------- Table 4
-def jsd_of(ctx: Context, run: Any, sites: Sequence[str], *, normalized: bool) -> dict[str, float]:
+def jsd_of(ctx: Context, run: Run, sites: Sequence[str], *, normalized: bool) -> dict[str, float]:
     """True and legacy JSD between the sites' brain histograms of the inputs or of `run`'s output."""
     def compute() -> dict[str, float]:
         histograms = {}
@@ -241,11 +243,11 @@ def table6(ctx: Context, alphas: Sequence[float] = ev.ALPHAS, sites: Sequence[st
 
 
 # --------------------------------------------------------------------------- Table 7
-def confusion_of(ctx: Context, run: Any, split: str) -> dict[str, Any]:
+def confusion_of(ctx: Context, run: Run, split: str) -> dict[str, Any]:
     """The discriminator's confusion matrix on `split` patches of the run's sites (real and generated)."""
     def compute() -> dict[str, Any]:
         subjects = [split_subjects(ctx, run, site, split=split) for site in run.config.data.sites]
-        return ev.run_confusion(run, subjects, ctx.seed, CONFUSION_PATCHES)
+        return ev.run_confusion(run, subjects, run.seed, CONFUSION_PATCHES)
 
     return _cached(run, "confusion", ctx, compute, split=split, n=CONFUSION_PATCHES)
 
@@ -271,11 +273,28 @@ def markdown_table(rows: Sequence[dict[str, Any]], digits: int = 3) -> str:
     if not rows:
         return "(no rows)"
     keys = list(rows[0])
-    fmt = lambda v: f"{v:.{digits}f}" if isinstance(v, float) else str(v)  # noqa: E731
+    fmt = lambda v: f"{v:.{digits}f}" if isinstance(v, float) else str(v)
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     lines += ["| " + " | ".join(fmt(r.get(k, "")) for k in keys) + " |" for r in rows]
     return "\n".join(lines)
 
 
-__all__ = ["Context", "SETTINGS", "LAMBDAS", "config_for", "run_for", "split_subjects", "scores", "table2", "table3",
-           "table4", "table5", "table6", "table7", "jsd_of", "confusion_of", "markdown_table", "SITES"]
+__all__ = [
+    "LAMBDAS",
+    "SETTINGS",
+    "SITES",
+    "Context",
+    "config_for",
+    "confusion_of",
+    "jsd_of",
+    "markdown_table",
+    "run_for",
+    "scores",
+    "split_subjects",
+    "table2",
+    "table3",
+    "table4",
+    "table5",
+    "table6",
+    "table7",
+]

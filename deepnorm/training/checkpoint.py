@@ -7,9 +7,8 @@ lists (numpy's legacy global generator, Python's ``random``).
 
 from __future__ import annotations
 
-import os
+import io
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,21 +16,14 @@ import numpy as np
 import torch
 
 from deepnorm.errors import RunError
+from deepnorm.files import atomic_write_bytes
 
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
-    """Write `state` with torch.save to a temporary file in the same folder, then rename it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write `state` (torch.save) atomically with :func:`deepnorm.files.atomic_write_bytes`."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return atomic_write_bytes(path, buffer.getbuffer())
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -40,9 +32,15 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not path.is_file():
         raise RunError(f"checkpoint {path} does not exist; train the run (deepnorm train) to create it")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # torch raises several types for corrupt or unsafe files
-        raise RunError(f"checkpoint {path} cannot be read ({err}); delete it and train again") from None
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises several types for corrupt or unsafe files
+        raise RunError(
+            f"checkpoint {path} cannot be read ({type(err).__name__}: it is truncated, corrupt, or holds objects "
+            "other than tensors and plain values, which are never loaded); delete it and train again"
+        ) from None
+    if not isinstance(state, dict):
+        raise RunError(f"checkpoint {path} holds a {type(state).__name__}, not a checkpoint; delete it and train again")
+    return state
 
 
 def rng_state() -> dict[str, Any]:

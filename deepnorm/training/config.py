@@ -14,8 +14,12 @@ Profiles (:func:`profile`):
   ReduceLROnPlateau(0.1, patience 7), lambda 1.5, n_steps 3, 120 epochs for two sites and 70 for
   three, 40,000 / 12,000 train / validation patches per site, CUDA with mixed precision.
 - ``cpu``: the same physical patch (32 mm) at 2 mm voxels (16^3 voxels), widths 8-16-32-64,
-  sized so one adversarial training takes a few minutes on two CPU cores.
+  sized so one adversarial training takes about 4 minutes on two CPU cores and the whole
+  reproduction (eleven trainings, all evaluations, figures and the report) about 31 minutes.
 - ``smoke``: seconds; for tests and for checking that a notebook runs end to end.
+
+The paper profile is written once (:data:`PAPER`); ``cpu`` and ``smoke`` are the dotted
+differences from it (:data:`PROFILE_CHANGES`).
 """
 
 from __future__ import annotations
@@ -29,12 +33,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deepnorm.errors import ConfigError
 from deepnorm.data.config import DataConfig, _fail, _non_negative, _positive_int
+from deepnorm.devices import DEVICES
+from deepnorm.errors import ConfigError
+from deepnorm.files import atomic_write_text
 
 METHODS: tuple[str, ...] = ("segmenter", "standardization", "preprocessor", "adversarial")
 GENERATOR_LOSSES: tuple[str, ...] = ("nonsaturating", "minimax")
-DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 PROFILES: tuple[str, ...] = ("smoke", "cpu", "paper")
 
 
@@ -89,8 +94,6 @@ class TrainConfig:
         lam: lambda of Eq. 3 (adversarial method only).
         n_steps: discriminator steps per iteration (Algorithm 1).
         generator_loss: "nonsaturating" (-log(1 - D_fake(G(x)))) or "minimax".
-        fake_class_weight: weight of the "generated" class in D's cross-entropy
-            (1.0 = Eq. 2 as written; the authors' code used 1/K).
         seed: the one seed of splits, patches, initialisation and augmentation.
         device: "auto" (cuda when available), "cpu" or "cuda".
         amp: bfloat16 autocast (used on CUDA only).
@@ -109,7 +112,6 @@ class TrainConfig:
     lam: float = 1.5
     n_steps: int = 3
     generator_loss: str = "nonsaturating"
-    fake_class_weight: float = 1.0
     seed: int = 0
     device: str = "auto"
     amp: bool = False
@@ -138,14 +140,13 @@ class TrainConfig:
         _positive_int("train.n_steps", self.n_steps)
         if self.generator_loss not in GENERATOR_LOSSES:
             _fail("train.generator_loss", self.generator_loss, f"expected one of {', '.join(GENERATOR_LOSSES)}")
-        _non_negative("train.fake_class_weight", self.fake_class_weight)
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             _fail("train.seed", self.seed, "expected an integer >= 0")
         if self.device not in DEVICES:
             _fail("train.device", self.device, f"expected one of {', '.join(DEVICES)}")
         if not isinstance(self.amp, bool):
             _fail("train.amp", self.amp, "expected true or false")
-        for name in ("lr_gs", "lr_d", "weight_decay", "lr_gamma", "lam", "fake_class_weight"):
+        for name in ("lr_gs", "lr_d", "weight_decay", "lr_gamma", "lam"):
             object.__setattr__(self, name, float(getattr(self, name)))
 
 
@@ -205,7 +206,7 @@ class Config:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "Config":
+    def from_dict(cls, values: dict[str, Any]) -> Config:
         """Inverse of :meth:`to_dict`; unknown keys raise ConfigError, missing keys take defaults."""
         if not isinstance(values, dict):
             raise ConfigError(f"a configuration must be a mapping, got {type(values).__name__}")
@@ -228,14 +229,11 @@ class Config:
 
         text = yaml.safe_dump(self.to_dict(), sort_keys=True, default_flow_style=None)
         if path is not None:
-            path = Path(path)
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_text(text, encoding="utf-8")
-            tmp.replace(path)
+            atomic_write_text(Path(path), text)
         return text
 
     @classmethod
-    def from_yaml(cls, text_or_path: str | Path) -> "Config":
+    def from_yaml(cls, text_or_path: str | Path) -> Config:
         """Parse YAML text, or read a ``.yaml``/``.yml`` file when given a path."""
         import yaml
 
@@ -259,7 +257,7 @@ class Config:
         canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
 
-    def replace(self, **overrides: Any) -> "Config":
+    def replace(self, **overrides: Any) -> Config:
         """A copy with dotted-key overrides, e.g. ``replace(**{"train.lam": 0.1})``.
 
         Keys are ``profile`` or ``<section>.<field>`` (sections: data, model, train, eval_,
@@ -307,104 +305,81 @@ def _section_from_dict(name: str, section_cls: type, values: Any) -> Any:
 
 
 # --------------------------------------------------------------------------- profiles
-def _paper() -> Config:
-    return Config(
-        profile="paper",
-        data=DataConfig(
-            sites=("iseg", "mrbrains"),
-            modalities=("t1",),
-            spacing=1.0,
-            patch_size=32,
-            patches_per_site=40_000,
-            val_patches_per_site=12_000,
-            bias_augment=0.5,
-        ),
-        model=ModelConfig(widths=(64, 128, 256, 512, 512), disc_widths=(16, 32, 64, 128), dropout=0.25),
-        train=TrainConfig(
-            method="adversarial",
-            epochs=120,
-            batches_per_epoch=0,
-            # the paper does not state its batch size; 16 patches of 32^3 fit a 32 GB V100
-            batch_size=16,
-            lr_gs=1e-3,
-            lr_d=1e-4,
-            weight_decay=1e-3,
-            milestones=(50, 75),
-            lr_gamma=0.1,
-            plateau_patience=7,
-            lam=1.5,
-            n_steps=3,
-            device="cuda",
-            amp=True,
-        ),
-        eval_=EvalConfig(stride=8, batch_size=32),
-    )
+#: The paper's setting (Sec. 2.1-2.4).
+PAPER = Config(
+    profile="paper",
+    data=DataConfig(
+        sites=("iseg", "mrbrains"),
+        modalities=("t1",),
+        spacing=1.0,
+        patch_size=32,
+        patches_per_site=40_000,
+        val_patches_per_site=12_000,
+        bias_augment=0.5,
+    ),
+    model=ModelConfig(widths=(64, 128, 256, 512, 512), disc_widths=(16, 32, 64, 128), dropout=0.25),
+    train=TrainConfig(
+        method="adversarial",
+        epochs=120,
+        batches_per_epoch=0,
+        # the paper does not state its batch size; 16 patches of 32^3 fit a 32 GB V100
+        batch_size=16,
+        lr_gs=1e-3,
+        lr_d=1e-4,
+        weight_decay=1e-3,
+        milestones=(50, 75),
+        lr_gamma=0.1,
+        plateau_patience=7,
+        lam=1.5,
+        n_steps=3,
+        device="cuda",
+        amp=True,
+    ),
+    eval_=EvalConfig(stride=8, batch_size=32),
+)
 
-
-def _cpu() -> Config:
-    return Config(
-        profile="cpu",
-        data=DataConfig(
-            sites=("iseg", "mrbrains"),
-            modalities=("t1",),
-            spacing=2.0,
-            patch_size=16,
-            # sized to the 60-minute reproduction on 2 cores: with 320 a single-site segmenter
-            # stopped at validation Dice 0.56 after 17 s of training; 640 doubles every run
-            # (one adversarial training ~6 min, the eleven trainings of Tables 2-7 ~40 min)
-            patches_per_site=640,
-            val_patches_per_site=64,
-            bias_augment=0.5,
-        ),
-        model=ModelConfig(widths=(8, 16, 32, 64), disc_widths=(16, 32, 64, 128), dropout=0.25),
-        train=TrainConfig(
-            method="adversarial",
-            epochs=12,
-            batches_per_epoch=0,
-            # measured on 2 cores: batch 8 (960 iterations) reaches a higher validation Dice than
-            # batch 32 (240 iterations) for the same compute; 160 iterations per epoch on two sites
-            batch_size=8,
-            milestones=(8, 11),
-            plateau_patience=3,
-            lam=1.5,
-            n_steps=3,
-            device="cpu",
-            amp=False,
-        ),
-        eval_=EvalConfig(stride=8, batch_size=16),
-    )
-
-
-def _smoke() -> Config:
-    return Config(
-        profile="smoke",
-        data=DataConfig(
-            sites=("iseg", "mrbrains"),
-            modalities=("t1",),
-            spacing=4.0,
-            patch_size=8,
-            patches_per_site=8,
-            val_patches_per_site=4,
-            bias_augment=0.5,
-        ),
-        model=ModelConfig(widths=(4, 8), disc_widths=(4, 8), dropout=0.25),
-        train=TrainConfig(
-            method="adversarial",
-            epochs=2,
-            batches_per_epoch=2,
-            batch_size=4,
-            milestones=(1,),
-            plateau_patience=1,
-            lam=1.5,
-            n_steps=1,
-            device="cpu",
-            amp=False,
-        ),
-        eval_=EvalConfig(stride=4, batch_size=8),
-    )
-
-
-_PROFILES = {"smoke": _smoke, "cpu": _cpu, "paper": _paper}
+#: Each smaller profile as dotted overrides of :data:`PAPER`.
+PROFILE_CHANGES: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "cpu": {
+        "profile": "cpu",
+        "data.spacing": 2.0,
+        "data.patch_size": 16,
+        # sized to the reproduction on 2 cores: with 320 a single-site segmenter stopped at
+        # validation Dice 0.56 after 17 s of training; 640 doubles every run
+        "data.patches_per_site": 640,
+        "data.val_patches_per_site": 64,
+        "model.widths": (8, 16, 32, 64),
+        "train.epochs": 12,
+        # measured on 2 cores: batch 8 (960 iterations) reaches a higher validation Dice than
+        # batch 32 (240 iterations) for the same compute; 160 iterations per epoch on two sites
+        "train.batch_size": 8,
+        "train.milestones": (8, 11),
+        "train.plateau_patience": 3,
+        "train.device": "cpu",
+        "train.amp": False,
+        "eval_.batch_size": 16,
+    },
+    "smoke": {
+        "profile": "smoke",
+        "data.spacing": 4.0,
+        "data.patch_size": 8,
+        "data.patches_per_site": 8,
+        "data.val_patches_per_site": 4,
+        "model.widths": (4, 8),
+        "model.disc_widths": (4, 8),
+        "train.epochs": 2,
+        "train.batches_per_epoch": 2,
+        "train.batch_size": 4,
+        "train.milestones": (1,),
+        "train.plateau_patience": 1,
+        "train.n_steps": 1,
+        "train.device": "cpu",
+        "train.amp": False,
+        "eval_.stride": 4,
+        "eval_.batch_size": 8,
+    },
+}
 
 #: epochs when three sites train together (paper Sec. 2.4: 120 for two sites, 70 for three)
 _THREE_SITE_EPOCHS = {"smoke": 2, "cpu": 8, "paper": 70}
@@ -416,9 +391,9 @@ def profile(name: str, **overrides: Any) -> Config:
     When ``data.sites`` names three sites and ``train.epochs`` is not overridden, the profile's
     three-site epoch count is used (the paper trains 70 instead of 120 epochs then).
     """
-    if name not in _PROFILES:
+    if name not in PROFILE_CHANGES:
         raise ConfigError(f"unknown profile {name!r}; expected one of {', '.join(PROFILES)}")
-    config = _PROFILES[name]()
+    config = PAPER.replace(**PROFILE_CHANGES[name])
     if overrides:
         config = config.replace(**overrides)
     if config.data.n_domains >= 3 and "train.epochs" not in overrides:

@@ -1,8 +1,10 @@
 """Train one method on one or more sites: run folders, checkpoints, resume, multi-process.
 
-``train(config)`` writes ``<runs_dir>/<config.stable_hash()>/``:
+``train(config)`` writes the run folder ``<runs_dir>/<run_key>/`` whose layout
+:mod:`deepnorm.training.runs` owns (the key hashes the configuration and the data's content):
 
-- ``config.yaml``, ``splits.json`` ({site: {train, val, test}});
+- ``config.yaml``, ``run.json`` (profile, data root, seed, data manifest), ``splits.json``
+  ({site: {train, val, test}});
 - ``history.csv``: one row per epoch (training losses, D train accuracy, validation Dice of
   S(G(x)) and losses on the fixed validation patches, D validation accuracy, learning rates,
   seconds);
@@ -12,8 +14,12 @@
 - ``checkpoint.pt`` (atomic, every epoch: networks, optimizers, schedulers, sampler position,
   augmentation and global RNG states, history), ``final.pt`` (networks) and ``DONE``.
 
-A finished run with the same configuration is reused. ``resume=True`` continues from the last
-checkpoint and ends with exactly the weights of an uninterrupted run (same seed -> same numbers).
+A finished run with the same configuration and data is reused. ``resume=True`` continues from
+the last checkpoint and ends with exactly the weights of an uninterrupted run (same seed -> same
+numbers); an unfinished run is never discarded silently: without ``resume`` it is refused unless
+``force=True`` starts it over. The process that trains holds ``<run>/.lock``: a second training
+of the same run refuses, naming the PID. SIGINT and SIGTERM stop the training after keeping the
+last finished epoch and raise :class:`~deepnorm.errors.Interrupted`, which says how to resume.
 
 Under ``torchrun`` (env WORLD_SIZE/RANK/LOCAL_RANK) the networks are wrapped in
 DistributedDataParallel (gloo on CPU, nccl on CUDA); every rank draws the same global batch
@@ -25,60 +31,93 @@ each rank's own half batch (no SyncBatchNorm), so losses match a 1-process run o
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import json
 import math
-import shutil
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import numpy as np
 import torch
 
-from deepnorm.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, seed_everything, set_rng_state
-from deepnorm.training.config import Config
-from deepnorm.errors import ConfigError, RunError
+from deepnorm.devices import resolve_device
+from deepnorm.errors import ConfigError, Interrupted, RunError
 from deepnorm.files import atomic_write_text
-from deepnorm.training.distributed import average_gradients_over_ranks, distributed_env, mean_over_ranks
-
-HISTORY_FIELDS: tuple[str, ...] = (
-    "epoch", "loss", "seg_loss", "adversarial", "d_loss", "d_accuracy", "val_seg_loss", "val_dice",
-    "d_val_loss", "d_val_accuracy", "lr_gs", "lr_d", "seconds",
+from deepnorm.training import runs
+from deepnorm.training.checkpoint import (
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    seed_everything,
+    set_rng_state,
+)
+from deepnorm.training.config import Config
+from deepnorm.training.distributed import (
+    average_gradients_over_ranks,
+    distributed_env,
+    mean_over_ranks,
+)
+from deepnorm.training.runs import (
+    HISTORY_FIELDS,
+    read_history,
+    run_folder,
+    write_history,
 )
 
-
-# --------------------------------------------------------------------------- environment
-def resolve_device(device: str) -> torch.device:
-    """"auto" -> cuda when available else cpu; "cuda" without a GPU raises ConfigError."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("train.device = 'cuda' but no CUDA device is visible; use 'auto' or 'cpu'")
-    return torch.device(device)
+__all__ = ["HISTORY_FIELDS", "read_history", "run_folder", "train", "validate", "write_history"]
 
 
-def write_history(history: list[dict[str, Any]], path: str | Path) -> None:
-    """Write the per-epoch rows as CSV (atomic)."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(HISTORY_FIELDS), extrasaction="ignore")
-    writer.writeheader()
-    for row in history:
-        writer.writerow({k: row.get(k, "") for k in HISTORY_FIELDS})
-    atomic_write_text(Path(path), buffer.getvalue())
+# --------------------------------------------------------------------------- stopping on signals
+class _Stop(BaseException):
+    """Raised in the main thread by SIGINT/SIGTERM while training."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
 
 
-def read_history(path: str | Path) -> list[dict[str, float]]:
-    """The rows of a history.csv as dicts of floats (epoch as int)."""
-    with open(path, encoding="utf-8", newline="") as handle:
-        rows = []
-        for row in csv.DictReader(handle):
-            parsed: dict[str, Any] = {k: (float(v) if v not in ("", None) else math.nan) for k, v in row.items()}
-            parsed["epoch"] = int(parsed["epoch"])
-            rows.append(parsed)
-    return rows
+class _StopSignals:
+    """SIGINT and SIGTERM raise :class:`_Stop`, except inside :meth:`deferred` (file writes), after which they do."""
+
+    _SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self.deferring = False
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.received = signum
+        if not self.deferring:
+            raise _Stop(signum)
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        """Install the handlers for the block (only in the main thread; elsewhere a no-op)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {s: signal.signal(s, self._handle) for s in self._SIGNALS}
+        try:
+            yield
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """A block that a signal does not cut short; the stop happens at its end."""
+        self.deferring = True
+        try:
+            yield
+        finally:
+            self.deferring = False
+        if self.received is not None:
+            raise _Stop(self.received)
 
 
 # --------------------------------------------------------------------------- validation
@@ -126,30 +165,68 @@ def _autocast(device: torch.device, amp: bool) -> Any:
 
 
 # --------------------------------------------------------------------------- training
-def run_folder(config: Config, runs_dir: str | Path | None = None) -> Path:
-    """``<runs_dir>/<config.stable_hash()>`` (runs_dir defaults to deepnorm.paths.runs_dir())."""
-    from deepnorm import paths
-
-    return Path(runs_dir if runs_dir is not None else paths.runs_dir()) / config.stable_hash()
-
-
 def train(
     config: Config,
     *,
     data_root: str | Path | None = None,
     runs_dir: str | Path | None = None,
     resume: bool = False,
+    force: bool = False,
     progress: bool | None = None,
 ) -> Path:
-    """Train `config` (see the module docstring) and return its run folder."""
-    from deepnorm.data.prepared import AugmentedBatches, prepare_all
-    from deepnorm.training.methods import method_for, unwrap
-    from deepnorm.sampling import PatchSampler
+    """Train `config` on `data_root` (default: the profile's phantom) and return its run folder.
 
-    folder = run_folder(config, runs_dir)
-    if (folder / "DONE").is_file():
-        return folder
+    A finished run of the same configuration and data is returned as it is, unless `force`.
+    `resume` continues an unfinished run from its last checkpoint; `force` starts it over.
+
+    Raises:
+        RunError: the run is being trained by another process (names its PID), it is unfinished
+            and neither `resume` nor `force` is given, or its files are unusable.
+        Interrupted: SIGINT or SIGTERM stopped the training; the finished epochs are kept.
+    """
+    from deepnorm.data.manifest import data_manifest
+    from deepnorm.data.roots import resolve_data_root
+
+    root = resolve_data_root(data_root, profile=config.profile, seed=config.train.seed)
+    manifest = data_manifest(root, config.data.sites)
+    folder = run_folder(config, runs_dir, manifest)
     rank, world, local_rank = distributed_env()
+    writer = rank == 0
+    if progress is None:
+        progress = sys.stderr.isatty() and writer
+    signals = _StopSignals()
+    with runs.run_lock(folder) if writer else contextlib.nullcontext(), signals.installed():
+        if (folder / runs.DONE).is_file() and not force:
+            info = runs.read_run_info(folder)
+            if info is not None:
+                runs.check_same_data(folder, info["manifest"], manifest)
+            return folder
+        if writer and not resume and not force:
+            done = runs.finished_epochs(folder)
+            if done:
+                raise RunError(
+                    f"{folder} has {done} finished epochs: pass resume=True (--resume) to continue "
+                    "or force=True (--force) to start over"
+                )
+        try:
+            return _train(config, root, manifest, folder, resume=resume and not force, progress=progress,
+                          signals=signals, rank=rank, world=world, local_rank=local_rank)
+        except _Stop as stop:
+            done = runs.finished_epochs(folder) if writer else 0
+            name = signal.Signals(stop.signum).name
+            raise Interrupted(
+                f"training stopped by {name} after {done} finished epoch(s), kept in {folder}; continue it with "
+                "the same `deepnorm train ...` command plus --resume (or train(config, resume=True))"
+            ) from None
+
+
+def _train(config: Config, root: Path, manifest: runs.Manifest, folder: Path, *, resume: bool, progress: bool,
+           signals: _StopSignals, rank: int, world: int, local_rank: int) -> Path:
+    """The training itself (see :func:`train`), in the locked run folder."""
+    from deepnorm.data.prepared import AugmentedBatches, prepare_all
+    from deepnorm.sampling import PatchSampler
+    from deepnorm.training.methods import method_for, unwrap
+
     writer = rank == 0
     device = resolve_device(config.train.device)
     amp = config.train.amp and device.type == "cuda"
@@ -166,14 +243,8 @@ def train(
                 f"train.batch_size = {config.train.batch_size} is not divisible by the {world} processes; "
                 "choose a global batch size that is a multiple of --nproc_per_node"
             )
-    if progress is None:
-        progress = sys.stderr.isatty() and writer
     seed = config.train.seed
-    if data_root is None:
-        from deepnorm.data.phantom.build import ensure_phantom
-
-        data_root = ensure_phantom(profile=config.profile, seed=seed)
-
+    data_root = root
     volumes, splits = prepare_all(data_root, config.data, runs_dir=folder.parent, seed=seed, progress=progress)
     for name in ("train", "val"):
         if not volumes[name]:
@@ -202,23 +273,31 @@ def train(
     opts = method.optimizers(nets)
     history: list[dict[str, Any]] = []
     start_epoch = 0
-    checkpoint_path = folder / "checkpoint.pt"
+    checkpoint_path = folder / runs.CHECKPOINT
     if resume and checkpoint_path.is_file():
         state = load_checkpoint(checkpoint_path, map_location=device)
+        fix = "it is not a checkpoint of this run: train again with force=True (--force)"
+        missing = [k for k in ("epoch", "nets", "optimizers", "batches", "history", "rng") if k not in state]
+        if missing:
+            raise RunError(f"checkpoint {checkpoint_path} has no {', '.join(missing)} (optimizer or sampler state); {fix}")
         for name, net in nets.items():
-            net.load_state_dict(state["nets"][name])
-        opts.load_state_dict(state["optimizers"])
-        batches.load_state_dict(state["batches"])
+            if name not in state["nets"]:
+                raise RunError(f"checkpoint {checkpoint_path} has no {name} weights; {fix}")
+            runs.load_state(net, state["nets"][name], checkpoint_path, name, fix)
+        try:
+            opts.load_state_dict(state["optimizers"])
+            batches.load_state_dict(state["batches"])
+        except (KeyError, ValueError, RuntimeError) as err:
+            raise RunError(f"checkpoint {checkpoint_path}: its optimizer or sampler state does not fit ({err}); {fix}") from None
         history = list(state["history"])
         start_epoch = int(state["epoch"])
         set_rng_state(state["rng"])
     else:
         if writer:
-            if folder.exists():
-                shutil.rmtree(folder)
-            folder.mkdir(parents=True)
-            config.to_yaml(folder / "config.yaml")
-            atomic_write_text(folder / "splits.json", json.dumps(splits, indent=2) + "\n")
+            runs.clear_run(folder)
+            config.to_yaml(folder / runs.CONFIG)
+            runs.write_run_info(folder, config, manifest)
+            atomic_write_text(folder / runs.SPLITS, json.dumps(splits, indent=2) + "\n")
         seed_everything(seed)  # every rank starts from the same RNG state
 
     train_nets = nets
@@ -227,7 +306,7 @@ def train(
 
         from deepnorm.training.methods import Nets
 
-        wrap = lambda net: None if net is None else DDP(net, device_ids=[device] if device.type == "cuda" else None)  # noqa: E731
+        wrap = lambda net: None if net is None else DDP(net, device_ids=[device] if device.type == "cuda" else None)
         # D is also called, frozen, inside the G/S step, where DDP would wait for gradients that
         # never come: its gradients are averaged over ranks by hooks instead (same arithmetic)
         if nets.discriminator is not None:
@@ -273,34 +352,42 @@ def train(
         }
         history.append(row)
         if writer:
-            write_history(history, folder / "history.csv")
-            if "confusion" in metrics:
-                labels = [*config.data.sites, "generated"]
-                text = json.dumps({"epoch": epoch + 1, "labels": labels, "matrix": metrics["confusion"]}, indent=1)
-                (folder / "confusion").mkdir(exist_ok=True)
-                atomic_write_text(folder / "confusion" / f"epoch-{epoch + 1:03d}.json", text + "\n")
-                atomic_write_text(folder / "confusion.json", text + "\n")
-            save_checkpoint(
-                {
-                    "epoch": epoch + 1,
-                    "nets": {name: net.state_dict() for name, net in nets.items()},
-                    "optimizers": opts.state_dict(),
-                    "batches": batches.state_dict(),
-                    "history": history,
-                    "rng": rng_state(),
-                },
-                checkpoint_path,
-            )
+            with signals.deferred():  # a stop signal waits until the epoch is kept
+                _keep_epoch(folder, config, history, metrics, nets, opts, batches)
     if bar is not None:
         bar.close()
     if writer:
-        save_checkpoint(
-            {"config": config.to_dict(), "nets": {name: net.state_dict() for name, net in nets.items()}},
-            folder / "final.pt",
-        )
-        atomic_write_text(folder / "DONE", f"{len(history)} epochs\n")
+        with signals.deferred():
+            save_checkpoint(
+                {"config": config.to_dict(), "nets": {name: net.state_dict() for name, net in nets.items()}},
+                folder / runs.FINAL,
+            )
+            atomic_write_text(folder / runs.DONE, f"{len(history)} epochs\n")
     if world > 1:
         import torch.distributed as dist
 
         dist.barrier()
     return folder
+
+
+def _keep_epoch(folder: Path, config: Config, history: list[dict[str, Any]], metrics: dict[str, Any], nets: Any,
+                opts: Any, batches: Any) -> None:
+    """Write the history, D's confusion matrix and the checkpoint of the epoch just finished."""
+    write_history(history, folder / runs.HISTORY)
+    epoch = len(history)
+    if "confusion" in metrics:
+        labels = [*config.data.sites, "generated"]
+        text = json.dumps({"epoch": epoch, "labels": labels, "matrix": metrics["confusion"]}, indent=1)
+        atomic_write_text(folder / runs.CONFUSION_DIR / f"epoch-{epoch:03d}.json", text + "\n")
+        atomic_write_text(folder / runs.CONFUSION, text + "\n")
+    save_checkpoint(
+        {
+            "epoch": epoch,
+            "nets": {name: net.state_dict() for name, net in nets.items()},
+            "optimizers": opts.state_dict(),
+            "batches": batches.state_dict(),
+            "history": history,
+            "rng": rng_state(),
+        },
+        folder / runs.CHECKPOINT,
+    )

@@ -1,4 +1,17 @@
-"""Finished training runs: load their networks and apply them to whole volumes.
+"""Run folders: their layout, their context, their lock, and loading a finished run.
+
+A run folder ``<runs_dir>/<run_key>/`` carries everything needed to use the run again:
+
+- ``config.yaml``: the :class:`~deepnorm.training.config.Config`;
+- ``run.json``: profile, resolved data root, seed, the manifest of the data files used
+  (:mod:`deepnorm.data.manifest`), creation time (UTC) and an optional name;
+- ``splits.json``: ``{site: {train, val, test: subject ids}}``;
+- ``history.csv`` (one row per epoch), ``confusion.json`` and ``confusion/epoch-NNN.json``;
+- ``checkpoint.pt`` (every epoch), ``final.pt`` (networks) and ``DONE``;
+- ``eval/``: evaluations of the run; ``.lock``: held by the process that trains it.
+
+The folder name :func:`run_key` hashes the configuration and the digest of the data's content,
+so the same configuration on other data gets another folder.
 
 >>> # run = load_run("runs/0123456789ab")
 >>> # probs = run.segment_volume(prepared.image, prepared.mask)   # (4, X, Y, Z)
@@ -6,24 +19,213 @@
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import dataclasses
+import fcntl
+import hashlib
+import io
 import json
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 import torch
 from torch import nn
 
-from deepnorm.training.config import Config
+from deepnorm.data.manifest import (
+    Manifest,
+    describe_changes,
+    manifest_changes,
+    manifest_digest,
+)
 from deepnorm.errors import DataError, RunError
+from deepnorm.files import atomic_write_text
+from deepnorm.training.config import Config
 
-_REQUIRED = ("config.yaml", "splits.json", "history.csv", "final.pt", "DONE")
+if TYPE_CHECKING:
+    from deepnorm.data.preprocess import Prepared
+    from deepnorm.training.methods.base import Method
+
+CONFIG = "config.yaml"
+RUN_INFO = "run.json"
+SPLITS = "splits.json"
+HISTORY = "history.csv"
+CHECKPOINT = "checkpoint.pt"
+FINAL = "final.pt"
+DONE = "DONE"
+CONFUSION = "confusion.json"
+CONFUSION_DIR = "confusion"
+EVAL_DIR = "eval"
+LOCK = ".lock"
+
+#: files a finished run must hold
+_REQUIRED = (CONFIG, SPLITS, HISTORY, FINAL, DONE)
+
+HISTORY_FIELDS: tuple[str, ...] = (
+    "epoch", "loss", "seg_loss", "adversarial", "d_loss", "d_accuracy", "val_seg_loss", "val_dice",
+    "d_val_loss", "d_val_accuracy", "lr_gs", "lr_d", "seconds",
+)
+
+Splits = dict[str, dict[str, list[str]]]
 
 
+class RunInfo(TypedDict):
+    """The content of ``run.json``."""
+
+    profile: str
+    data_root: str
+    seed: int
+    manifest: Manifest
+    created: str
+    name: str | None
+
+
+# --------------------------------------------------------------------------- names and files
+def run_key(config: Config, manifest: Manifest) -> str:
+    """12 hex digits of the configuration's stable hash and the data's content digest."""
+    text = f"{config.stable_hash()}:{manifest_digest(manifest)}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+def run_folder(config: Config, runs_dir: str | Path | None, manifest: Manifest) -> Path:
+    """``<runs_dir>/<run_key>`` (runs_dir defaults to deepnorm.paths.runs_dir())."""
+    from deepnorm import paths
+
+    return Path(runs_dir if runs_dir is not None else paths.runs_dir()) / run_key(config, manifest)
+
+
+def find_run(config: Config, runs_dir: str | Path | None = None, *, data_root: str | Path | None = None) -> Path | None:
+    """The finished run folder of `config` trained on `data_root` (default: the profile's phantom), or None."""
+    from deepnorm.data.manifest import data_manifest
+    from deepnorm.data.roots import resolve_data_root
+
+    root = resolve_data_root(data_root, profile=config.profile, seed=config.train.seed)
+    folder = run_folder(config, runs_dir, data_manifest(root, config.data.sites))
+    return folder if (folder / DONE).is_file() else None
+
+
+def write_run_info(folder: Path, config: Config, manifest: Manifest, name: str | None = None) -> RunInfo:
+    """Write ``run.json`` for a new run of `config` on the data of `manifest`."""
+    info = RunInfo(profile=config.profile, data_root=manifest["root"], seed=config.train.seed, manifest=manifest,
+                   created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), name=name)
+    atomic_write_text(folder / RUN_INFO, json.dumps(info, indent=1) + "\n")
+    return info
+
+
+def read_run_info(folder: Path) -> RunInfo | None:
+    """The ``run.json`` of `folder`, or None for a run written before it existed."""
+    path = folder / RUN_INFO
+    if not path.is_file():
+        return None
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise RunError(f"{path} is corrupt ({err}); delete the run folder and train again") from None
+    missing = [k for k in RunInfo.__annotations__ if not isinstance(info, dict) or k not in info]
+    if missing:
+        raise RunError(f"{path} lacks {', '.join(missing)}; delete the run folder and train again")
+    return info
+
+
+def check_same_data(folder: Path, recorded: Manifest, current: Manifest) -> None:
+    """RunError naming the changed files when `current` differs from the `recorded` data of the run."""
+    changes = manifest_changes(recorded, current)
+    if changes:
+        raise RunError(
+            f"the data of run {folder} changed since it was trained ({len(changes)} file(s) under "
+            f"{current['root']}: {describe_changes(changes)}); restore the data, or train again with force=True (--force)"
+        )
+
+
+def write_history(history: list[dict[str, Any]], path: str | Path) -> None:
+    """Write the per-epoch rows as CSV (atomic)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(HISTORY_FIELDS), extrasaction="ignore")
+    writer.writeheader()
+    for row in history:
+        writer.writerow({k: row.get(k, "") for k in HISTORY_FIELDS})
+    atomic_write_text(Path(path), buffer.getvalue())
+
+
+def read_history(path: str | Path) -> list[dict[str, float]]:
+    """The rows of a history.csv as dicts of floats (epoch as int); RunError naming the file when corrupt."""
+    path = Path(path)
+    rows = []
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(handle)
+            if reader.fieldnames is None or "epoch" not in reader.fieldnames:
+                raise ValueError("no header with an 'epoch' column")
+            for row in reader:
+                if None in row or None in row.values():
+                    raise ValueError(f"line {reader.line_num} has {len(row)} columns")
+                parsed: dict[str, Any] = {k: (float(v) if v != "" else math.nan) for k, v in row.items()}
+                parsed["epoch"] = int(parsed["epoch"])
+                rows.append(parsed)
+    except (ValueError, UnicodeDecodeError, csv.Error) as err:
+        raise RunError(
+            f"history {path} is corrupt ({err}); train the run again with force=True (--force), "
+            "or restore the file"
+        ) from None
+    return rows
+
+
+def finished_epochs(folder: Path) -> int:
+    """Epochs recorded in the run folder's history (0 without one)."""
+    path = folder / HISTORY
+    return len(read_history(path)) if path.is_file() else 0
+
+
+def clear_run(folder: Path) -> None:
+    """Delete everything in `folder` but its lock file (held by the caller)."""
+    for child in folder.iterdir():
+        if child.name == LOCK:
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
+@contextlib.contextmanager
+def run_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder/.lock`` (created with the folder) for the block.
+
+    Raises:
+        RunError: another process holds it; the message names the folder and that process's PID.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = open(folder / LOCK, "a+", encoding="ascii")  # noqa: SIM115 - held for the whole block
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise RunError(
+                f"run folder {folder} is in use by another training (PID {holder}); wait for it to finish "
+                "(then the run is reused), or stop it and continue with --resume"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
+    finally:
+        handle.close()
+
+
+# --------------------------------------------------------------------------- a finished run
 @dataclass
 class Run:
-    """A finished run: its configuration, splits, history and networks (eval mode, CPU or `device`).
+    """A finished run: its configuration, context, splits, history and networks (eval mode on `device`).
 
     Attributes:
         folder: the run folder.
@@ -32,23 +234,88 @@ class Run:
         history: one dict per epoch (history.csv columns).
         generator, segmenter, discriminator: the networks, None when the method has none.
         device: where the networks live and volumes are processed.
+        info: the content of run.json (None for runs written before it existed).
     """
 
     folder: Path
     config: Config
-    splits: dict[str, dict[str, list[str]]]
-    history: list[dict[str, Any]]
+    splits: Splits
+    history: list[dict[str, float]]
     generator: nn.Module | None
     segmenter: nn.Module
     discriminator: nn.Module | None
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    info: RunInfo | None = None
 
     @property
     def method(self) -> str:
         """The training method's name."""
         return self.config.train.method
 
-    def _method(self) -> Any:
+    @property
+    def profile(self) -> str:
+        """The profile the run was configured from."""
+        return self.config.profile
+
+    @property
+    def seed(self) -> int:
+        """The run's one seed (splits, patches, initialisation, augmentation)."""
+        return self.config.train.seed
+
+    @property
+    def name(self) -> str:
+        """The run's name in run.json, else its folder name."""
+        return (self.info or {}).get("name") or self.folder.name
+
+    @property
+    def data_root(self) -> Path | None:
+        """The resolved data root it was trained on (None when unrecorded)."""
+        return Path(self.info["data_root"]) if self.info else None
+
+    def resolve_data_root(self, data_root: str | Path | None = None) -> Path:
+        """`data_root`, else the recorded one, else the embedded phantom of the run's profile and seed."""
+        from deepnorm.data.roots import resolve_data_root
+
+        if data_root is None and self.data_root is not None:
+            data_root = self.data_root
+        return resolve_data_root(data_root, profile=self.profile, seed=self.seed)
+
+    def check_data(self, data_root: Path) -> None:
+        """RunError naming the changed files when the run's sites under `data_root` differ from its training data."""
+        from deepnorm.data.manifest import data_manifest
+
+        if self.info is not None:
+            check_same_data(self.folder, self.info["manifest"], data_manifest(data_root, self.config.data.sites))
+
+    def split_ids(self, data_root: Path, site: str, split: str) -> list[str]:
+        """Subject ids of `split` of `site`: the run's own (splits.json), else drawn with the run's seed."""
+        from deepnorm.data.prepared import SPLIT_NAMES, site_splits
+
+        if split not in SPLIT_NAMES:
+            raise DataError(f"split {split!r} does not exist; use one of {', '.join(SPLIT_NAMES)}")
+        if site in self.splits:
+            return list(self.splits[site][split])
+        return site_splits(data_root, site, self.seed)[split]
+
+    def prepare_split(self, data_root: Path, site: str, split: str = "test", *, runs_dir: str | Path | None = None,
+                      progress: bool = False) -> list[Prepared]:
+        """Prepared volumes of :meth:`split_ids`, pre-processed like the run's inputs.
+
+        Padded to the common shape of `site` only (the sliding window takes any shape), so a run
+        can be tested on a site it was not trained on. The cache is that of `runs_dir`
+        (default: the folder that holds the run).
+        """
+        from deepnorm.data.prepared import common_padded_shape, prepare_site
+        from deepnorm.data.preprocess import pad_to
+
+        runs_dir = self.folder.parent if runs_dir is None else runs_dir
+        data = dataclasses.replace(self.config.data, sites=(site,))
+        ids = self.split_ids(data_root, site, split)
+        shape = common_padded_shape(data_root, data, runs_dir=runs_dir)
+        prepared = prepare_site(data_root, data, site, runs_dir=runs_dir, subject_ids=ids, progress=progress)
+        return [pad_to(prepared[s], shape) for s in ids]
+
+    def _method(self) -> Method:
         from deepnorm.training.methods import method_for
 
         return method_for(self.config)
@@ -67,7 +334,7 @@ class Run:
                 raise DataError(f"mask of shape {mask.shape} does not match the image {image.shape[1:]}; pass its brain mask")
         return image, mask
 
-    def _window(self, image: np.ndarray, predictor: Any) -> np.ndarray:
+    def _window(self, image: np.ndarray, predictor: Callable[[torch.Tensor], torch.Tensor] | nn.Module) -> np.ndarray:
         from deepnorm.inference import sliding_window_predict
 
         return sliding_window_predict(
@@ -111,15 +378,25 @@ class Run:
         return self._window(prepared, predictor).astype(np.float32)
 
 
-def load_run(folder: str | Path, *, device: str | torch.device = "cpu") -> Run:
-    """Load a finished run folder (networks in eval mode on `device`).
+def load_state(net: nn.Module, state: dict[str, torch.Tensor], path: Path, name: str, fix: str) -> None:
+    """`net.load_state_dict(state)`; RunError naming `path` when the weights belong to another configuration."""
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise RunError(f"{path}: the {name} weights do not fit this configuration ({first}); {fix}") from None
+
+
+def load_run(folder: str | Path, *, device: str | torch.device = "auto") -> Run:
+    """Load a finished run folder (networks in eval mode on `device`: "auto", "cpu", "cuda").
 
     Raises:
-        RunError: the folder is missing or incomplete (names the missing file and the fix).
+        RunError: the folder is missing, incomplete, or holds files of another configuration
+            (names the file and the fix).
     """
+    from deepnorm.devices import resolve_device
     from deepnorm.training.checkpoint import load_checkpoint
     from deepnorm.training.methods import method_for
-    from deepnorm.training.loop import read_history
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -130,23 +407,20 @@ def load_run(folder: str | Path, *, device: str | torch.device = "cpu") -> Run:
             f"run folder {folder} is incomplete (missing {', '.join(missing)}): the training did not finish; "
             "continue it with `deepnorm train ... --resume` or train(config, resume=True)"
         )
-    config = Config.from_yaml(folder / "config.yaml")
-    splits = json.loads((folder / "splits.json").read_text(encoding="utf-8"))
-    history = read_history(folder / "history.csv")
-    device = torch.device(device)
+    config = Config.from_yaml(folder / CONFIG)
+    try:
+        splits = json.loads((folder / SPLITS).read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise RunError(f"{folder / SPLITS} is corrupt ({err}); delete the run folder and train again") from None
+    history = read_history(folder / HISTORY)
+    info = read_run_info(folder)
+    device = resolve_device(device)
     nets = method_for(config).build(config.train.seed)
-    state = load_checkpoint(folder / "final.pt", map_location=device)
+    state = load_checkpoint(folder / FINAL, map_location=device)
+    fix = "it does not belong to this run folder: delete the folder and train again"
     for name, net in nets.items():
-        if name not in state["nets"]:
-            raise RunError(f"final.pt of {folder} has no {name} weights; delete the folder and train again")
-        net.load_state_dict(state["nets"][name])
+        if name not in state.get("nets", {}):
+            raise RunError(f"{folder / FINAL} has no {name} weights; {fix}")
+        load_state(net, state["nets"][name], folder / FINAL, name, fix)
         net.to(device).eval()
-    return Run(folder, config, splits, history, nets.generator, nets.segmenter, nets.discriminator, device)
-
-
-def find_run(config: Config, runs_dir: str | Path | None = None) -> Path | None:
-    """The finished run folder of `config` under `runs_dir`, or None."""
-    from deepnorm.training.loop import run_folder
-
-    folder = run_folder(config, runs_dir)
-    return folder if (folder / "DONE").is_file() else None
+    return Run(folder, config, splits, history, nets.generator, nets.segmenter, nets.discriminator, device, info)
