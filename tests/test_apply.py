@@ -17,7 +17,7 @@ def scan(smoke_root):
 
 def test_segment_writes_labels_on_the_input_grid(smoke_run, scan, tmp_path, capsys):
     out = tmp_path / "tissues.nii.gz"
-    assert main(["segment", "--run", str(smoke_run), str(scan), str(out)]) == 0
+    assert main(["segment", "--device", "cpu", "--run", str(smoke_run), str(scan), str(out)]) == 0
     assert capsys.readouterr().out.strip().endswith(str(out))
     source, labels = load_volume(scan), load_volume(out)
     assert labels.shape == source.shape
@@ -28,7 +28,7 @@ def test_segment_writes_labels_on_the_input_grid(smoke_run, scan, tmp_path, caps
 
 def test_normalize_writes_unit_range_image_on_the_input_grid(smoke_run, scan, tmp_path):
     out = tmp_path / "normalized.nii.gz"
-    assert main(["normalize", "--run", str(smoke_run), str(scan), str(out)]) == 0
+    assert main(["normalize", "--device", "cpu", "--run", str(smoke_run), str(scan), str(out)]) == 0
     source, image = load_volume(scan), load_volume(out)
     assert image.shape == source.shape
     np.testing.assert_allclose(image.affine, source.affine, atol=1e-5)
@@ -39,15 +39,15 @@ def test_normalize_writes_unit_range_image_on_the_input_grid(smoke_run, scan, tm
 
 def test_bad_requests_fail_with_a_message_and_write_nothing(smoke_run, scan, tmp_path, capsys):
     out = tmp_path / "x.nii.gz"
-    assert main(["normalize", "--run", str(smoke_run), str(scan), str(out), "--t2", str(scan)]) == 2
+    assert main(["normalize", "--device", "cpu", "--run", str(smoke_run), str(scan), str(out), "--t2", str(scan)]) == 2
     assert "trained on T1 alone" in capsys.readouterr().err
     assert not out.exists()
     out.write_bytes(b"keep me")
-    assert main(["segment", "--run", str(smoke_run), str(scan), str(out)]) == 2
+    assert main(["segment", "--device", "cpu", "--run", str(smoke_run), str(scan), str(out)]) == 2
     assert "--force" in capsys.readouterr().err
     assert out.read_bytes() == b"keep me"
     missing = tmp_path / "nope.nii.gz"
-    assert main(["segment", "--run", str(smoke_run), str(missing), str(tmp_path / "y.nii.gz")]) == 2
+    assert main(["segment", "--device", "cpu", "--run", str(smoke_run), str(missing), str(tmp_path / "y.nii.gz")]) == 2
     assert "nope.nii.gz" in capsys.readouterr().err
 
 
