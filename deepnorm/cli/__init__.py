@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import errno
 import importlib
+import re
 import sys
 from collections.abc import Sequence
 
@@ -104,9 +105,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 def one_line(message: str) -> str:
     """`message` on one line, without torch's advice to load checkpoints with weights_only=False."""
-    lines = [line.strip() for line in str(message).splitlines()]
-    kept = [line for line in lines if line and not any(s in line for s in _UNSAFE_ADVICE)]
-    return " ".join(" ".join(kept or lines).split())
+    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n", str(message))]
+    kept = [s for s in sentences if s and not any(advice in s for advice in _UNSAFE_ADVICE)]
+    return " ".join(" ".join(kept or sentences).split())
 
 
 def os_error_message(err: OSError) -> str:

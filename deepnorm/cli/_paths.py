@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
-from deepnorm.errors import ConfigError, DataError
+from deepnorm.errors import DataError
 
 
 def writable_folder(path: Path, option: str) -> Path:
-    """`path` as a folder to write into (made if missing); ConfigError naming `option` and the fix otherwise."""
+    """`path` as a folder to write into (it or its nearest existing ancestor is a writable folder).
+
+    Raises NotADirectoryError or PermissionError (the path and `option` in the message; the command
+    line prints them on one line and exits with 1), before any work starts.
+    """
     path = Path(path).expanduser()
     for parent in (path, *path.parents):
         if parent.exists():
@@ -17,11 +22,9 @@ def writable_folder(path: Path, option: str) -> Path:
     else:  # pragma: no cover - "/" exists
         parent = Path("/")
     if not parent.is_dir():
-        what = f"{option} {path}" if parent == path else f"{option} {path}: {parent}"
-        raise ConfigError(f"{what} is a file, not a folder: choose a folder (or move the file away)")
+        raise NotADirectoryError(errno.ENOTDIR, f"is a file, not a folder ({option} {path})", str(parent))
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise ConfigError(f"{option} {path}: the folder {parent} is not writable: choose a folder you can "
-                          "write to, or fix its permissions")
+        raise PermissionError(errno.EACCES, f"{os.strerror(errno.EACCES)} ({option} {path})", str(parent))
     return path
 
 

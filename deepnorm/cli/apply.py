@@ -13,6 +13,7 @@ Outputs are checked (extension, writable folder) before the run is loaded; the r
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -120,7 +121,7 @@ def _folder(args: argparse.Namespace, source: Path, out: Path, normalizing: bool
         raise ConfigError("--t2 and --mask name the files of one scan: in folder mode (-i DIR) give single files "
                           "(deepnorm normalize --run RUN T1 OUT --t2 T2 --mask MASK), one call per scan")
     if out.exists() and not out.is_dir():
-        raise ConfigError(f"output {out} is a file, but the input {source} is a folder: give an output folder")
+        raise NotADirectoryError(errno.ENOTDIR, f"is a file, but the input {source} is a folder: give an output folder", str(out))
     writable_folder(out, "output folder")
     scans = scans_in(source)
     if not scans:

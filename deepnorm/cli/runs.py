@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import errno
 import json
 import os
 import re
@@ -94,7 +95,7 @@ def list_runs(runs: Path) -> list[RunRow]:
     if not runs.exists():
         return []
     if not runs.is_dir():
-        raise ConfigError(f"--runs-dir {runs} is a file, not a folder of runs: give the runs folder")
+        raise NotADirectoryError(errno.ENOTDIR, "is a file, not a folder of runs (--runs-dir)", str(runs))
     names = aliases(runs)
     folders = [f for f in sorted(runs.iterdir()) if f.is_dir() and not f.is_symlink() and (f / "config.yaml").is_file()]
     rows = []
