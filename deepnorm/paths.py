@@ -58,6 +58,15 @@ def describe_home() -> str:
     return f"{root} ({why})"
 
 
+def source_checkout() -> Path | None:
+    """The checkout the package was installed from (to *read* what it ships, e.g. ``notebooks/``), or None.
+
+    Never a place to write to: outputs go under :func:`project_root`.
+    """
+    source = Path(__file__).resolve().parent.parent
+    return source if _is_project(source) else None
+
+
 def default_data_root(profile: str = "cpu", seed: int = 0) -> Path:
     """The data root of the embedded phantom built for `profile` and `seed`."""
     return project_root() / "data" / "phantom" / f"{profile}-seed{seed}"

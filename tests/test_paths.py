@@ -43,3 +43,9 @@ def test_outside_a_checkout_the_installed_source_is_not_used(tmp_path, monkeypat
     source = Path(paths.__file__).resolve().parent.parent
     assert source not in (paths.project_root(), *paths.project_root().parents)
     assert "current folder" in paths.describe_home()
+
+
+def test_the_source_checkout_is_found_for_reading_shipped_files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    source = paths.source_checkout()
+    assert source is not None and (source / "deepnorm" / "paths.py").samefile(paths.__file__)

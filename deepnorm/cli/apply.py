@@ -19,8 +19,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from deepnorm.cli._paths import output_file, writable_folder
 from deepnorm.cli import one_line, os_error_message
+from deepnorm.cli._paths import output_file, writable_folder
 from deepnorm.errors import ConfigError, DataError, DeepnormError
 from deepnorm.evaluation.apply import normalize_scan, require_generator, segment_scan
 
@@ -120,6 +120,8 @@ def _folder(args: argparse.Namespace, source: Path, out: Path, normalizing: bool
     if args.t2 is not None or args.mask is not None:
         raise ConfigError("--t2 and --mask name the files of one scan: in folder mode (-i DIR) give single files "
                           "(deepnorm normalize --run RUN T1 OUT --t2 T2 --mask MASK), one call per scan")
+    if out.resolve() == source.resolve():
+        raise ConfigError(f"the output folder {out} is the input folder: give another output folder (-o DIR)")
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(errno.ENOTDIR, f"is a file, but the input {source} is a folder: give an output folder", str(out))
     writable_folder(out, "output folder")
@@ -170,4 +172,4 @@ def main_segment(args: argparse.Namespace) -> int:
     return _main(args, normalizing=False)
 
 
-__all__: Sequence[str] = ["normalize_scan", "segment_scan", "scans_in", "main_normalize", "main_segment"]
+__all__: Sequence[str] = ["main_normalize", "main_segment", "normalize_scan", "scans_in", "segment_scan"]
