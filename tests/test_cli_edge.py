@@ -186,6 +186,22 @@ def constant_image(ctx: Context) -> list[str]:
     return _norm(ctx, str(path), str(ctx.out("normalized.nii.gz")))
 
 
+def folder_into_itself(ctx: Context) -> list[str]:
+    scans = ctx.tmp / "scans"
+    scans.mkdir()
+    shutil.copy(ctx.scan, scans / "a.nii")
+    ctx.absent.append(scans / "a_t2.nii")
+    return _norm(ctx, "-i", str(scans), "-o", str(scans))
+
+
+def folder_output_is_a_file(ctx: Context) -> list[str]:
+    scans = ctx.tmp / "scans"
+    scans.mkdir()
+    shutil.copy(ctx.scan, scans / "a.nii")
+    (ctx.tmp / "out").write_text("a file")
+    return _seg(ctx, "-i", str(scans), "-o", str(ctx.tmp / "out"))
+
+
 def disk_full(ctx: Context) -> list[str]:
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(ctx.tmp / "runs" / "checkpoint.pt"))
@@ -235,6 +251,8 @@ CASES = [
     Case("normalize with a segmenter run", segmenter_run, lambda c: r"'segmenter'.*no generator.*preprocessor or adversarial", 2),
     Case("a 2D image", image_2d, lambda c: re.escape(str(c.tmp / "slice.nii.gz")), 2),
     Case("a constant image", constant_image, lambda c: re.escape(str(c.tmp / "constant.nii.gz")) + ".*constant", 2),
+    Case("folder mode into its own input folder", folder_into_itself, lambda c: re.escape(str(c.tmp / "scans")) + ".*input folder", 2),
+    Case("folder mode into a file", folder_output_is_a_file, lambda c: re.escape(str(c.tmp / "out")) + ".*is a file", 1),
     Case("disk full during train", disk_full, lambda c: re.escape(str(c.tmp / "runs" / "checkpoint.pt")) + ".*free some space", 1),
     Case("Ctrl-C during train", ctrl_c_in_train, lambda c: r"interrupted.*--resume", 130),
     Case("torch's weights_only advice is dropped", unsafe_checkpoint_advice,
