@@ -128,13 +128,11 @@ def test_runs_list_of_a_file_is_one_line(tmp_path, capsys):
 
 
 def test_train_name_makes_an_alias_and_refuses_to_repoint_it(tmp_path, monkeypatch, capsys):
-    from deepnorm.training.loop import run_folder
-
     calls: list[dict] = []
 
     def fake_train(config, **kwargs):
         calls.append(kwargs)
-        folder = run_folder(config, kwargs["runs_dir"])
+        folder = Path(kwargs["runs_dir"]) / config.stable_hash()
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 
@@ -146,9 +144,13 @@ def test_train_name_makes_an_alias_and_refuses_to_repoint_it(tmp_path, monkeypat
     assert (runs / "mine").is_symlink() and (runs / "mine").resolve() == first.resolve()
     assert calls[-1]["force"] is False and calls[-1]["resume"] is False
 
-    assert main([*base, "--method", "preprocessor"]) == 2  # refused before training
-    assert "--force" in capsys.readouterr().err and len(calls) == 1
+    assert main([*base, "--method", "preprocessor"]) == 2  # the alias names another run: refused
+    assert "remove the alias" in capsys.readouterr().err
     assert (runs / "mine").resolve() == first.resolve()
+    (first / "config.yaml").write_text("a run folder, not an alias")
+    assert main(["train", "--profile", "smoke", "--runs-dir", str(runs), "--name", first.name,
+                 "--method", "preprocessor"]) == 2  # a run folder is never replaced by an alias
+    assert "not a run hash" in capsys.readouterr().err and len(calls) == 2
 
     assert main([*base, "--method", "preprocessor", "--force"]) == 0
     second = Path(capsys.readouterr().out.strip().splitlines()[-1])

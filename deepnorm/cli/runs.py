@@ -128,21 +128,23 @@ def main_list(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- aliases
-def check_alias(runs: Path, name: str, target: str, *, force: bool) -> Path:
-    """The path ``runs/name`` after checking it may point at run folder `target` (before training).
+def check_alias(runs: Path, name: str, target: str | None, *, force: bool) -> Path:
+    """The path ``runs/name`` after checking that it may point at the run folder named `target`.
 
-    Raises ConfigError for an unusable name, a non-alias file or folder of that name, or an alias
-    of another run (unless `force`).
+    With `target` None (before training, when the run's folder is not known yet) only the name and
+    what stands at ``runs/name`` are checked. Raises ConfigError for an unusable name, a file or
+    folder of that name that is not an alias, or an alias of another run (unless `force`).
     """
-    if not _ALIAS.match(name) or name == target:
+    if not _ALIAS.match(name) or name == target or re.fullmatch(r"[0-9a-f]{12}", name):
         raise ConfigError(f"--name {name!r}: use letters, digits, '.', '_' or '-' (not starting with '.' or '-'), "
-                          "and not the run's hash")
+                          "and not a run hash")
     alias = runs / name
     if alias.is_symlink():
-        current = os.readlink(alias)
-        if Path(current).name != target and not force:
-            raise ConfigError(f"--name {name}: {alias} already names run {Path(current).name}; choose another "
-                              "name, or pass --force to point it at this run")
+        current = Path(os.readlink(alias)).name
+        if target is not None and current != target and not force:
+            raise ConfigError(f"--name {name}: {alias} already names run {current}, not this run {runs / target}: "
+                              f"choose another name, or remove the alias {alias} and run the command again "
+                              "(the finished run is reused)")
     elif alias.exists():
         raise ConfigError(f"--name {name}: {alias} exists and is not an alias; choose another name")
     return alias

@@ -12,7 +12,7 @@ from deepnorm.errors import ConfigError
 from deepnorm.training.config import Config
 from deepnorm.training.config import profile as load_profile
 from deepnorm.training.distributed import distributed_env
-from deepnorm.training.loop import run_folder, train
+from deepnorm.training.loop import train
 
 PROFILE_HELP = ("smoke (seconds: for tests), cpu (the default: one adversarial training on two sites takes "
                 "about 4 min on 2 CPU cores) or paper (the paper's sizes: needs a GPU)")
@@ -37,7 +37,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="where to train (default: the profile's, auto: a GPU when there is one)")
     parser.add_argument("--resume", action="store_true", help="continue an unfinished run from its last checkpoint")
     parser.add_argument("--force", action="store_true",
-                        help="start an unfinished run over (its checkpoint is lost); with --name, repoint an alias")
+                        help="start the run over (its checkpoint is lost), and let --name repoint an existing alias")
     parser.add_argument("--name", default=None, metavar="NAME",
                         help="a readable alias of the run: the symlink RUNS_DIR/NAME -> <hash>, made when it is trained")
 
@@ -69,13 +69,12 @@ def main(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     runs = writable_folder(Path(args.runs_dir) if args.runs_dir is not None else paths.runs_dir(), "--runs-dir")
-    folder = run_folder(config, runs)
-    if args.name is not None:
-        check_alias(runs, args.name, folder.name, force=args.force)
+    if args.name is not None:  # the run's folder is known only once its data is read: check what can be now
+        check_alias(runs, args.name, None, force=args.force)
     writer = distributed_env()[0] == 0
     if writer:
-        print(f"deepnorm train: run folder {folder} (project folder {paths.describe_home()})",
-              file=sys.stderr, flush=True)
+        print(f"deepnorm train: {config.train.method} on {'+'.join(config.data.sites)}, run folders in {runs} "
+              f"(project folder {paths.describe_home()})", file=sys.stderr, flush=True)
     folder = train(config, data_root=args.data_root, runs_dir=runs, resume=args.resume, force=args.force)
     if writer:
         if args.name is not None:
