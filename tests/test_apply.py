@@ -6,18 +6,27 @@ import numpy as np
 import pytest
 
 from deepnorm.cli import main
-from deepnorm.data.io import load_volume
+from deepnorm.data.io import load_volume, save_volume
+from deepnorm.data.volume import Volume
 from deepnorm.files import read_table
 
 
 @pytest.fixture(scope="module")
-def scan(smoke_root):
-    return smoke_root / "MRBrainS13" / "TrainingData" / "1" / "T1.nii"
+def scan(smoke_root, tmp_path_factory):
+    """The central eighth of a smoke MRBrainS T1 (its place in space kept): a real scan, quick to process."""
+    source = load_volume(smoke_root / "MRBrainS13" / "TrainingData" / "1" / "T1.nii")
+    start = np.array(source.shape) // 4
+    stop = start + np.array(source.shape) // 2
+    affine = source.affine.copy()
+    affine[:3, 3] = (source.affine @ np.array([*start, 1.0]))[:3]
+    path = tmp_path_factory.mktemp("scan") / "T1.nii"
+    save_volume(Volume(source.data[tuple(slice(a, b) for a, b in zip(start, stop))], source.spacing, affine), path)
+    return path
 
 
 def test_segment_writes_labels_on_the_input_grid(smoke_run, scan, tmp_path, capsys):
     out = tmp_path / "tissues.nii.gz"
-    assert main(["segment", "--run", str(smoke_run), str(scan), str(out)]) == 0
+    assert main(["segment", "--device", "cpu", "--run", str(smoke_run), str(scan), str(out)]) == 0
     assert capsys.readouterr().out.strip().endswith(str(out))
     source, labels = load_volume(scan), load_volume(out)
     assert labels.shape == source.shape
@@ -28,7 +37,7 @@ def test_segment_writes_labels_on_the_input_grid(smoke_run, scan, tmp_path, caps
 
 def test_normalize_writes_unit_range_image_on_the_input_grid(smoke_run, scan, tmp_path):
     out = tmp_path / "normalized.nii.gz"
-    assert main(["normalize", "--run", str(smoke_run), str(scan), str(out)]) == 0
+    assert main(["normalize", "--device", "cpu", "--run", str(smoke_run), str(scan), str(out)]) == 0
     source, image = load_volume(scan), load_volume(out)
     assert image.shape == source.shape
     np.testing.assert_allclose(image.affine, source.affine, atol=1e-5)
@@ -39,15 +48,15 @@ def test_normalize_writes_unit_range_image_on_the_input_grid(smoke_run, scan, tm
 
 def test_bad_requests_fail_with_a_message_and_write_nothing(smoke_run, scan, tmp_path, capsys):
     out = tmp_path / "x.nii.gz"
-    assert main(["normalize", "--run", str(smoke_run), str(scan), str(out), "--t2", str(scan)]) == 2
+    assert main(["normalize", "--device", "cpu", "--run", str(smoke_run), str(scan), str(out), "--t2", str(scan)]) == 2
     assert "trained on T1 alone" in capsys.readouterr().err
     assert not out.exists()
     out.write_bytes(b"keep me")
-    assert main(["segment", "--run", str(smoke_run), str(scan), str(out)]) == 2
+    assert main(["segment", "--device", "cpu", "--run", str(smoke_run), str(scan), str(out)]) == 2
     assert "--force" in capsys.readouterr().err
     assert out.read_bytes() == b"keep me"
     missing = tmp_path / "nope.nii.gz"
-    assert main(["segment", "--run", str(smoke_run), str(missing), str(tmp_path / "y.nii.gz")]) == 2
+    assert main(["segment", "--device", "cpu", "--run", str(smoke_run), str(missing), str(tmp_path / "y.nii.gz")]) == 2
     assert "nope.nii.gz" in capsys.readouterr().err
 
 
@@ -70,3 +79,47 @@ def test_evaluate_writes_per_subject_scores_and_normalized_images(smoke_run, smo
     written = load_volume(out / "normalized" / f"mrbrains_{subject}.nii.gz")
     assert written.shape == original.shape
     np.testing.assert_allclose(written.affine, original.affine, atol=1e-5)
+
+
+def _moved(scan, tmp_path, name, change):
+    source = load_volume(scan)
+    affine = source.affine.copy()
+    change(affine)
+    path = tmp_path / name
+    save_volume(Volume((source.data > 0).astype(np.uint8), source.spacing, affine), path)
+    return path
+
+
+@pytest.mark.parametrize("name, change, refused", [
+    ("same.nii.gz", lambda a: None, False),
+    ("rounding.nii.gz", lambda a: a.__setitem__((0, 3), a[0, 3] + 1e-4), False),
+    ("shifted.nii.gz", lambda a: a.__setitem__((1, 3), a[1, 3] + 50.0), True),
+    ("flipped.nii.gz", lambda a: a.__setitem__((slice(None), 2), -a[:, 2]), True),
+    ("scaled.nii.gz", lambda a: a.__setitem__((0, 0), a[0, 0] * 1.1), True),
+])
+def test_a_mask_must_share_the_t1s_place_in_space(smoke_run, scan, tmp_path, name, change, refused):
+    from deepnorm.errors import DataError
+    from deepnorm.evaluation.apply import AFFINE_TOLERANCE_MM, _inputs
+    from deepnorm.training.runs import load_run
+
+    mask = _moved(scan, tmp_path, name, change)
+    offset = np.abs(load_volume(mask).affine - load_volume(scan).affine).max()
+    assert (offset > AFFINE_TOLERANCE_MM) == refused  # the oracle: the largest affine difference
+    run = load_run(smoke_run, device="cpu")
+    if refused:
+        with pytest.raises(DataError, match=str(mask)):
+            _inputs(run, scan, None, mask)
+    else:
+        _inputs(run, scan, None, mask)
+
+
+def test_normalize_refuses_a_run_without_a_generator(smoke_run, scan):
+    from deepnorm.errors import RunError
+    from deepnorm.evaluation.apply import normalize_scan, normalizing_methods
+    from deepnorm.training.runs import load_run
+
+    assert set(normalizing_methods()) == {"preprocessor", "adversarial"}  # the paper's methods with a G
+    run = load_run(smoke_run, device="cpu")
+    run.config = run.config.replace(**{"train.method": "segmenter"})
+    with pytest.raises(RunError, match="preprocessor or adversarial"):
+        normalize_scan(run, scan)

@@ -1,33 +1,52 @@
-"""``deepnorm normalize`` and ``deepnorm segment``: a trained run on your own scans.
+"""``deepnorm normalize`` and ``deepnorm segment``: a trained run on your own scans, a file or a folder.
 
     deepnorm normalize --run runs/<hash> T1.nii.gz OUT.nii.gz [--t2 T2.nii.gz] [--mask MASK.nii.gz]
     deepnorm segment   --run runs/<hash> T1.nii.gz OUT.nii.gz [--t2 T2.nii.gz] [--mask MASK.nii.gz]
+    deepnorm normalize --run runs/<hash> -i SCANS/ -o OUT/
+
+In folder mode every scan of the input folder (``*.nii``, ``*.nii.gz``, ``*.mgz``, ``*.hdr``) is
+written under the same name in the output folder; scans whose output exists are skipped, and a
+scan that fails is reported on one line without stopping the others (exit code 1 if any failed).
+Outputs are checked (extension, writable folder) before the run is loaded; the run is loaded once.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import errno
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from deepnorm.errors import DataError
-from deepnorm.evaluation.apply import normalize_scan, segment_scan
+from deepnorm.cli import one_line, os_error_message
+from deepnorm.cli._paths import output_file, writable_folder
+from deepnorm.errors import ConfigError, DataError, DeepnormError
+from deepnorm.evaluation.apply import normalize_scan, require_generator, segment_scan
 
+if TYPE_CHECKING:
+    from deepnorm.data.volume import Volume
+    from deepnorm.training.runs import Run
 
-def _check_output(path: Path, force: bool) -> None:
-    if path.exists() and not force:
-        raise DataError(f"{path} exists: choose another output path or pass --force to overwrite it")
-    if not path.parent.is_dir():
-        raise DataError(f"the output folder {path.parent} does not exist: create it first")
+#: Input scans of folder mode (a .hdr stands for its .hdr/.img pair).
+SCAN_PATTERNS: tuple[str, ...] = ("*.nii", "*.nii.gz", "*.mgz", "*.hdr")
 
 
 def _configure(parser: argparse.ArgumentParser, what: str) -> None:
-    parser.add_argument("--run", required=True, type=Path, help="a finished training run folder (runs/<hash>)")
-    parser.add_argument("input", type=Path, help="the T1 scan (.nii, .nii.gz, .hdr/.img or .mgz)")
-    parser.add_argument("output", type=Path, help=f"where to write the {what} (.nii.gz recommended)")
+    parser.add_argument("--run", required=True, type=Path, help="a finished training run folder (runs/<hash> or an alias)")
+    parser.add_argument("input", type=Path, nargs="?", default=None,
+                        help="the T1 scan (.nii, .nii.gz, .hdr/.img or .mgz), or a folder of scans")
+    parser.add_argument("output", type=Path, nargs="?", default=None,
+                        help=f"where to write the {what} (.nii.gz recommended), or a folder")
+    parser.add_argument("-i", "--input", dest="input_option", type=Path, default=None, metavar="PATH",
+                        help="the same as INPUT: a scan or a folder of scans")
+    parser.add_argument("-o", "--output", dest="output_option", type=Path, default=None, metavar="PATH",
+                        help="the same as OUTPUT: a file, or a folder when the input is a folder")
     parser.add_argument("--t2", type=Path, default=None, help="the second contrast (T2 or FLAIR) when the run was trained on two")
     parser.add_argument("--mask", type=Path, default=None, help="a brain mask on the T1 grid (default: the non-zero voxels)")
-    parser.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                        help="where the networks run (default: auto, a GPU when there is one)")
+    parser.add_argument("--force", action="store_true", help="overwrite existing outputs (folder mode: redo done scans)")
 
 
 def configure_normalize_parser(parser: argparse.ArgumentParser) -> None:
@@ -48,31 +67,109 @@ def _t2_path(path: Path) -> Path:
     return path.with_name(name + "_t2")
 
 
-def main_normalize(args: argparse.Namespace) -> int:
-    """Run ``deepnorm normalize``; prints the written file(s)."""
-    from deepnorm.data.io import save_volume
+def _paths(args: argparse.Namespace) -> tuple[Path, Path]:
+    """(input, output) from the positional arguments or -i/-o."""
+    chosen = []
+    for positional, option, flag in ((args.input, args.input_option, "-i"), (args.output, args.output_option, "-o")):
+        if positional is not None and option is not None:
+            raise ConfigError(f"give the {'input' if flag == '-i' else 'output'} once: either as an argument or with {flag}")
+        value = positional if positional is not None else option
+        if value is None:
+            raise ConfigError(f"missing the {'input scan' if flag == '-i' else 'output path'}: "
+                              "deepnorm normalize --run RUN INPUT OUTPUT (or -i DIR -o DIR)")
+        chosen.append(Path(value).expanduser())
+    return chosen[0], chosen[1]
+
+
+def scans_in(folder: Path) -> list[Path]:
+    """The scans of `folder` (see :data:`SCAN_PATTERNS`), sorted by name; hidden files are skipped."""
+    found = {p for pattern in SCAN_PATTERNS for p in folder.glob(pattern) if p.is_file() and not p.name.startswith(".")}
+    return sorted(found)
+
+
+def _load(args: argparse.Namespace, normalizing: bool) -> Run:
+    from deepnorm.training.config import Config
     from deepnorm.training.runs import load_run
 
-    outputs = [Path(args.output)] + ([_t2_path(Path(args.output))] if args.t2 is not None else [])
-    for out in outputs:
-        _check_output(out, args.force)
-    run = load_run(args.run)
-    for volume, out in zip(normalize_scan(run, args.input, t2=args.t2, mask=args.mask), outputs):
-        save_volume(volume, out)
-        print(out)
+    config_file = Path(args.run) / "config.yaml"
+    if normalizing and config_file.is_file():  # refuse a run without a generator before loading networks
+        require_generator(Config.from_yaml(config_file), args.run)
+    return load_run(args.run, device=args.device)
+
+
+def _one_scan(args: argparse.Namespace, source: Path, out: Path, normalizing: bool) -> int:
+    from deepnorm.data.io import save_volume
+
+    outputs = [out] + ([_t2_path(out)] if normalizing and args.t2 is not None else [])
+    for path in outputs:
+        output_file(path, force=args.force)
+    run = _load(args, normalizing)
+    if normalizing:
+        volumes = normalize_scan(run, source, t2=args.t2, mask=args.mask)
+    else:
+        volumes = [segment_scan(run, source, t2=args.t2, mask=args.mask)]
+    for volume, path in zip(volumes, outputs):
+        save_volume(volume, path)
+        print(path, flush=True)
     return 0
+
+
+def _folder(args: argparse.Namespace, source: Path, out: Path, normalizing: bool) -> int:
+    from deepnorm.data.io import save_volume
+
+    if args.t2 is not None or args.mask is not None:
+        raise ConfigError("--t2 and --mask name the files of one scan: in folder mode (-i DIR) give single files "
+                          "(deepnorm normalize --run RUN T1 OUT --t2 T2 --mask MASK), one call per scan")
+    if out.resolve() == source.resolve():
+        raise ConfigError(f"the output folder {out} is the input folder: give another output folder (-o DIR)")
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, f"is a file, but the input {source} is a folder: give an output folder", str(out))
+    writable_folder(out, "output folder")
+    scans = scans_in(source)
+    if not scans:
+        raise DataError(f"{source} holds no scan ({', '.join(SCAN_PATTERNS)}): check the input folder")
+    todo = [s for s in scans if args.force or not (out / s.name).exists()]
+    skipped = len(scans) - len(todo)
+    verb = "normalized" if normalizing else "segmented"
+    print(f"deepnorm: {len(scans)} scans in {source}: {len(todo)} to do, {skipped} already done in {out}",
+          file=sys.stderr, flush=True)
+    failed = 0
+    if todo:
+        out.mkdir(parents=True, exist_ok=True)
+        run = _load(args, normalizing)
+        work: Callable[[Run, Path], Volume] = (lambda r, s: normalize_scan(r, s)[0]) if normalizing else segment_scan
+        for scan in todo:
+            try:
+                volume = work(run, scan)
+                print(save_volume(volume, out / scan.name), flush=True)
+            except DeepnormError as err:
+                failed += 1
+                message = one_line(str(err))
+                where = "" if str(scan) in message else f"{scan}: "
+                print(f"deepnorm: failed: {where}{message}", file=sys.stderr, flush=True)
+            except OSError as err:
+                failed += 1
+                print(f"deepnorm: failed: {scan}: {one_line(os_error_message(err))}", file=sys.stderr, flush=True)
+    print(f"deepnorm: {verb} {len(todo) - failed}, skipped {skipped} (done), failed {failed} of {len(scans)} scans "
+          f"-> {out}", file=sys.stderr, flush=True)
+    return 1 if failed else 0
+
+
+def _main(args: argparse.Namespace, normalizing: bool) -> int:
+    source, out = _paths(args)
+    if source.is_dir():
+        return _folder(args, source, out, normalizing)
+    return _one_scan(args, source, out, normalizing)
+
+
+def main_normalize(args: argparse.Namespace) -> int:
+    """Run ``deepnorm normalize``; prints each written file; folder mode returns 1 if a scan failed."""
+    return _main(args, normalizing=True)
 
 
 def main_segment(args: argparse.Namespace) -> int:
-    """Run ``deepnorm segment``; prints the written file."""
-    from deepnorm.data.io import save_volume
-    from deepnorm.training.runs import load_run
-
-    _check_output(Path(args.output), args.force)
-    run = load_run(args.run)
-    save_volume(segment_scan(run, args.input, t2=args.t2, mask=args.mask), args.output)
-    print(args.output)
-    return 0
+    """Run ``deepnorm segment``; prints each written file; folder mode returns 1 if a scan failed."""
+    return _main(args, normalizing=False)
 
 
-__all__: Sequence[str] = ["normalize_scan", "segment_scan", "main_normalize", "main_segment"]
+__all__: Sequence[str] = ["main_normalize", "main_segment", "normalize_scan", "scans_in", "segment_scan"]

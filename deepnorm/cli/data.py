@@ -5,22 +5,27 @@ from __future__ import annotations
 import argparse
 
 from deepnorm.data.phantom.build import ensure_phantom
+from deepnorm.errors import ConfigError
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``deepnorm data phantom``."""
     from deepnorm.data.phantom.sites import PROFILES
+    from deepnorm.paths import describe_home
 
     parser.add_argument("--profile", default="cpu", choices=sorted(PROFILES),
                         help="size of the phantom (default: cpu)")
     parser.add_argument("--root", default=None,
-                        help="data root to write (default: data/phantom/<profile>-seed<seed> in the project)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+                        help=f"data root to write (default: data/phantom/<profile>-seed<seed> in the project folder, "
+                        f"{describe_home()})")
+    parser.add_argument("--seed", type=int, default=0, help="random seed, a whole number >= 0 (default: 0)")
     parser.add_argument("--force", action="store_true", help="rebuild even if an identical phantom exists")
 
 
 def main(args: argparse.Namespace) -> int:
     """Run ``deepnorm data phantom``: build (or reuse) the phantom and print its data root."""
+    if args.seed < 0:
+        raise ConfigError(f"--seed {args.seed}: a seed is a whole number >= 0 (e.g. --seed 0)")
     root = ensure_phantom(args.profile, args.seed, args.root, force=args.force)
     print(root)
     return 0

@@ -7,20 +7,75 @@ The scan is pre-processed exactly as in training (skull strip with the mask or t
 voxels, crop, resample to the run's voxel size, [0, 1] scaling), passed through the run's
 generator (normalize) or generator + segmenter (segment), and written back **on the input's
 voxel grid with the input's affine**: the output overlays the input in any viewer.
+
+Inputs are checked before any inference: a second contrast and a mask must share the T1's
+shape *and* its affine (same voxels in the same place, within :data:`AFFINE_TOLERANCE_MM`), and
+a constant or empty image is refused. Only runs with a generator (see
+:func:`normalizing_methods`) can normalize: the others have no normalized image to give.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from deepnorm.data.preprocess import Prepared, preprocess_image, restore
 from deepnorm.data.volume import Volume
-from deepnorm.errors import DataError
+from deepnorm.errors import DataError, RunError
+from deepnorm.training.config import Config
+from deepnorm.training.runs import Run
+
+#: Largest difference (mm) allowed between two inputs' affines (translations and the columns).
+AFFINE_TOLERANCE_MM = 1e-2
 
 
-def _inputs(run: Any, t1: str | Path, t2: str | Path | None, mask: str | Path | None) -> tuple[list[Volume], Volume | None]:
+def normalizing_methods() -> list[str]:
+    """The training methods whose runs have a generator, i.e. a normalized image to give."""
+    from deepnorm.training.methods import REGISTRY
+
+    return [name for name, cls in REGISTRY.items() if cls.uses_generator]
+
+
+def require_generator(config: Config, folder: str | Path) -> None:
+    """Raise RunError unless the run of `config` (in `folder`) has a generator that normalizes."""
+    methods = normalizing_methods()
+    if config.train.method not in methods:
+        raise RunError(
+            f"run {folder} was trained with method {config.train.method!r}, which has no generator, so it has "
+            f"no normalized image to give; normalize with a run of method {' or '.join(methods)}, "
+            "or use `deepnorm segment` with this run"
+        )
+
+
+def _same_space(path: Path, volume: Volume, ref_path: Path, ref: Volume, what: str) -> None:
+    """Raise DataError unless `volume` has the shape and (within tolerance) the affine of `ref`."""
+    if volume.shape != ref.shape:
+        raise DataError(f"{what} {path} has shape {volume.shape} but {ref_path} has {ref.shape}: "
+                        "resample it onto the T1's voxel grid first")
+    a, b = np.asarray(volume.affine, dtype=np.float64), np.asarray(ref.affine, dtype=np.float64)
+    if not np.allclose(a, b, rtol=0.0, atol=AFFINE_TOLERANCE_MM):
+        shift = float(np.linalg.norm(a[:3, 3] - b[:3, 3]))
+        axes = "" if np.allclose(a[:3, :3], b[:3, :3], rtol=0.0, atol=AFFINE_TOLERANCE_MM) else \
+            ", and its axes are oriented or scaled differently"
+        raise DataError(f"{what} {path} has the shape of {ref_path} but not its place in space (origin "
+                        f"{shift:.2f} mm away{axes}): resample it onto the T1's grid (e.g. with FSL flirt "
+                        "-applyxfm or FreeSurfer mri_vol2vol) first")
+
+
+def _not_constant(path: Path, volume: Volume, brain: np.ndarray) -> None:
+    values = np.asarray(volume.data)[brain]
+    if values.size == 0:
+        raise DataError(f"{path} has no voxel > 0 inside the brain (an empty image or mask): check the file, "
+                        "or pass the brain mask with --mask")
+    if float(values.min()) == float(values.max()):
+        raise DataError(f"{path} is constant ({float(values.min()):g}) on the brain: it holds no image to "
+                        "normalize; check that this is the right file")
+
+
+def _inputs(run: Run, t1: str | Path, t2: str | Path | None, mask: str | Path | None
+            ) -> tuple[list[Path], list[Volume], Volume | None]:
     from deepnorm.data.io import load_volume
 
     modalities = tuple(run.config.data.modalities)
@@ -32,19 +87,25 @@ def _inputs(run: Any, t1: str | Path, t2: str | Path | None, mask: str | Path | 
         raise DataError(f"the run {run.folder} was trained on T1 alone: drop --t2 {t2}")
     volumes = [load_volume(p) for p in paths]
     for path, volume in zip(paths[1:], volumes[1:]):
-        if volume.shape != volumes[0].shape:
-            raise DataError(f"{path} has shape {volume.shape} but {paths[0]} has {volumes[0].shape}: "
-                            "register the contrasts to the T1 grid first")
+        _same_space(path, volume, paths[0], volumes[0], "the second contrast")
     mask_volume = load_volume(mask) if mask is not None else None
-    if mask_volume is not None and mask_volume.shape != volumes[0].shape:
-        raise DataError(f"mask {mask} has shape {mask_volume.shape} but {paths[0]} has {volumes[0].shape}")
-    return volumes, mask_volume
+    if mask_volume is not None:
+        _same_space(Path(mask), mask_volume, paths[0], volumes[0], "the mask")
+    brain = _input_mask(volumes, mask_volume)
+    for path, volume in zip(paths, volumes):
+        _not_constant(path, volume, brain)
+    return paths, volumes, mask_volume
 
 
-def _prepare(run: Any, volumes: list[Volume], mask: Volume | None) -> Any:
-    from deepnorm.data.preprocess import preprocess_image
-
-    return preprocess_image(volumes, run.config.data.spacing, mask)
+def _prepare(run: Run, paths: list[Path], volumes: list[Volume], mask: Volume | None) -> Prepared:
+    """The scan pre-processed as in training; a DataError names the input file, not the step."""
+    try:
+        return preprocess_image(volumes, run.config.data.spacing, mask)
+    except DataError as err:
+        message = re.sub(r"^preprocess_image:\s*", "", str(err))
+        for i, path in enumerate(paths):
+            message = message.replace(f"image 'channel {i}'", str(path))
+        raise DataError(message if str(paths[0]) in message else f"{paths[0]}: {message}") from err
 
 
 def _input_mask(volumes: list[Volume], mask: Volume | None) -> np.ndarray:
@@ -54,25 +115,29 @@ def _input_mask(volumes: list[Volume], mask: Volume | None) -> np.ndarray:
     return np.any([np.asarray(v.data) > 0 for v in volumes], axis=0)
 
 
-def normalize_scan(run: Any, t1: str | Path, *, t2: str | Path | None = None,
+def normalize_scan(run: Run, t1: str | Path, *, t2: str | Path | None = None,
                    mask: str | Path | None = None) -> list[Volume]:
-    """The run's normalized image of each input contrast, on the input's grid (values in [0, 1])."""
-    from deepnorm.data.preprocess import restore
+    """The run's normalized image G(x) of each input contrast, on the input's grid (float32 in [0, 1]).
 
-    volumes, mask_volume = _inputs(run, t1, t2, mask)
-    prepared = _prepare(run, volumes, mask_volume)
+    Raises RunError when the run has no generator (methods other than :func:`normalizing_methods`),
+    DataError for inputs that disagree in shape or space, or a constant/empty image.
+    """
+    require_generator(run.config, run.folder)
+    paths, volumes, mask_volume = _inputs(run, t1, t2, mask)
+    prepared = _prepare(run, paths, volumes, mask_volume)
     normalized = run.normalize_volume(prepared.image, prepared.mask)
     restored = restore(prepared, normalized, order=1).astype(np.float32) * _input_mask(volumes, mask_volume)
     return [Volume(restored[c], volumes[0].spacing, volumes[0].affine) for c in range(restored.shape[0])]
 
 
-def segment_scan(run: Any, t1: str | Path, *, t2: str | Path | None = None,
+def segment_scan(run: Run, t1: str | Path, *, t2: str | Path | None = None,
                  mask: str | Path | None = None) -> Volume:
-    """The run's tissue labels (0 BG, 1 CSF, 2 GM, 3 WM) of the scan, on the input's grid (uint8)."""
-    from deepnorm.data.preprocess import restore
+    """The run's tissue labels (0 BG, 1 CSF, 2 GM, 3 WM) of the scan, on the input's grid (uint8).
 
-    volumes, mask_volume = _inputs(run, t1, t2, mask)
-    prepared = _prepare(run, volumes, mask_volume)
+    Raises DataError for inputs that disagree in shape or space, or a constant/empty image.
+    """
+    paths, volumes, mask_volume = _inputs(run, t1, t2, mask)
+    prepared = _prepare(run, paths, volumes, mask_volume)
     probs = run.segment_volume(prepared.image, prepared.mask)
     labels = np.argmax(probs, axis=0).astype(np.uint8)
     labels[~np.asarray(prepared.mask, dtype=bool)] = 0
