@@ -40,10 +40,12 @@ phantom: install
 reproduce: install
 	$(VENV)/bin/deepnorm reproduce --profile $(PROFILE) $(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
 
+# make bench DEVICE=cuda: the same on a GPU; bench_train's last line is the paper profile's patches/s
+DEVICE ?= cpu
 bench: install
-	$(PY) benchmarks/bench_core.py
-	$(PY) benchmarks/bench_inference.py
-	$(PY) benchmarks/bench_train.py
+	$(PY) benchmarks/bench_core.py --device $(DEVICE)
+	$(PY) benchmarks/bench_inference.py --device $(DEVICE)
+	$(PY) benchmarks/bench_train.py --device $(DEVICE)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,6 +1,10 @@
 """Training cost: patches/s per method (cpu profile), one cpu training, peak RSS, a paper iteration.
 
-    python benchmarks/bench_train.py [--skip-training] [--threads N] [--iterations N]
+    python benchmarks/bench_train.py [--skip-training] [--threads N] [--iterations N] [--device cpu|cuda] [--amp]
+
+On CUDA (``--device cuda``) cuDNN picks its fastest convolutions (``cudnn.benchmark``), ``--amp``
+runs the iterations under bf16 autocast, the paper profile runs at its own batch size and the
+cpu-profile training is skipped; the last line gives the paper profile's patches/s.
 
 Prints a table and writes benchmarks/bench_train.json. Patches/s counts the patches of the
 segmentation (G/S) step; an adversarial iteration also runs n_steps discriminator steps on
@@ -10,6 +14,7 @@ further batches, which its seconds per iteration include.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import resource
@@ -27,26 +32,37 @@ from deepnorm.sampling import PatchBatch
 OUT = Path(__file__).with_name("bench_train.json")
 
 
-def _batches(config, seed: int = 0):
+def _batches(config, seed: int = 0, device: str = "cpu"):
     gen = torch.Generator().manual_seed(seed)
     b, c, p = config.train.batch_size, config.data.n_channels, config.data.patch_size
     while True:
         yield PatchBatch(torch.rand(b, c, p, p, p, generator=gen), torch.randint(0, 4, (b, p, p, p), generator=gen),
-                         torch.arange(b) % config.data.n_domains)
+                         torch.arange(b) % config.data.n_domains).to(device)
 
 
-def time_iterations(config, iterations: int, warmup: int = 1) -> float:
-    """Median seconds per training iteration of `config`'s method on random patches."""
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def time_iterations(config, iterations: int, warmup: int = 1, device: str = "cpu", amp: bool = False) -> float:
+    """Median seconds per training iteration of `config`'s method on random patches on `device`."""
     method = method_for(config)
-    nets = method.build()
+    nets = method.build().to(device)
     opts = method.optimizers(nets)
-    batches = _batches(config)
+    batches = _batches(config, device=device)
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if amp and device.startswith("cuda") \
+        else contextlib.nullcontext
     for _ in range(warmup):
-        method.train_iteration(nets, opts, batches)
+        with autocast():
+            method.train_iteration(nets, opts, batches)
+    _sync(device)
     times = []
     for _ in range(iterations):
         tic = time.perf_counter()
-        method.train_iteration(nets, opts, batches)
+        with autocast():
+            method.train_iteration(nets, opts, batches)
+        _sync(device)
         times.append(time.perf_counter() - tic)
     return sorted(times)[len(times) // 2]
 
@@ -61,16 +77,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--iterations", type=int, default=5)
     parser.add_argument("--skip-training", action="store_true", help="skip the full cpu training")
-    parser.add_argument("--paper-batch", type=int, default=2, help="batch of the paper-profile iteration")
+    parser.add_argument("--paper-batch", type=int, default=None,
+                        help="batch of the paper-profile iteration (default: 2 on CPU, the profile's own on CUDA)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--amp", action="store_true", help="bf16 autocast on CUDA (ignored on CPU)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    device, cuda = args.device, args.device.startswith("cuda")
+    if cuda:
+        if not torch.cuda.is_available():
+            parser.error(f"--device {device}: no CUDA device is visible")
+        torch.backends.cudnn.benchmark = True
+        args.skip_training = True
     cpu = profile("cpu")
-    result: dict = {"threads": args.threads, "machine": platform.processor() or platform.machine(),
+    result: dict = {"threads": args.threads, "device": device, "amp": bool(args.amp and cuda),
+                    "machine": torch.cuda.get_device_name(device) if cuda else platform.processor() or platform.machine(),
                     "torch": torch.__version__, "methods": {}}
     print(f"{'method':<16}{'s/iter':>10}{'patches/s':>12}")
     for name in REGISTRY:
         config = cpu.replace(**{"train.method": name})
-        seconds = time_iterations(config, args.iterations)
+        seconds = time_iterations(config, args.iterations, device=device, amp=args.amp)
         rate = config.train.batch_size / seconds
         result["methods"][name] = {"seconds_per_iteration": seconds, "patches_per_second": rate,
                                    "batch_size": config.train.batch_size, "patch_size": config.data.patch_size}
@@ -78,10 +104,14 @@ def main(argv: list[str] | None = None) -> int:
         minutes = seconds * cpu.batches_per_epoch * cpu.train.epochs / 60
         result["methods"][name]["estimated_training_minutes"] = minutes
 
-    paper = profile("paper").replace(**{"train.batch_size": args.paper_batch})
-    seconds = time_iterations(paper, 1, warmup=0)
-    result["paper_iteration"] = {"seconds": seconds, "batch_size": args.paper_batch, "device": "cpu"}
-    print(f"paper profile, one adversarial iteration on CPU (batch {args.paper_batch}): {seconds:.1f} s", flush=True)
+    paper = profile("paper")
+    batch = args.paper_batch or (paper.train.batch_size if cuda else 2)
+    paper = paper.replace(**{"train.batch_size": batch})
+    seconds = time_iterations(paper, args.iterations if cuda else 1, warmup=1 if cuda else 0, device=device, amp=args.amp)
+    rate = batch / seconds
+    result["paper_iteration"] = {"seconds": seconds, "batch_size": batch, "device": device, "patches_per_second": rate}
+    print(f"paper profile, one adversarial iteration on {device} (batch {batch}): {seconds:.3f} s, "
+          f"{rate:.1f} patches/s", flush=True)
 
     if not args.skip_training:
         from deepnorm.data.phantom.build import ensure_phantom

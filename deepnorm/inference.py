@@ -6,7 +6,9 @@ fits, plus ``n - p`` so that the last patch ends on the last voxel (the same gri
 is zero-padded to ``p`` (half before, half after, as MONAI does) and cropped back afterwards.
 Each voxel's output is the mean of the predictions of every patch covering it: the paper's
 "class probabilities averaged over the patches", not the authors' code's averaged argmax labels.
-Sums are kept in float64, so a predictor that returns its input gives the input back exactly.
+Sums stay on the predictor's device, batch after batch (no host round trip): float64 on the CPU,
+so a predictor that returns its input gives the input back exactly, float32 on a GPU (see
+`accumulation_dtype`). Patches are cut from the volume once it is on the device.
 """
 
 from __future__ import annotations
@@ -56,6 +58,16 @@ def _pad_widths(shape: Sequence[int], patch: Sequence[int]) -> list[tuple[int, i
     return widths
 
 
+def accumulation_dtype(device: str | torch.device) -> torch.dtype:
+    """The dtype of the sliding window's sums on `device`: float64 on the CPU, float32 elsewhere.
+
+    On the CPU float64 sums cost little and give the input back exactly; a GPU sums in float32
+    (its float64 units are slow), which differs by at most a few float32 ulps (< 1e-6 for
+    probabilities).
+    """
+    return torch.float64 if torch.device(device).type == "cpu" else torch.float32
+
+
 def sliding_window_predict(
     volume: np.ndarray,
     predictor: Callable[[torch.Tensor], torch.Tensor],
@@ -65,19 +77,22 @@ def sliding_window_predict(
     batch_size: int = 8,
     device: str | torch.device = "cpu",
     progress: bool = False,
+    amp: bool = False,
 ) -> np.ndarray:
     """Predict a whole volume patch by patch and average the overlapping predictions.
 
     Args:
         volume: image (C, X, Y, Z), any float dtype (voxels).
         predictor: maps a float32 tensor (N, C, p, p, p) on `device` to (N, K, p, p, p);
-            called under ``torch.no_grad()``. Put a network in ``eval()`` mode first, and
+            called under ``torch.inference_mode()``. Put a network in ``eval()`` mode first, and
             apply softmax inside the predictor to average probabilities.
         patch_size: patch edge p (voxels), an int or one per axis.
         stride: step between patch starts (voxels), 1 <= stride <= patch_size per axis.
         batch_size: patches per predictor call.
-        device: where the patches are sent.
+        device: where the volume, the patches and the running sums live.
         progress: show a tqdm progress bar over the batches.
+        amp: on CUDA, call the predictor under bf16 autocast (the sums stay float32); ignored
+            on the CPU, whose results stay bit for bit those of float32.
 
     Returns:
         float32 array (K, X, Y, Z): per voxel, the mean over all patches covering it.
@@ -111,15 +126,19 @@ def sliding_window_predict(
 
     shape = volume.shape[1:]
     pads = _pad_widths(shape, patch)
-    image = np.pad(volume.astype(np.float32, copy=False), [(0, 0), *pads])
-    padded = image.shape[1:]
+    padded = tuple(n + lo + hi for n, (lo, hi) in zip(shape, pads))
     axes = [window_starts(n, p, s) for n, p, s in zip(padded, patch, step)]
     corners = list(product(*axes))
+    device = torch.device(device)
+    acc_dtype = accumulation_dtype(device)
+    use_amp = bool(amp) and device.type == "cuda"
+    image = torch.from_numpy(np.ascontiguousarray(volume, dtype=np.float32)).to(device)
+    image = torch.nn.functional.pad(image, [w for lo_hi in reversed(pads) for w in lo_hi])
 
     # how many patches cover each voxel: separable, the product of per-axis counts
     counts = []
     for n, p, starts in zip(padded, patch, axes):
-        c = np.zeros(n, np.float64)
+        c = torch.zeros(n, dtype=acc_dtype, device=device)
         for s in starts:
             c[s : s + p] += 1
         counts.append(c)
@@ -133,13 +152,12 @@ def sliding_window_predict(
 
         batches = tqdm(batches, total=(len(corners) + batch_size - 1) // batch_size, desc="sliding window")
 
-    total: np.ndarray | None = None
-    with torch.no_grad():
+    total: torch.Tensor | None = None
+    with torch.inference_mode():
         for chunk in batches:
-            x = np.stack(
-                [image[:, a : a + patch[0], b : b + patch[1], c : c + patch[2]] for a, b, c in chunk]
-            )
-            out = predictor(torch.from_numpy(x).to(device))
+            x = torch.stack([image[:, a : a + patch[0], b : b + patch[1], c : c + patch[2]] for a, b, c in chunk])
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+                out = predictor(x)
             if not isinstance(out, torch.Tensor) or out.ndim != 5 or tuple(out.shape[2:]) != patch \
                     or out.shape[0] != len(chunk):
                 got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
@@ -147,17 +165,17 @@ def sliding_window_predict(
                     f"the predictor returned {got} for input {tuple(x.shape)}; it must return a tensor "
                     f"(N, K, {patch[0]}, {patch[1]}, {patch[2]}) of the same N and spatial size."
                 )
-            out_np = out.detach().to("cpu", torch.float64).numpy()
+            out = out.to(device, acc_dtype)
             if total is None:
-                total = np.zeros((out_np.shape[1], *padded), np.float64)
-            elif out_np.shape[1] != total.shape[0]:
+                total = torch.zeros((out.shape[1], *padded), dtype=acc_dtype, device=device)
+            elif out.shape[1] != total.shape[0]:
                 raise DataError(
-                    f"the predictor returned {out_np.shape[1]} channels after {total.shape[0]}: it must "
+                    f"the predictor returned {out.shape[1]} channels after {total.shape[0]}: it must "
                     "return the same number of classes for every batch."
                 )
-            for (a, b, c), o in zip(chunk, out_np):
+            for (a, b, c), o in zip(chunk, out):
                 total[:, a : a + patch[0], b : b + patch[1], c : c + patch[2]] += o
-    assert total is not None
-    total /= count
-    crop = tuple(slice(lo, lo + n) for (lo, _), n in zip(pads, shape))
-    return total[(slice(None), *crop)].astype(np.float32)
+        assert total is not None
+        total /= count
+        crop = tuple(slice(lo, lo + n) for (lo, _), n in zip(pads, shape))
+        return total[(slice(None), *crop)].to("cpu", torch.float32).numpy()

@@ -142,3 +142,18 @@ def test_bad_volume_or_predictor():
         sliding_window_predict(_volume((8, 8, 8)), lambda x: x, patch_size=4, stride=2)
     with pytest.raises(DataError, match="predictor"):
         sliding_window_predict(_volume((1, 8, 8, 8)), lambda x: x[:, :, :2], patch_size=4, stride=2)
+
+
+def test_amp_is_ignored_on_the_cpu():
+    v = _volume((1, 12, 10, 9))
+    predictor = _conv_predictor(1)
+    plain = sliding_window_predict(v, predictor, patch_size=8, stride=4)
+    amp = sliding_window_predict(v, predictor, patch_size=8, stride=4, amp=True)
+    np.testing.assert_array_equal(amp, plain)
+
+
+def test_sums_are_float64_on_the_cpu_and_float32_on_a_gpu():
+    from deepnorm.inference import accumulation_dtype
+
+    assert accumulation_dtype("cpu") == torch.float64
+    assert accumulation_dtype(torch.device("cuda", 0)) == torch.float32

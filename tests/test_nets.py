@@ -142,3 +142,19 @@ def test_discriminator_rejects_bad_input():
         Discriminator(1, 2, dropout=1.0)
     with pytest.raises(ConfigError, match="n_domains"):
         Discriminator(1, 0)
+
+
+@pytest.mark.parametrize("activation", [None, "sigmoid"])
+def test_unet_channels_last_matches_default_layout(activation):
+    torch.manual_seed(0)
+    plain = UNet3D(1, 2, widths=(4, 8), out_activation=activation)
+    last = UNet3D(1, 2, widths=(4, 8), out_activation=activation, channels_last=True)
+    last.load_state_dict(plain.state_dict())
+    assert last.encoders[0][0].weight.is_contiguous(memory_format=torch.channels_last_3d)
+    x = torch.rand(2, 1, 8, 8, 8)
+    a, b = plain(x), last(x)
+    assert b.is_contiguous()
+    torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)  # float rounding only
+    a.square().sum().backward()
+    b.square().sum().backward()
+    torch.testing.assert_close(last.head.weight.grad, plain.head.weight.grad, rtol=1e-3, atol=1e-5)

@@ -11,7 +11,9 @@ Cache: the unpadded prepared arrays of each subject are written atomically as ``
 ``<runs_dir>/.cache/<key>/<site>/<subject>.npz``, where ``key`` hashes the content of the data
 (its manifest digest) and the fields of the DataConfig that change pre-processing (modalities,
 spacing): a second training, or a training that differs only in sampling or network settings,
-reuses them; edited data gets a new key.
+reuses them; edited data gets a new key. Each site folder also holds ``shapes.json``, the
+unpadded spatial shape of each cached subject, so that the common padded shape costs no reading
+of volumes.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from deepnorm.errors import DataError
 #: bump when the cached arrays would change for the same inputs
 CACHE_VERSION = 1
 SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
+#: file of a site's cache folder: {subject id: unpadded spatial shape (voxels)}
+SHAPES_INDEX = "shapes.json"
 
 
 def pad_multiple(data: DataConfig) -> int:
@@ -109,7 +113,7 @@ def save_prepared(prepared: Any, path: str | Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.npz", dir=path.parent)
     os.close(fd)
     try:
-        np.savez(tmp, **arrays)
+        np.savez_compressed(tmp, **arrays)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -189,15 +193,58 @@ def prepare_site(
     return out
 
 
+def _read_shapes(folder: Path) -> dict[str, tuple[int, int, int]]:
+    """The shape index of a site's cache folder ({} when missing or unreadable: it is rebuilt)."""
+    try:
+        raw = json.loads((folder / SHAPES_INDEX).read_text(encoding="utf-8"))
+        return {str(k): tuple(int(n) for n in v) for k, v in raw.items()}  # type: ignore[misc]
+    except (OSError, ValueError, TypeError, AttributeError):
+        return {}
+
+
+def _write_shapes(folder: Path, shapes: dict[str, tuple[int, int, int]]) -> None:
+    """Write the shape index atomically (temporary file, then rename)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{SHAPES_INDEX}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({k: list(v) for k, v in sorted(shapes.items())}, f)
+        os.replace(tmp, folder / SHAPES_INDEX)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def site_shapes(
+    data_root: str | Path, data: DataConfig, site: str, *, runs_dir: str | Path | None = None
+) -> dict[str, tuple[int, int, int]]:
+    """Unpadded spatial shape (voxels) of every subject of `site`, from the cache's shape index.
+
+    A subject missing from the index (or whose cached file is gone) is prepared (read from the
+    cache or pre-processed) once and added to the index.
+    """
+    from deepnorm.data.sites import open_site
+
+    folder = cache_dir(data_root, data, runs_dir) / site
+    index = _read_shapes(folder)
+    ids = list(open_site(data_root, site).subject_ids)
+    missing = [s for s in ids if s not in index or not (folder / f"{s}.npz").is_file()]
+    if missing:
+        for subject_id, p in prepare_site(data_root, data, site, runs_dir=runs_dir, subject_ids=missing).items():
+            index[subject_id] = tuple(int(n) for n in p.image.shape[1:])  # type: ignore[assignment]
+        _write_shapes(folder, index)
+    return {s: index[s] for s in ids}
+
+
 def common_padded_shape(
     data_root: str | Path, data: DataConfig, *, runs_dir: str | Path | None = None
 ) -> tuple[int, int, int]:
     """The common shape (voxels) of every subject of the configured sites, a multiple of pad_multiple."""
     from deepnorm.data.preprocess import common_shape
 
-    shapes = []
+    shapes: list[tuple[int, int, int]] = []
     for site in data.sites:
-        shapes += [p.image.shape[1:] for p in prepare_site(data_root, data, site, runs_dir=runs_dir).values()]
+        shapes += list(site_shapes(data_root, data, site, runs_dir=runs_dir).values())
     return tuple(int(s) for s in common_shape(shapes, multiple=pad_multiple(data)))  # type: ignore[return-value]
 
 

@@ -70,6 +70,9 @@ class UNet3D(nn.Module):
         out_activation: None (logits), "sigmoid" (Generator: images in [0, 1]) or "softmax" (over
             the channel axis).
         upsample: "nearest" (authors' code) or "trilinear".
+        channels_last: keep weights and activations channels-last (``torch.channels_last_3d``):
+            faster convolutions on CPU (oneDNN) and GPU (cuDNN), values equal to float rounding
+            but not bit for bit, so off by default.
 
     Example:
         >>> net = UNet3D(1, 4, widths=(4, 8))
@@ -85,6 +88,7 @@ class UNet3D(nn.Module):
         widths: Sequence[int] = CPU_WIDTHS,
         out_activation: str | None = None,
         upsample: str = "nearest",
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         self.in_channels = _check_channels(in_channels, "in_channels", "UNet3D")
@@ -109,6 +113,9 @@ class UNet3D(nn.Module):
             self.decoders.append(ConvBlock(c_prev + self.widths[level], self.widths[level]))
             c_prev = self.widths[level]
         self.head = nn.Conv3d(c_prev, self.out_channels, 1)
+        self.channels_last = bool(channels_last)
+        if self.channels_last:
+            self.to(memory_format=torch.channels_last_3d)
 
     def check_input(self, x: torch.Tensor) -> None:
         """Raise ConfigError unless `x` is (N, in_channels, X, Y, Z) with sizes multiples of depth_multiple."""
@@ -130,6 +137,8 @@ class UNet3D(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, in_channels, X, Y, Z) -> (N, out_channels, X, Y, Z), activated per `out_activation`."""
         self.check_input(x)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last_3d)
         skips: list[torch.Tensor] = []
         for i, encoder in enumerate(self.encoders):
             if i:
@@ -146,7 +155,7 @@ class UNet3D(nn.Module):
             x = decoder(torch.cat([x, skip], dim=1))
         x = self.head(x)
         if self.out_activation == "sigmoid":
-            return torch.sigmoid(x)
-        if self.out_activation == "softmax":
-            return torch.softmax(x, dim=1)
-        return x
+            x = torch.sigmoid(x)
+        elif self.out_activation == "softmax":
+            x = torch.softmax(x, dim=1)
+        return x.contiguous() if self.channels_last else x

@@ -106,8 +106,10 @@ class Method:
         torch.manual_seed(seed)
         c = self.config.data.n_channels
         widths = self.config.model.widths
-        generator = UNet3D(c, c, widths=widths, out_activation="sigmoid") if self.uses_generator else None
-        segmenter = UNet3D(c, N_CLASSES, widths=widths)
+        # model.channels_last (default off): faster, equal up to float rounding, not bit for bit
+        last = bool(getattr(self.config.model, "channels_last", False))
+        generator = UNet3D(c, c, widths=widths, out_activation="sigmoid", channels_last=last) if self.uses_generator else None
+        segmenter = UNet3D(c, N_CLASSES, widths=widths, channels_last=last)
         discriminator = None
         if self.uses_discriminator:
             discriminator = Discriminator(
