@@ -119,10 +119,10 @@ def test_training_curves_from_rows(tmp_path):
     path = tmp_path / "curves.png"
     figure = plot_training_curves(rows, path=path)
     _assert_png(path)
-    assert [ax.get_title() for ax in figure.axes] == ["losses", "discriminator accuracy", "validation Dice"]
+    assert [ax.get_title() for ax in figure.axes] == ["generator / segmenter loss", "discriminator accuracy", "validation Dice"]
     np.testing.assert_allclose(figure.axes[0].lines[0].get_ydata(), [1.0, 0.5, 1 / 3, 0.25])
     np.testing.assert_allclose(figure.axes[2].lines[0].get_xdata(), [0, 1, 2, 3])
-    with pytest.raises(DataError, match="no loss"):
+    with pytest.raises(DataError, match="no numeric column"):
         plot_training_curves({"epoch": [0, 1]})
 
 

@@ -305,33 +305,88 @@ def _columns(history: Any) -> dict[str, np.ndarray]:
     return out
 
 
+#: Display name of each history.csv column (deepnorm.training.loop) and the panel it goes to.
+HISTORY_COLUMNS: dict[str, tuple[str, str]] = {
+    "loss": ("G/S loss (Eq. 1 + λ Eq. 3), train", "generator / segmenter loss"),
+    "seg_loss": ("Dice loss (Eq. 1), train", "generator / segmenter loss"),
+    "adversarial": ("adversarial loss (Eq. 3), train", "generator / segmenter loss"),
+    "val_seg_loss": ("Dice loss (Eq. 1), validation", "generator / segmenter loss"),
+    "d_loss": ("D cross-entropy (Eq. 2), train", "discriminator loss"),
+    "d_val_loss": ("D cross-entropy (Eq. 2), validation", "discriminator loss"),
+    "d_accuracy": ("D accuracy, train", "discriminator accuracy"),
+    "d_val_accuracy": ("D accuracy, validation", "discriminator accuracy"),
+    "val_dice": ("mean Dice, validation", "validation Dice"),
+    "lr_gs": ("G/S learning rate", "learning rate"),
+    "lr_d": ("D learning rate", "learning rate"),
+    "seconds": ("time per epoch", "epoch time"),
+}
+#: The y label (with units) of each panel of `plot_training_curves`.
+CURVE_PANELS: dict[str, str] = {
+    "generator / segmenter loss": "loss (unitless)",
+    "discriminator loss": "cross-entropy (nats)",
+    "discriminator accuracy": "accuracy (fraction)",
+    "validation Dice": "Dice (fraction)",
+    "learning rate": "learning rate (log scale)",
+    "epoch time": "seconds",
+    "other": "value",
+}
+
+
+def _curve_panel(key: str) -> tuple[str, str]:
+    """(display name, panel) of a history column; unknown columns go by their name's pattern."""
+    if key in HISTORY_COLUMNS:
+        return HISTORY_COLUMNS[key]
+    name = key.replace("_", " ")
+    lowered = key.lower()
+    if "acc" in lowered:
+        return name, "discriminator accuracy"
+    if "dice" in lowered:
+        return name, "validation Dice"
+    if "loss" in lowered:
+        return name, "discriminator loss" if lowered.startswith("d_") else "generator / segmenter loss"
+    if lowered.startswith("lr"):
+        return name, "learning rate"
+    return name, "other"
+
+
 def plot_training_curves(history: Any, *, path: str | Path | None = None) -> Any:
-    """Training curves per epoch: losses, discriminator accuracies and validation Dice.
+    """Training curves per epoch: every numeric column of a run's history in a labelled panel.
 
     `history` is a mapping of column -> per-epoch values, a list of per-epoch row dicts, or a
-    DataFrame. Columns named ``loss*`` go to the first panel, ``acc*`` to the second, columns
-    containing ``dice`` to the third; ``epoch`` (default 0..n-1) is the x axis. Only panels with
-    data are drawn (>= 1 axes).
+    DataFrame (``history.csv`` of a run). ``epoch`` (default 1..n) is the x axis; every other
+    numeric column with at least one finite value is drawn once, named by `HISTORY_COLUMNS` and
+    grouped into the panels of `CURVE_PANELS` (G/S losses, D loss, D accuracy, validation Dice,
+    learning rates, epoch time); an all-NaN column (e.g. the discriminator's, for a method
+    without one) is left out. Each line's gid is its column key. Returns a Figure, one axes per
+    panel with data.
     """
     columns = _columns(history)
     x = columns.pop("epoch", None)
-    groups = {
-        "losses": [k for k in columns if k.startswith("loss")],
-        "discriminator accuracy": [k for k in columns if k.startswith("acc")],
-        "validation Dice": [k for k in columns if "dice" in k.lower()],
-    }
+    groups: dict[str, list[str]] = {name: [] for name in CURVE_PANELS}
+    for key, values in columns.items():
+        if values.size and np.any(np.isfinite(values)):
+            groups[_curve_panel(key)[1]].append(key)
     groups = {name: keys for name, keys in groups.items() if keys}
     if not groups:
-        raise DataError(f"plot_training_curves found no loss*/acc*/*dice* column among {sorted(columns)}.")
-    figure = _new_figure((4.0 * len(groups), 3.2))
-    axes = figure.subplots(1, len(groups), squeeze=False)[0]
-    for ax, (name, keys) in zip(axes, groups.items()):
+        raise DataError(f"plot_training_curves: the history has no numeric column with values besides epoch, got {sorted(columns)}.")
+    n_cols = min(3, len(groups))
+    n_rows = -(-len(groups) // n_cols)
+    figure = _new_figure((4.0 * n_cols, 3.1 * n_rows))
+    grid = figure.subplots(n_rows, n_cols, squeeze=False)
+    axes = list(grid.ravel())
+    for ax in axes[len(groups):]:
+        ax.remove()
+    for ax, (panel, keys) in zip(axes, groups.items()):
         for key in keys:
             y = columns[key]
-            xs = x if x is not None and len(x) == len(y) else np.arange(len(y))
-            ax.plot(xs, y, marker="o", markersize=3, label=key)
-        ax.set_title(name, fontsize=10)
+            xs = x if x is not None and len(x) == len(y) else np.arange(1, len(y) + 1)
+            (line,) = ax.plot(xs, y, marker="o", markersize=3, label=_curve_panel(key)[0])
+            line.set_gid(key)
+        ax.set_title(panel, fontsize=10)
         ax.set_xlabel("epoch")
+        ax.set_ylabel(CURVE_PANELS[panel])
+        if panel == "learning rate":
+            ax.set_yscale("log")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     return save_figure(figure, path)
