@@ -120,32 +120,40 @@ def plot_patches(
     *,
     axis: str = "axial",
     titles: Sequence[str] | None = None,
+    window: tuple[float, float] | None = None,
     path: str | Path | None = None,
 ) -> Any:
     """Fig. 6: input patches (top row) above their normalized versions (bottom row).
 
-    Each patch is (p,p,p) or (C,p,p,p) (channel 0 shown, middle slice along `axis`); inputs
-    and outputs are each shown with their own (0.5, 99.5) percentile window.
-    Returns a Figure with 2 * n axes.
+    Each patch is (p,p,p) or (C,p,p,p) (channel 0 shown, middle slice along `axis`). Every
+    patch, input or normalized, is shown with one shared intensity `window` (vmin, vmax), by
+    default the (0.5, 99.5) percentiles of all the slices shown, so a change of intensity made
+    by the generator shows as a change of gray; a colour bar gives the scale. Returns a Figure
+    with 2 * n image axes and the colour bar's axes.
     """
     if len(inputs) != len(normalized) or len(inputs) == 0:
         raise DataError(f"plot_patches needs as many inputs as outputs (>= 1), got {len(inputs)} and {len(normalized)}.")
     n = len(inputs)
     titles = list(titles) if titles is not None else [f"patch {i}" for i in range(n)]
-    figure = _new_figure((1.8 * n + 0.6, 3.9))
+    slices = [[_middle_slice(source[col], axis, None) for col in range(n)] for source in (inputs, normalized)]
+    if window is None:
+        window = percentile_window(np.concatenate([s.ravel() for row in slices for s in row]))
+    vmin, vmax = float(window[0]), float(window[1])
+    figure = _new_figure((1.8 * n + 1.2, 3.9))
     axes = figure.subplots(2, n, squeeze=False)
-    for col in range(n):
-        for row, (source, name) in enumerate(((inputs, "input"), (normalized, "normalized"))):
-            img = _middle_slice(source[col], axis, None)
-            vmin, vmax = percentile_window(img)
+    shown = None
+    for row, name in enumerate(("input", "normalized")):
+        for col in range(n):
             ax = axes[row, col]
-            ax.imshow(img, cmap="gray", vmin=vmin, vmax=vmax, interpolation="nearest")
+            shown = ax.imshow(slices[row][col], cmap="gray", vmin=vmin, vmax=vmax, interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
             if row == 0:
                 ax.set_title(titles[col], fontsize=9)
             if col == 0:
                 ax.set_ylabel(name)
+    colorbar = figure.colorbar(shown, ax=axes, shrink=0.8, pad=0.02)
+    colorbar.set_label("intensity (a.u., one window for all patches)", fontsize=8)
     return save_figure(figure, path)
 
 
@@ -204,44 +212,75 @@ def plot_tissue_histograms(
     return save_figure(figure, path)
 
 
+def _row_window(images: Sequence[np.ndarray]) -> tuple[float, float]:
+    """(0, 99.5th percentile of the non-zero voxels) over all `images`: one window per image row."""
+    values = np.concatenate([np.asarray(i, dtype=np.float64).ravel() for i in images])
+    nonzero = values[values != 0]
+    top = percentile_window(nonzero if nonzero.size else values)[1]
+    return 0.0, max(top, 1e-6)
+
+
 def plot_bias_field(
     images_by_alpha: Mapping[Any, np.ndarray],
     mean_profiles: Mapping[str, Any],
     *,
+    normalized_by_alpha: Mapping[Any, np.ndarray] | None = None,
     axis: str = "axial",
     spacing: Sequence[float] = (1.0, 1.0, 1.0),
     path: str | Path | None = None,
 ) -> Any:
-    """Fig. 4/8: bias-degraded images (top row) and mean intensity along y (bottom row).
+    """Fig. 4/8: bias-degraded images, their normalized versions, and mean intensity along y.
 
-    `images_by_alpha` maps α to a 2D slice (shown as is) or an (X,Y,Z)/(C,X,Y,Z) volume (middle
-    slice along `axis`; axial and sagittal slices show the y ramp). `mean_profiles` maps a panel
-    title to ``{curve label: 1D profile}`` (one axes each), or directly a curve label to a 1D
-    profile (one axes). Returns a Figure with len(images_by_alpha) + n_panels axes.
+    `images_by_alpha` (and `normalized_by_alpha`, drawn as a second row when given) map α (or a
+    title) to a 2D slice (shown as is) or an (X,Y,Z)/(C,X,Y,Z) volume (middle slice along
+    `axis`; axial and sagittal slices show the y ramp); each row shares one intensity window
+    and a colour bar. `mean_profiles` maps a panel title to ``{curve label: 1D profile along
+    y}`` (one axes each, all with one shared y range), or directly a curve label to a profile
+    (one axes). The profiles' x axis is the position along y in mm (``spacing[1]`` per voxel,
+    `spacing` in mm as (x, y, z)). Returns a Figure with one axes per image and profile panel,
+    plus one colour bar per image row.
     """
     if not images_by_alpha or not mean_profiles:
         raise DataError("plot_bias_field needs at least one image and one mean-intensity profile.")
+    if len(spacing) != 3 or min(float(s) for s in spacing) <= 0:
+        raise DataError(f"plot_bias_field: spacing must be three positive voxel sizes in mm, got {tuple(spacing)}.")
     first = next(iter(mean_profiles.values()))
     panels = dict(mean_profiles) if isinstance(first, Mapping) else {"mean intensity along y": dict(mean_profiles)}
-    n_top, n_bottom = len(images_by_alpha), len(panels)
-    figure = _new_figure((max(2.4 * n_top, 4.0 * n_bottom), 5.6))
-    top, bottom = figure.subfigures(2, 1, height_ratios=(1.0, 1.0))
-    image_axes = top.subplots(1, n_top, squeeze=False)[0]
-    for ax, (alpha, image) in zip(image_axes, images_by_alpha.items()):
-        image = np.asarray(image)
-        gray = image if image.ndim == 2 else _middle_slice(image, axis, None)
-        aspect = 1.0 if image.ndim == 2 else slice_aspect(spacing, axis)
-        ax.imshow(gray, cmap="gray", vmin=0.0, vmax=max(float(np.max(gray)), 1e-6), aspect=aspect)
-        ax.set_title(f"α = {alpha}" if not isinstance(alpha, str) else alpha, fontsize=9)
-        ax.axis("off")
-    profile_axes = bottom.subplots(1, n_bottom, squeeze=False)[0]
-    for ax, (title, curves) in zip(profile_axes, panels.items()):
+    rows = [("degraded", images_by_alpha)]
+    if normalized_by_alpha:
+        rows.append(("normalized", normalized_by_alpha))
+    n_top, n_bottom = max(len(images) for _, images in rows), len(panels)
+    figure = _new_figure((max(2.3 * n_top + 0.8, 4.2 * n_bottom), 2.7 * (len(rows) + 1)))
+    subfigures = figure.subfigures(len(rows) + 1, 1)
+    for subfigure, (row_name, images) in zip(subfigures, rows):
+        grays, aspects = [], []
+        for image in images.values():
+            image = np.asarray(image)
+            grays.append(image if image.ndim == 2 else _middle_slice(image, axis, None))
+            aspects.append(1.0 if image.ndim == 2 else slice_aspect(spacing, axis))
+        vmin, vmax = _row_window(grays)
+        image_axes = subfigure.subplots(1, n_top, squeeze=False)[0]
+        shown = None
+        for ax, key, gray, aspect in zip(image_axes, images, grays, aspects):
+            shown = ax.imshow(gray, cmap="gray", vmin=vmin, vmax=vmax, aspect=aspect)
+            label = key if isinstance(key, str) else f"α = {key:g}"
+            ax.set_title(f"{row_name}, {label}", fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        for ax in image_axes[len(images):]:
+            ax.remove()
+        colorbar = subfigure.colorbar(shown, ax=list(image_axes[: len(images)]), shrink=0.9, pad=0.02)
+        colorbar.set_label("intensity (a.u.)", fontsize=8)
+    profile_axes = subfigures[-1].subplots(1, n_bottom, squeeze=False, sharey=True)[0]
+    dy = float(spacing[1])
+    for i, (ax, (title, curves)) in enumerate(zip(profile_axes, panels.items())):
         for label, profile in curves.items():
             profile = np.asarray(profile, dtype=float)
-            ax.plot(np.arange(profile.size), profile, label=str(label))
+            ax.plot(np.arange(profile.size) * dy, profile, label=str(label))
         ax.set_title(str(title), fontsize=10)
-        ax.set_xlabel("y (voxels, posterior → anterior)")
-        ax.set_ylabel("mean intensity")
+        ax.set_xlabel("y (mm, posterior → anterior)")
+        if i == 0:
+            ax.set_ylabel("mean brain intensity (a.u.)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     return save_figure(figure, path)
@@ -397,13 +436,17 @@ def plot_dice_bars(
     *,
     errors: Mapping[str, Mapping[str, float]] | None = None,
     title: str | None = None,
-    ylabel: str = "Dice",
+    ylabel: str = "Dice (fraction)",
+    ylim: tuple[float, float] | None = (0.0, 1.0),
+    xlabel: str | None = None,
     path: str | Path | None = None,
 ) -> Any:
     """Grouped bar chart: ``table[group][series]`` (e.g. method -> tissue -> Dice), one axes.
 
     `table` may also be a list of row dicts or a DataFrame: the first non-numeric column names
     the groups and the numeric columns are the series. `errors` (same nesting) adds error bars.
+    `ylim` fixes the y range (default 0..1, for Dice); None fits it to the values: from 0 (or
+    the lowest negative value) to 15 % above the highest bar or error bar.
     """
     import seaborn as sns
 
@@ -425,12 +468,28 @@ def plot_dice_bars(
         ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, yerr=err, color=color, label=name, capsize=2)
     ax.set_xticks(x, [str(g) for g in groups], rotation=20 if len(groups) > 4 else 0)
     ax.set_ylabel(ylabel)
-    ax.set_ylim(0.0, 1.0)
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    ax.set_ylim(*(ylim if ylim is not None else _fitted_ylim(table, errors)))
     ax.grid(axis="y", alpha=0.3)
     if title:
         ax.set_title(title)
     ax.legend(fontsize=8, ncol=min(len(series), 4))
     return save_figure(figure, path)
+
+
+def _fitted_ylim(table: Mapping[str, Mapping[str, float]], errors: Mapping[str, Mapping[str, float]] | None) -> tuple[float, float]:
+    """(bottom, top) holding every bar and error bar, bars starting from 0, 15 % head room."""
+    tops, bottoms = [0.0], [0.0]
+    for group, row in table.items():
+        for name, value in row.items():
+            if np.isfinite(value):
+                err = float((errors or {}).get(group, {}).get(name, 0.0))
+                tops.append(value + err)
+                bottoms.append(value - err)
+    top, bottom = max(tops), min(bottoms)
+    span = (top - bottom) or 1.0
+    return (bottom - 0.15 * span if bottom < 0 else 0.0), top + 0.15 * span
 
 
 def _as_nested(table: Any) -> dict[str, dict[str, float]]:
