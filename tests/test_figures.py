@@ -136,6 +136,9 @@ def test_confusion_matrices_per_lambda(tmp_path):
     assert [ax.get_title() for ax in heatmaps] == ["λ = 0.1", "λ = 5"]
     expected = counts[5.0] / counts[5.0].sum(axis=1, keepdims=True)
     np.testing.assert_allclose(np.asarray(heatmaps[1].collections[0].get_array()).ravel(), expected.ravel())
+    colorbar = [ax for ax in figure.axes if not ax.get_title()][0]
+    assert colorbar.get_ylabel() == "fraction of the true class's patches"
+    assert "row-normalized" in figure.get_suptitle()
 
 
 def test_training_curves_from_rows(tmp_path):

@@ -269,8 +269,18 @@ def test_histogram_selectors_change_visible_lines_title_and_png():
     assert set(viewer.visible_lines()) == {(st, si, 3) for st in ("before", "after") for si in ("iseg", "mrbrains")}
     assert viewer.axes[0].get_title() == "WM, before"
     assert viewer.image_widget.value != before_png
-    viewer.site_selector.value = ("mrbrains",)
+    viewer.site_boxes["iseg"].value = False  # one click, no Ctrl
+    assert viewer.selected_sites == ["mrbrains"]
     assert set(viewer.visible_lines()) == {("before", "mrbrains", 3), ("after", "mrbrains", 3)}
+    one_site = viewer.image_widget.value
+    viewer.site_boxes["iseg"].value = True
+    assert set(viewer.visible_lines()) == {(st, si, 3) for st in ("before", "after") for si in ("iseg", "mrbrains")}
+    assert viewer.image_widget.value != one_site
+    viewer.select_sites(["iseg"])
+    assert [box.value for box in viewer.site_boxes.values()] == [True, False]
+    with pytest.raises(DataError, match="unknown sites"):
+        viewer.select_sites(["abide"])
+    assert viewer.axes[0].get_xlabel() == "intensity (a.u.)"
 
 
 def test_histogram_viewer_rejects_empty_data():
@@ -294,6 +304,8 @@ def test_confusion_selector_updates_mesh_annotations_title():
     np.testing.assert_allclose(np.asarray(viewer.mesh.get_array()).ravel(), expected_high.ravel())
     assert [t.get_text() for t in viewer.ax.texts] == [f"{v:.2f}" for v in expected_high.ravel()]
     assert "λ = 1.5" in viewer.ax.get_title()
+    assert "row-normalized" in viewer.ax.get_title()
+    assert viewer.colorbar.ax.get_ylabel() == "fraction of the true class's patches"
     assert viewer.image_widget.value != first_png
 
 

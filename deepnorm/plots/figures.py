@@ -205,9 +205,9 @@ def plot_tissue_histograms(
                     ax.fill_between(centres, counts, color=color, alpha=0.15)
             ax.set_title(f"{names.get(tissue, tissue)} ({stage})", fontsize=10)
             if c == 0:
-                ax.set_ylabel("density")
+                ax.set_ylabel("probability density (1 / a.u.)")
             if r == len(stages) - 1:
-                ax.set_xlabel("intensity")
+                ax.set_xlabel("intensity (a.u.)")
     axes[0, -1].legend(fontsize=8)
     return save_figure(figure, path)
 
@@ -298,8 +298,13 @@ def draw_confusion(ax: Any, matrix: np.ndarray, class_names: Sequence[str], *, c
         xticklabels=list(class_names), yticklabels=list(class_names), cbar=cbar, cbar_ax=cbar_ax,
         annot_kws={"fontsize": 8},
     )
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    mesh = ax.collections[0]
+    if cbar and mesh.colorbar is not None:
+        from deepnorm.widgets.confusion_viewer import COLORBAR_LABEL
+
+        mesh.colorbar.set_label(COLORBAR_LABEL)
     return ax
 
 
@@ -326,6 +331,9 @@ def plot_confusion_matrices(
         ax.set_title(f"λ = {lam:g}")
         if i > 0:
             ax.set_ylabel("")
+    from deepnorm.widgets.confusion_viewer import NORMALIZATION_NOTE
+
+    figure.suptitle(f"discriminator confusion on test patches ({NORMALIZATION_NOTE})", fontsize=10)
     return save_figure(figure, path)
 
 
