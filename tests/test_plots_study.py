@@ -98,3 +98,42 @@ def test_fig8_draws_alpha_zero_normalized_images_and_mm(ctx, monkeypatch):
     flat = profiles[0].lines[0].get_ydata()  # α = 0: the undegraded ball, 0.5 wherever the brain is
     np.testing.assert_allclose(flat[np.isfinite(flat)], 0.5, rtol=1e-6)
     assert ctx.figure("fig8_bias_field_iseg").exists()
+
+
+class _TourSubject:
+    def __init__(self, subject_id: str, channels: int, seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        self.subject_id = subject_id
+        self.labels = rng.integers(0, 4, size=(8, 9, 7))
+        self.image = rng.random((channels, 8, 9, 7)).astype(np.float32) * (self.labels > 0)
+        self.spacing = (1.0, 1.0, 1.0)
+
+
+def test_tour_viewer_browses_every_site(ctx):
+    tour = figs.Tour(rows=[], subjects={"iseg": _TourSubject("1", 2, 0), "mrbrains": _TourSubject("7", 2, 1)})
+    viewer = figs.tour_viewer(ctx, tour, site="mrbrains")
+    assert [value for _, value in viewer.site_dropdown.options] == ["mrbrains", "iseg"]
+    assert viewer.names == ["T1", "T2 / T2-FLAIR"]
+    viewer.site_dropdown.value = "iseg"
+    np.testing.assert_array_equal(viewer.volumes[1], tour.subjects["iseg"].image[1])
+    mixed = figs.Tour(rows=[], subjects={"iseg": _TourSubject("1", 2, 0), "abide": _TourSubject("3", 1, 2)})
+    assert figs.tour_viewer(ctx, mixed).names == ["T1"]
+
+
+def test_normalized_viewer_shows_input_beside_ours(ctx, monkeypatch):
+    subject = _Subject()
+    subject.subject_id = "5"
+    subject.labels = subject.mask.astype(int) * 2
+
+    class _Config:
+        class data:
+            sites = ("iseg", "mrbrains")
+
+    run = _Run()
+    run.config = _Config()
+    monkeypatch.setattr(ex, "run_for", lambda *args, **kwargs: run)
+    monkeypatch.setattr(ex, "split_subjects", lambda *args, **kwargs: [subject])
+    viewer = figs.normalized_viewer(ctx)
+    assert viewer.names == ["input", "normalized (Ours)"]
+    np.testing.assert_allclose(viewer.volumes[1], 0.5 * subject.image[0] * subject.mask)
+    assert [value for _, value in viewer.site_dropdown.options] == ["iseg", "mrbrains"]

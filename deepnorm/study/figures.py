@@ -56,14 +56,35 @@ def data_tour(ctx: ex.Context, modalities: Sequence[str] = ("t1", "t2")) -> Tour
 
 
 def tour_viewer(ctx: ex.Context, tour: Tour, site: str | None = None) -> Any:
-    """A SliceViewer of one pre-processed subject: T1 beside the second contrast, with labels."""
+    """A SliceViewer over the tour's subjects (site dropdown): T1 beside the second contrast when
+    every site has one (T2, or T2-FLAIR for MRBrainS), with the labels; `site` is shown first."""
     from deepnorm.widgets import SliceViewer
 
-    site = site or next(iter(tour.subjects))
-    s = tour.subjects[site]
-    second = s.image[1] if s.image.shape[0] > 1 else None
-    names = ("T1", "T2" if site != "mrbrains" else "FLAIR")
-    return SliceViewer(s.image[0], second, s.labels, s.spacing, names=names)
+    order = [site] if site else []
+    order += [s for s in tour.subjects if s not in order]
+    both = all(tour.subjects[s].image.shape[0] > 1 for s in order)
+    cases = {}
+    for key in order:
+        s = tour.subjects[key]
+        cases[key] = {str(s.subject_id): (s.image[0], s.image[1] if both else None, s.labels)}
+    names = ("T1", "T2 / T2-FLAIR") if both else ("T1",)
+    return SliceViewer.browse(cases, names=names)
+
+
+def normalized_viewer(ctx: ex.Context, setting: str = "dual", split: str = "test") -> Any:
+    """A SliceViewer of Ours' run on `setting`: each `split` subject's input beside its normalized
+    image, with its labels; the site and subject dropdowns pick the subject, normalized when
+    first shown."""
+    from deepnorm.widgets import SliceViewer
+
+    run = ex.run_for(ctx, "adversarial", ex.SETTINGS[setting])
+
+    def case(s: Any) -> Any:
+        return lambda: (s.image[0], run.normalize_volume(s.image, s.mask)[0] * s.mask, s.labels)
+
+    cases = {site: {str(s.subject_id): case(s) for s in ex.split_subjects(ctx, run, site, split)}
+             for site in run.config.data.sites}
+    return SliceViewer.browse(cases, names=("input", "normalized (Ours)"))
 
 
 def _tissue_pairs(subjects: dict[str, Any], stage: str, images: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
