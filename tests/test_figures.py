@@ -56,17 +56,26 @@ def test_segmentation_overlays_draw_blended_slices(tmp_path):
         plot_segmentation_overlays(images, truths, preds[:1])
 
 
-def test_patches_draw_middle_slices(tmp_path):
+def test_patches_draw_middle_slices_in_one_shared_window(tmp_path):
     rng = np.random.default_rng(2)
     inputs = [rng.random((1, 8, 8, 8)) for _ in range(3)]
-    outputs = [rng.random((8, 8, 8)) for _ in range(3)]
+    outputs = [0.5 + rng.random((8, 8, 8)) for _ in range(3)]  # brighter than the inputs
     path = tmp_path / "fig6.png"
     figure = plot_patches(inputs, outputs, path=path)
     _assert_png(path)
-    assert len(figure.axes) == 6
-    np.testing.assert_array_equal(figure.axes[0].images[0].get_array(), take_slice(inputs[0][0], "axial", 4))
+    image_axes = [ax for ax in figure.axes if ax.images]
+    assert len(image_axes) == 6
+    np.testing.assert_array_equal(image_axes[0].images[0].get_array(), take_slice(inputs[0][0], "axial", 4))
     # second row holds the normalized patches (row-major axes order: 3 inputs, then 3 outputs)
-    np.testing.assert_array_equal(figure.axes[4].images[0].get_array(), take_slice(outputs[1], "axial", 4))
+    np.testing.assert_array_equal(image_axes[4].images[0].get_array(), take_slice(outputs[1], "axial", 4))
+    shown = [take_slice(v[0] if v.ndim == 4 else v, "axial", 4) for v in (*inputs, *outputs)]
+    expected = percentile_window(np.concatenate([s.ravel() for s in shown]))
+    for ax in image_axes:
+        assert ax.images[0].get_clim() == pytest.approx(expected)
+    colorbars = [ax for ax in figure.axes if not ax.images and ax.get_ylabel().startswith("intensity")]
+    assert len(colorbars) == 1
+    fixed = plot_patches(inputs, outputs, window=(0.0, 2.0))
+    assert {ax.images[0].get_clim() for ax in fixed.axes if ax.images} == {(0.0, 2.0)}
 
 
 def test_tissue_histograms_from_pairs_and_precomputed(tmp_path):
@@ -91,16 +100,31 @@ def test_tissue_histograms_from_pairs_and_precomputed(tmp_path):
 
 def test_bias_field_profiles_are_drawn(tmp_path):
     ramp = np.linspace(0.0, 1.0, 14)
-    degraded = {alpha: np.broadcast_to(((1 - alpha) + alpha * ramp)[None, :, None], (12, 14, 10)) for alpha in (0.3, 0.9)}
-    profiles = {"degraded": {f"α={a}": v.mean(axis=(0, 2)) for a, v in degraded.items()}, "normalized": {"x": np.ones(14)}}
+    alphas = (0.0, 0.3, 0.9)
+    degraded = {alpha: np.broadcast_to(((1 - alpha) + alpha * ramp)[None, :, None], (12, 14, 10)) for alpha in alphas}
+    normalized = {alpha: np.full((12, 14, 10), 0.5 + alpha) for alpha in alphas}
+    profiles = {"degraded": {f"α={a}": v.mean(axis=(0, 2)) for a, v in degraded.items()}, "normalized": {"x": 3 * np.ones(14)}}
     path = tmp_path / "fig4.png"
-    figure = plot_bias_field(degraded, profiles, path=path)
+    figure = plot_bias_field(degraded, profiles, normalized_by_alpha=normalized, spacing=(1.0, 2.0, 1.0), path=path)
     _assert_png(path)
-    assert len(figure.axes) == 2 + 2
-    drawn = [ax for ax in figure.axes if ax.get_title() == "degraded"][0]
-    np.testing.assert_allclose(drawn.lines[1].get_ydata(), 0.1 + 0.9 * ramp)
-    shown = [ax for ax in figure.axes if ax.get_title() == "α = 0.9"][0]
+    image_axes = [ax for ax in figure.axes if ax.images]
+    assert len(image_axes) == 2 * len(alphas)
+    profile_axes = [ax for ax in figure.axes if ax.lines]
+    assert [ax.get_title() for ax in profile_axes] == ["degraded", "normalized"]
+    drawn = profile_axes[0]
+    assert len(drawn.lines) == 3  # α = 0 is a curve too
+    np.testing.assert_allclose(drawn.lines[2].get_ydata(), 0.1 + 0.9 * ramp)
+    np.testing.assert_allclose(drawn.lines[2].get_xdata(), 2.0 * np.arange(14))  # mm, 2 mm voxels along y
+    assert all("mm" in ax.get_xlabel() for ax in profile_axes)
+    assert profile_axes[0].get_ylim() == profile_axes[1].get_ylim()  # shared y range
+    assert profile_axes[0].get_ylim()[1] >= 3.0
+    shown = [ax for ax in image_axes if ax.get_title() == "degraded, α = 0.9"][0]
     np.testing.assert_allclose(shown.images[0].get_array(), take_slice(np.asarray(degraded[0.9]), "axial", 5))
+    degraded_clims = {ax.images[0].get_clim() for ax in image_axes if ax.get_title().startswith("degraded")}
+    normalized_clims = {ax.images[0].get_clim() for ax in image_axes if ax.get_title().startswith("normalized")}
+    assert len(degraded_clims) == 1 and len(normalized_clims) == 1  # one window per row
+    colorbars = [ax for ax in figure.axes if not ax.images and not ax.lines]
+    assert len(colorbars) == 2 and all(ax.get_ylabel() == "intensity (a.u.)" for ax in colorbars)
 
 
 def test_confusion_matrices_per_lambda(tmp_path):
@@ -112,6 +136,9 @@ def test_confusion_matrices_per_lambda(tmp_path):
     assert [ax.get_title() for ax in heatmaps] == ["λ = 0.1", "λ = 5"]
     expected = counts[5.0] / counts[5.0].sum(axis=1, keepdims=True)
     np.testing.assert_allclose(np.asarray(heatmaps[1].collections[0].get_array()).ravel(), expected.ravel())
+    colorbar = [ax for ax in figure.axes if not ax.get_title()][0]
+    assert colorbar.get_ylabel() == "fraction of the true class's patches"
+    assert "row-normalized" in figure.get_suptitle()
 
 
 def test_training_curves_from_rows(tmp_path):
@@ -119,10 +146,10 @@ def test_training_curves_from_rows(tmp_path):
     path = tmp_path / "curves.png"
     figure = plot_training_curves(rows, path=path)
     _assert_png(path)
-    assert [ax.get_title() for ax in figure.axes] == ["losses", "discriminator accuracy", "validation Dice"]
+    assert [ax.get_title() for ax in figure.axes] == ["generator / segmenter loss", "discriminator accuracy", "validation Dice"]
     np.testing.assert_allclose(figure.axes[0].lines[0].get_ydata(), [1.0, 0.5, 1 / 3, 0.25])
     np.testing.assert_allclose(figure.axes[2].lines[0].get_xdata(), [0, 1, 2, 3])
-    with pytest.raises(DataError, match="no loss"):
+    with pytest.raises(DataError, match="no numeric column"):
         plot_training_curves({"epoch": [0, 1]})
 
 

@@ -77,18 +77,108 @@ def test_axis_toggle_changes_slider_range_and_aspect(phantom):
     assert viewer.gray_images[0].get_array().shape == (image.shape[2], image.shape[1])
 
 
-def test_overlay_toggle_hides_labels_and_changes_png(phantom):
+def test_overlay_is_off_by_default_and_toggles_with_its_legend(phantom):
     image, labels = phantom
     viewer = SliceViewer(image, labels=labels)
-    assert viewer.overlay_toggle.value is True
+    assert viewer.overlay_toggle.value is False
+    assert not viewer.overlay_images[0].get_visible() and not viewer.legend.get_visible()
+    without = viewer.image_widget.value
+    viewer.overlay_toggle.value = True
     assert viewer.overlay_images[0].get_visible()
     overlay = viewer.overlay_images[0].get_array()
     expected = take_slice(labels, "axial", viewer.slider.value)
     np.testing.assert_array_equal(overlay[..., 3] > 0, expected > 0)
-    with_labels = viewer.image_widget.value
-    viewer.overlay_toggle.value = False
-    assert not viewer.overlay_images[0].get_visible()
-    assert viewer.image_widget.value != with_labels
+    assert viewer.legend.get_visible()
+    assert [t.get_text() for t in viewer.legend.get_texts()] == ["CSF", "GM", "WM"]
+    assert viewer.image_widget.value != without
+    assert SliceViewer(image, labels=labels, overlay=True).overlay_toggle.value is True
+
+
+def test_picture_is_shown_at_its_native_size(phantom):
+    image, labels = phantom
+    viewer = SliceViewer(image, image, labels)
+    width, height = _png_size(viewer.image_widget.value)
+    assert (viewer.image_widget.layout.width, viewer.image_widget.layout.height) == (f"{width}px", f"{height}px")
+    assert viewer.image_widget.layout.align_self == "flex-start"
+
+
+@pytest.mark.parametrize(
+    "axis, letters",
+    [("axial", ("L", "R", "A", "P")), ("coronal", ("L", "R", "S", "I")), ("sagittal", ("P", "A", "S", "I"))],
+)
+def test_orientation_letters_follow_the_axis(phantom, axis, letters):
+    image, _ = phantom
+    viewer = SliceViewer(image, image)
+    viewer.axis_toggle.value = axis
+    for texts in viewer.orientation_texts:
+        assert tuple(texts[edge].get_text() for edge in ("left", "right", "top", "bottom")) == letters
+
+
+def test_window_slider_sets_each_panels_percentile_window(phantom):
+    image, _ = phantom
+    viewer = SliceViewer(image, 10.0 * image)
+    before = viewer.image_widget.value
+    viewer.window_slider.value = (0.0, 100.0)
+    foreground = image[image != 0]
+    assert viewer.gray_images[0].get_clim() == pytest.approx((foreground.min(), foreground.max()))
+    assert viewer.gray_images[1].get_clim() == pytest.approx((10 * foreground.min(), 10 * foreground.max()), rel=1e-5)
+    assert viewer.image_widget.value != before
+    assert viewer.colorbars[1].mappable is viewer.gray_images[1]
+
+
+def test_axis_switch_keeps_the_anatomical_position():
+    image, labels = _phantom(shape=(20, 24, 16))
+    labels[:, :, :5] = 0  # the brain sits in the upper slices: the middle slice is not its centre
+    image = image * (labels > 0)
+    viewer = SliceViewer(image, labels=labels)
+    centre = [int((w.min() + w.max()) // 2) for w in np.nonzero(labels)]
+    assert viewer.slider.value == centre[2]  # opens on the brain's centre, not the volume's
+    viewer.slider.value = centre[2] + 2
+    viewer.axis_toggle.value = "coronal"
+    assert viewer.slider.value == centre[1]
+    assert np.any(viewer.gray_images[0].get_array() != 0)  # not an empty slice
+    viewer.slider.value = centre[1] - 3
+    viewer.axis_toggle.value = "axial"
+    assert viewer.slider.value == centre[2] + 2  # back where it was
+    viewer.axis_toggle.value = "coronal"
+    assert viewer.slider.value == centre[1] - 3
+    assert viewer.cursor == [centre[0], centre[1] - 3, centre[2] + 2]
+
+
+def test_browse_site_and_subject_dropdowns_switch_the_case():
+    a_image, a_labels = _phantom(seed=1)
+    b_image, b_labels = _phantom(shape=(16, 20, 10), seed=2)
+    loads = []
+
+    def later():
+        loads.append("b2")
+        return 0.5 * b_image, b_image, b_labels
+
+    cases = {"iseg": {"s1": (a_image, 1.0 - a_image, a_labels)},
+             "mrbrains": {"m1": (b_image, b_image, b_labels), "m2": later}}
+    viewer = SliceViewer.browse(cases, overlay=True)
+    assert viewer.site_dropdown.options == (("iSEG-2017", "iseg"), ("MRBrainS13", "mrbrains"))
+    assert viewer.subject_dropdown.options == ("s1",)
+    before = viewer.image_widget.value
+    viewer.site_dropdown.value = "mrbrains"
+    assert viewer.subject_dropdown.value == "m1" and viewer.subject_dropdown.options == ("m1", "m2")
+    assert viewer.slider.max == b_image.shape[2] - 1
+    np.testing.assert_array_equal(viewer.gray_images[0].get_array(), take_slice(b_image, "axial", viewer.slider.value))
+    assert viewer.image_widget.value != before and loads == []
+    viewer.subject_dropdown.value = "m2"
+    assert loads == ["b2"]
+    np.testing.assert_array_equal(viewer.gray_images[0].get_array(), take_slice(0.5 * b_image, "axial", viewer.slider.value))
+    viewer.site_dropdown.value = "iseg"
+    viewer.subject_dropdown.value = "s1"
+    np.testing.assert_array_equal(viewer.gray_images[1].get_array(), take_slice(1.0 - a_image, "axial", viewer.slider.value))
+    with pytest.raises(DataError, match="subject"):
+        SliceViewer.browse({"iseg": {}})
+
+
+def test_single_volume_viewer_hides_the_dropdowns(phantom):
+    image, _ = phantom
+    viewer = SliceViewer(image)
+    assert viewer.site_dropdown.layout.display == "none" and viewer.subject_dropdown.layout.display == "none"
 
 
 def test_percentile_window_is_applied(phantom):
@@ -179,8 +269,18 @@ def test_histogram_selectors_change_visible_lines_title_and_png():
     assert set(viewer.visible_lines()) == {(st, si, 3) for st in ("before", "after") for si in ("iseg", "mrbrains")}
     assert viewer.axes[0].get_title() == "WM, before"
     assert viewer.image_widget.value != before_png
-    viewer.site_selector.value = ("mrbrains",)
+    viewer.site_boxes["iseg"].value = False  # one click, no Ctrl
+    assert viewer.selected_sites == ["mrbrains"]
     assert set(viewer.visible_lines()) == {("before", "mrbrains", 3), ("after", "mrbrains", 3)}
+    one_site = viewer.image_widget.value
+    viewer.site_boxes["iseg"].value = True
+    assert set(viewer.visible_lines()) == {(st, si, 3) for st in ("before", "after") for si in ("iseg", "mrbrains")}
+    assert viewer.image_widget.value != one_site
+    viewer.select_sites(["iseg"])
+    assert [box.value for box in viewer.site_boxes.values()] == [True, False]
+    with pytest.raises(DataError, match="unknown sites"):
+        viewer.select_sites(["abide"])
+    assert viewer.axes[0].get_xlabel() == "intensity (a.u.)"
 
 
 def test_histogram_viewer_rejects_empty_data():
@@ -204,6 +304,8 @@ def test_confusion_selector_updates_mesh_annotations_title():
     np.testing.assert_allclose(np.asarray(viewer.mesh.get_array()).ravel(), expected_high.ravel())
     assert [t.get_text() for t in viewer.ax.texts] == [f"{v:.2f}" for v in expected_high.ravel()]
     assert "λ = 1.5" in viewer.ax.get_title()
+    assert "row-normalized" in viewer.ax.get_title()
+    assert viewer.colorbar.ax.get_ylabel() == "fraction of the true class's patches"
     assert viewer.image_widget.value != first_png
 
 

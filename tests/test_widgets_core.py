@@ -264,3 +264,34 @@ def test_mean_along_axis_recovers_a_linear_ramp():
     np.testing.assert_allclose(mean_along_axis(image, 1), ramp)
     with pytest.raises(ConfigError, match="axis"):
         mean_along_axis(image, 3)
+
+
+# --- orientation letters / foreground centre ---------------------------------------------------
+
+
+@pytest.mark.parametrize("axis", ["axial", "coronal", "sagittal"])
+def test_orientation_letters_point_to_growing_ras_coordinates(axis):
+    """R, A and S sit on the edge where the x, y and z coordinate (RAS voxel axes) is largest."""
+    from deepnorm.widgets.core import orientation_letters
+
+    letters = orientation_letters(axis)
+    opposite = {"R": "L", "A": "P", "S": "I"}
+    for array_axis, positive in enumerate("RAS"):
+        shown = take_slice(_coordinate(array_axis), axis, 0)
+        edges = {"left": shown[:, 0].mean(), "right": shown[:, -1].mean(), "top": shown[0].mean(), "bottom": shown[-1].mean()}
+        for edge, letter in letters.items():
+            if letter == positive:
+                partner = {"left": "right", "right": "left", "top": "bottom", "bottom": "top"}[edge]
+                assert letters[partner] == opposite[positive]
+                assert edges[edge] > edges[partner]
+
+
+def test_foreground_centre_is_the_box_centre():
+    from deepnorm.widgets.core import foreground_centre
+
+    volume = np.zeros(SHAPE)
+    volume[1:4, 2:6, 0:3] = 1.0
+    assert foreground_centre(volume) == (2, 3, 1)
+    assert foreground_centre(np.zeros(SHAPE)) == (2, 3, 3)
+    with pytest.raises(DataError):
+        foreground_centre(np.zeros((2, 2)))

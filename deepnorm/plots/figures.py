@@ -120,32 +120,40 @@ def plot_patches(
     *,
     axis: str = "axial",
     titles: Sequence[str] | None = None,
+    window: tuple[float, float] | None = None,
     path: str | Path | None = None,
 ) -> Any:
     """Fig. 6: input patches (top row) above their normalized versions (bottom row).
 
-    Each patch is (p,p,p) or (C,p,p,p) (channel 0 shown, middle slice along `axis`); inputs
-    and outputs are each shown with their own (0.5, 99.5) percentile window.
-    Returns a Figure with 2 * n axes.
+    Each patch is (p,p,p) or (C,p,p,p) (channel 0 shown, middle slice along `axis`). Every
+    patch, input or normalized, is shown with one shared intensity `window` (vmin, vmax), by
+    default the (0.5, 99.5) percentiles of all the slices shown, so a change of intensity made
+    by the generator shows as a change of gray; a colour bar gives the scale. Returns a Figure
+    with 2 * n image axes and the colour bar's axes.
     """
     if len(inputs) != len(normalized) or len(inputs) == 0:
         raise DataError(f"plot_patches needs as many inputs as outputs (>= 1), got {len(inputs)} and {len(normalized)}.")
     n = len(inputs)
     titles = list(titles) if titles is not None else [f"patch {i}" for i in range(n)]
-    figure = _new_figure((1.8 * n + 0.6, 3.9))
+    slices = [[_middle_slice(source[col], axis, None) for col in range(n)] for source in (inputs, normalized)]
+    if window is None:
+        window = percentile_window(np.concatenate([s.ravel() for row in slices for s in row]))
+    vmin, vmax = float(window[0]), float(window[1])
+    figure = _new_figure((1.8 * n + 1.2, 3.9))
     axes = figure.subplots(2, n, squeeze=False)
-    for col in range(n):
-        for row, (source, name) in enumerate(((inputs, "input"), (normalized, "normalized"))):
-            img = _middle_slice(source[col], axis, None)
-            vmin, vmax = percentile_window(img)
+    shown = None
+    for row, name in enumerate(("input", "normalized")):
+        for col in range(n):
             ax = axes[row, col]
-            ax.imshow(img, cmap="gray", vmin=vmin, vmax=vmax, interpolation="nearest")
+            shown = ax.imshow(slices[row][col], cmap="gray", vmin=vmin, vmax=vmax, interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
             if row == 0:
                 ax.set_title(titles[col], fontsize=9)
             if col == 0:
                 ax.set_ylabel(name)
+    colorbar = figure.colorbar(shown, ax=axes, shrink=0.8, pad=0.02)
+    colorbar.set_label("intensity (a.u., one window for all patches)", fontsize=8)
     return save_figure(figure, path)
 
 
@@ -197,51 +205,82 @@ def plot_tissue_histograms(
                     ax.fill_between(centres, counts, color=color, alpha=0.15)
             ax.set_title(f"{names.get(tissue, tissue)} ({stage})", fontsize=10)
             if c == 0:
-                ax.set_ylabel("density")
+                ax.set_ylabel("probability density (1 / a.u.)")
             if r == len(stages) - 1:
-                ax.set_xlabel("intensity")
+                ax.set_xlabel("intensity (a.u.)")
     axes[0, -1].legend(fontsize=8)
     return save_figure(figure, path)
+
+
+def _row_window(images: Sequence[np.ndarray]) -> tuple[float, float]:
+    """(0, 99.5th percentile of the non-zero voxels) over all `images`: one window per image row."""
+    values = np.concatenate([np.asarray(i, dtype=np.float64).ravel() for i in images])
+    nonzero = values[values != 0]
+    top = percentile_window(nonzero if nonzero.size else values)[1]
+    return 0.0, max(top, 1e-6)
 
 
 def plot_bias_field(
     images_by_alpha: Mapping[Any, np.ndarray],
     mean_profiles: Mapping[str, Any],
     *,
+    normalized_by_alpha: Mapping[Any, np.ndarray] | None = None,
     axis: str = "axial",
     spacing: Sequence[float] = (1.0, 1.0, 1.0),
     path: str | Path | None = None,
 ) -> Any:
-    """Fig. 4/8: bias-degraded images (top row) and mean intensity along y (bottom row).
+    """Fig. 4/8: bias-degraded images, their normalized versions, and mean intensity along y.
 
-    `images_by_alpha` maps α to a 2D slice (shown as is) or an (X,Y,Z)/(C,X,Y,Z) volume (middle
-    slice along `axis`; axial and sagittal slices show the y ramp). `mean_profiles` maps a panel
-    title to ``{curve label: 1D profile}`` (one axes each), or directly a curve label to a 1D
-    profile (one axes). Returns a Figure with len(images_by_alpha) + n_panels axes.
+    `images_by_alpha` (and `normalized_by_alpha`, drawn as a second row when given) map α (or a
+    title) to a 2D slice (shown as is) or an (X,Y,Z)/(C,X,Y,Z) volume (middle slice along
+    `axis`; axial and sagittal slices show the y ramp); each row shares one intensity window
+    and a colour bar. `mean_profiles` maps a panel title to ``{curve label: 1D profile along
+    y}`` (one axes each, all with one shared y range), or directly a curve label to a profile
+    (one axes). The profiles' x axis is the position along y in mm (``spacing[1]`` per voxel,
+    `spacing` in mm as (x, y, z)). Returns a Figure with one axes per image and profile panel,
+    plus one colour bar per image row.
     """
     if not images_by_alpha or not mean_profiles:
         raise DataError("plot_bias_field needs at least one image and one mean-intensity profile.")
+    if len(spacing) != 3 or min(float(s) for s in spacing) <= 0:
+        raise DataError(f"plot_bias_field: spacing must be three positive voxel sizes in mm, got {tuple(spacing)}.")
     first = next(iter(mean_profiles.values()))
     panels = dict(mean_profiles) if isinstance(first, Mapping) else {"mean intensity along y": dict(mean_profiles)}
-    n_top, n_bottom = len(images_by_alpha), len(panels)
-    figure = _new_figure((max(2.4 * n_top, 4.0 * n_bottom), 5.6))
-    top, bottom = figure.subfigures(2, 1, height_ratios=(1.0, 1.0))
-    image_axes = top.subplots(1, n_top, squeeze=False)[0]
-    for ax, (alpha, image) in zip(image_axes, images_by_alpha.items()):
-        image = np.asarray(image)
-        gray = image if image.ndim == 2 else _middle_slice(image, axis, None)
-        aspect = 1.0 if image.ndim == 2 else slice_aspect(spacing, axis)
-        ax.imshow(gray, cmap="gray", vmin=0.0, vmax=max(float(np.max(gray)), 1e-6), aspect=aspect)
-        ax.set_title(f"α = {alpha}" if not isinstance(alpha, str) else alpha, fontsize=9)
-        ax.axis("off")
-    profile_axes = bottom.subplots(1, n_bottom, squeeze=False)[0]
-    for ax, (title, curves) in zip(profile_axes, panels.items()):
+    rows = [("degraded", images_by_alpha)]
+    if normalized_by_alpha:
+        rows.append(("normalized", normalized_by_alpha))
+    n_top, n_bottom = max(len(images) for _, images in rows), len(panels)
+    figure = _new_figure((max(2.3 * n_top + 0.8, 4.2 * n_bottom), 2.7 * (len(rows) + 1)))
+    subfigures = figure.subfigures(len(rows) + 1, 1)
+    for subfigure, (row_name, images) in zip(subfigures, rows):
+        grays, aspects = [], []
+        for image in images.values():
+            image = np.asarray(image)
+            grays.append(image if image.ndim == 2 else _middle_slice(image, axis, None))
+            aspects.append(1.0 if image.ndim == 2 else slice_aspect(spacing, axis))
+        vmin, vmax = _row_window(grays)
+        image_axes = subfigure.subplots(1, n_top, squeeze=False)[0]
+        shown = None
+        for ax, key, gray, aspect in zip(image_axes, images, grays, aspects):
+            shown = ax.imshow(gray, cmap="gray", vmin=vmin, vmax=vmax, aspect=aspect)
+            label = key if isinstance(key, str) else f"α = {key:g}"
+            ax.set_title(f"{row_name}, {label}", fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        for ax in image_axes[len(images):]:
+            ax.remove()
+        colorbar = subfigure.colorbar(shown, ax=list(image_axes[: len(images)]), shrink=0.9, pad=0.02)
+        colorbar.set_label("intensity (a.u.)", fontsize=8)
+    profile_axes = subfigures[-1].subplots(1, n_bottom, squeeze=False, sharey=True)[0]
+    dy = float(spacing[1])
+    for i, (ax, (title, curves)) in enumerate(zip(profile_axes, panels.items())):
         for label, profile in curves.items():
             profile = np.asarray(profile, dtype=float)
-            ax.plot(np.arange(profile.size), profile, label=str(label))
+            ax.plot(np.arange(profile.size) * dy, profile, label=str(label))
         ax.set_title(str(title), fontsize=10)
-        ax.set_xlabel("y (voxels, posterior → anterior)")
-        ax.set_ylabel("mean intensity")
+        ax.set_xlabel("y (mm, posterior → anterior)")
+        if i == 0:
+            ax.set_ylabel("mean brain intensity (a.u.)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     return save_figure(figure, path)
@@ -259,8 +298,13 @@ def draw_confusion(ax: Any, matrix: np.ndarray, class_names: Sequence[str], *, c
         xticklabels=list(class_names), yticklabels=list(class_names), cbar=cbar, cbar_ax=cbar_ax,
         annot_kws={"fontsize": 8},
     )
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    mesh = ax.collections[0]
+    if cbar and mesh.colorbar is not None:
+        from deepnorm.widgets.confusion_viewer import COLORBAR_LABEL
+
+        mesh.colorbar.set_label(COLORBAR_LABEL)
     return ax
 
 
@@ -287,6 +331,9 @@ def plot_confusion_matrices(
         ax.set_title(f"λ = {lam:g}")
         if i > 0:
             ax.set_ylabel("")
+    from deepnorm.widgets.confusion_viewer import NORMALIZATION_NOTE
+
+    figure.suptitle(f"discriminator confusion on test patches ({NORMALIZATION_NOTE})", fontsize=10)
     return save_figure(figure, path)
 
 
@@ -305,33 +352,88 @@ def _columns(history: Any) -> dict[str, np.ndarray]:
     return out
 
 
+#: Display name of each history.csv column (deepnorm.training.loop) and the panel it goes to.
+HISTORY_COLUMNS: dict[str, tuple[str, str]] = {
+    "loss": ("G/S loss (Eq. 1 + λ Eq. 3), train", "generator / segmenter loss"),
+    "seg_loss": ("Dice loss (Eq. 1), train", "generator / segmenter loss"),
+    "adversarial": ("adversarial loss (Eq. 3), train", "generator / segmenter loss"),
+    "val_seg_loss": ("Dice loss (Eq. 1), validation", "generator / segmenter loss"),
+    "d_loss": ("D cross-entropy (Eq. 2), train", "discriminator loss"),
+    "d_val_loss": ("D cross-entropy (Eq. 2), validation", "discriminator loss"),
+    "d_accuracy": ("D accuracy, train", "discriminator accuracy"),
+    "d_val_accuracy": ("D accuracy, validation", "discriminator accuracy"),
+    "val_dice": ("mean Dice, validation", "validation Dice"),
+    "lr_gs": ("G/S learning rate", "learning rate"),
+    "lr_d": ("D learning rate", "learning rate"),
+    "seconds": ("time per epoch", "epoch time"),
+}
+#: The y label (with units) of each panel of `plot_training_curves`.
+CURVE_PANELS: dict[str, str] = {
+    "generator / segmenter loss": "loss (unitless)",
+    "discriminator loss": "cross-entropy (nats)",
+    "discriminator accuracy": "accuracy (fraction)",
+    "validation Dice": "Dice (fraction)",
+    "learning rate": "learning rate (log scale)",
+    "epoch time": "seconds",
+    "other": "value",
+}
+
+
+def _curve_panel(key: str) -> tuple[str, str]:
+    """(display name, panel) of a history column; unknown columns go by their name's pattern."""
+    if key in HISTORY_COLUMNS:
+        return HISTORY_COLUMNS[key]
+    name = key.replace("_", " ")
+    lowered = key.lower()
+    if "acc" in lowered:
+        return name, "discriminator accuracy"
+    if "dice" in lowered:
+        return name, "validation Dice"
+    if "loss" in lowered:
+        return name, "discriminator loss" if lowered.startswith("d_") else "generator / segmenter loss"
+    if lowered.startswith("lr"):
+        return name, "learning rate"
+    return name, "other"
+
+
 def plot_training_curves(history: Any, *, path: str | Path | None = None) -> Any:
-    """Training curves per epoch: losses, discriminator accuracies and validation Dice.
+    """Training curves per epoch: every numeric column of a run's history in a labelled panel.
 
     `history` is a mapping of column -> per-epoch values, a list of per-epoch row dicts, or a
-    DataFrame. Columns named ``loss*`` go to the first panel, ``acc*`` to the second, columns
-    containing ``dice`` to the third; ``epoch`` (default 0..n-1) is the x axis. Only panels with
-    data are drawn (>= 1 axes).
+    DataFrame (``history.csv`` of a run). ``epoch`` (default 1..n) is the x axis; every other
+    numeric column with at least one finite value is drawn once, named by `HISTORY_COLUMNS` and
+    grouped into the panels of `CURVE_PANELS` (G/S losses, D loss, D accuracy, validation Dice,
+    learning rates, epoch time); an all-NaN column (e.g. the discriminator's, for a method
+    without one) is left out. Each line's gid is its column key. Returns a Figure, one axes per
+    panel with data.
     """
     columns = _columns(history)
     x = columns.pop("epoch", None)
-    groups = {
-        "losses": [k for k in columns if k.startswith("loss")],
-        "discriminator accuracy": [k for k in columns if k.startswith("acc")],
-        "validation Dice": [k for k in columns if "dice" in k.lower()],
-    }
+    groups: dict[str, list[str]] = {name: [] for name in CURVE_PANELS}
+    for key, values in columns.items():
+        if values.size and np.any(np.isfinite(values)):
+            groups[_curve_panel(key)[1]].append(key)
     groups = {name: keys for name, keys in groups.items() if keys}
     if not groups:
-        raise DataError(f"plot_training_curves found no loss*/acc*/*dice* column among {sorted(columns)}.")
-    figure = _new_figure((4.0 * len(groups), 3.2))
-    axes = figure.subplots(1, len(groups), squeeze=False)[0]
-    for ax, (name, keys) in zip(axes, groups.items()):
+        raise DataError(f"plot_training_curves: the history has no numeric column with values besides epoch, got {sorted(columns)}.")
+    n_cols = min(3, len(groups))
+    n_rows = -(-len(groups) // n_cols)
+    figure = _new_figure((4.0 * n_cols, 3.1 * n_rows))
+    grid = figure.subplots(n_rows, n_cols, squeeze=False)
+    axes = list(grid.ravel())
+    for ax in axes[len(groups):]:
+        ax.remove()
+    for ax, (panel, keys) in zip(axes, groups.items()):
         for key in keys:
             y = columns[key]
-            xs = x if x is not None and len(x) == len(y) else np.arange(len(y))
-            ax.plot(xs, y, marker="o", markersize=3, label=key)
-        ax.set_title(name, fontsize=10)
+            xs = x if x is not None and len(x) == len(y) else np.arange(1, len(y) + 1)
+            (line,) = ax.plot(xs, y, marker="o", markersize=3, label=_curve_panel(key)[0])
+            line.set_gid(key)
+        ax.set_title(panel, fontsize=10)
         ax.set_xlabel("epoch")
+        ax.set_ylabel(CURVE_PANELS[panel])
+        if panel == "learning rate":
+            ax.set_yscale("log")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     return save_figure(figure, path)
@@ -342,13 +444,17 @@ def plot_dice_bars(
     *,
     errors: Mapping[str, Mapping[str, float]] | None = None,
     title: str | None = None,
-    ylabel: str = "Dice",
+    ylabel: str = "Dice (fraction)",
+    ylim: tuple[float, float] | None = (0.0, 1.0),
+    xlabel: str | None = None,
     path: str | Path | None = None,
 ) -> Any:
     """Grouped bar chart: ``table[group][series]`` (e.g. method -> tissue -> Dice), one axes.
 
     `table` may also be a list of row dicts or a DataFrame: the first non-numeric column names
     the groups and the numeric columns are the series. `errors` (same nesting) adds error bars.
+    `ylim` fixes the y range (default 0..1, for Dice); None fits it to the values: from 0 (or
+    the lowest negative value) to 15 % above the highest bar or error bar.
     """
     import seaborn as sns
 
@@ -370,12 +476,28 @@ def plot_dice_bars(
         ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, yerr=err, color=color, label=name, capsize=2)
     ax.set_xticks(x, [str(g) for g in groups], rotation=20 if len(groups) > 4 else 0)
     ax.set_ylabel(ylabel)
-    ax.set_ylim(0.0, 1.0)
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    ax.set_ylim(*(ylim if ylim is not None else _fitted_ylim(table, errors)))
     ax.grid(axis="y", alpha=0.3)
     if title:
         ax.set_title(title)
     ax.legend(fontsize=8, ncol=min(len(series), 4))
     return save_figure(figure, path)
+
+
+def _fitted_ylim(table: Mapping[str, Mapping[str, float]], errors: Mapping[str, Mapping[str, float]] | None) -> tuple[float, float]:
+    """(bottom, top) holding every bar and error bar, bars starting from 0, 15 % head room."""
+    tops, bottoms = [0.0], [0.0]
+    for group, row in table.items():
+        for name, value in row.items():
+            if np.isfinite(value):
+                err = float((errors or {}).get(group, {}).get(name, 0.0))
+                tops.append(value + err)
+                bottoms.append(value - err)
+    top, bottom = max(tops), min(bottoms)
+    span = (top - bottom) or 1.0
+    return (bottom - 0.15 * span if bottom < 0 else 0.0), top + 0.15 * span
 
 
 def _as_nested(table: Any) -> dict[str, dict[str, float]]:

@@ -56,14 +56,35 @@ def data_tour(ctx: ex.Context, modalities: Sequence[str] = ("t1", "t2")) -> Tour
 
 
 def tour_viewer(ctx: ex.Context, tour: Tour, site: str | None = None) -> Any:
-    """A SliceViewer of one pre-processed subject: T1 beside the second contrast, with labels."""
+    """A SliceViewer over the tour's subjects (site dropdown): T1 beside the second contrast when
+    every site has one (T2, or T2-FLAIR for MRBrainS), with the labels; `site` is shown first."""
     from deepnorm.widgets import SliceViewer
 
-    site = site or next(iter(tour.subjects))
-    s = tour.subjects[site]
-    second = s.image[1] if s.image.shape[0] > 1 else None
-    names = ("T1", "T2" if site != "mrbrains" else "FLAIR")
-    return SliceViewer(s.image[0], second, s.labels, s.spacing, names=names)
+    order = [site] if site else []
+    order += [s for s in tour.subjects if s not in order]
+    both = all(tour.subjects[s].image.shape[0] > 1 for s in order)
+    cases = {}
+    for key in order:
+        s = tour.subjects[key]
+        cases[key] = {str(s.subject_id): (s.image[0], s.image[1] if both else None, s.labels)}
+    names = ("T1", "T2 / T2-FLAIR") if both else ("T1",)
+    return SliceViewer.browse(cases, names=names)
+
+
+def normalized_viewer(ctx: ex.Context, setting: str = "dual", split: str = "test") -> Any:
+    """A SliceViewer of Ours' run on `setting`: each `split` subject's input beside its normalized
+    image, with its labels; the site and subject dropdowns pick the subject, normalized when
+    first shown."""
+    from deepnorm.widgets import SliceViewer
+
+    run = ex.run_for(ctx, "adversarial", ex.SETTINGS[setting])
+
+    def case(s: Any) -> Any:
+        return lambda: (s.image[0], run.normalize_volume(s.image, s.mask)[0] * s.mask, s.labels)
+
+    cases = {site: {str(s.subject_id): case(s) for s in ex.split_subjects(ctx, run, site, split)}
+             for site in run.config.data.sites}
+    return SliceViewer.browse(cases, names=("input", "normalized (Ours)"))
 
 
 def _tissue_pairs(subjects: dict[str, Any], stage: str, images: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
@@ -87,27 +108,37 @@ def tour_histogram_viewer(ctx: ex.Context, tour: Tour) -> Any:
 
 # --------------------------------------------------------------------------- tables as bars
 def table2_bars(ctx: ex.Context, rows: Sequence[dict[str, Any]]) -> Any:
-    """Table 2 as bars: mean Dice per (train → test) pair, the paper beside ours."""
-    from deepnorm.plots import plot_dice_bars
+    """Table 2 as bars: mean Dice per (train → test) pair, the paper beside this reproduction."""
+    from deepnorm.plots import display_name, plot_dice_bars
 
     table = {}
     for row in rows:
         key = (row["train_site"], row["test_site"])
-        name = f"{row['train_site']}→{row['test_site']}"
-        table[name] = {"ours": float(row["dice_mean"])}
+        name = f"{display_name(row['train_site'])} → {display_name(row['test_site'])}"
+        table[name] = {"this reproduction": float(row["dice_mean"])}
         if key in paper.TABLE2:
             table[name]["paper"] = float(paper.TABLE2[key]["mean"])
-    return plot_dice_bars(table, title="Table 2: segmenter alone, mean Dice", path=ctx.figure("table2_cross_site"))
+    return plot_dice_bars(table, title="Table 2: segmenter alone, mean Dice", ylabel="mean Dice (fraction)",
+                          xlabel="trained on → tested on", path=ctx.figure("table2_cross_site"))
+
+
+def table3_bars(ctx: ex.Context, rows: Sequence[dict[str, Any]]) -> Any:
+    """Table 3, the main result, as bars: Dice per method and tissue in each setting, the paper's
+    values as black ticks; error bars from the seeds when the rows carry ``dice_*_std``."""
+    from deepnorm.plots import plot_method_tissue_bars
+
+    return plot_method_tissue_bars(rows, paper=paper.TABLE3, path=ctx.figure("table3_normalization"))
 
 
 def table4_bars(ctx: ex.Context, rows: Sequence[dict[str, Any]]) -> Any:
-    """Table 4 as bars: true JSD (nats) per setting and image stage."""
-    from deepnorm.plots import plot_dice_bars
+    """Table 4 as bars: true JSD (nats) between the sites' intensity histograms, per setting and image stage."""
+    from deepnorm.plots import display_name, plot_dice_bars
 
     table: dict[str, dict[str, float]] = {}
     for row in rows:
-        table.setdefault(str(row["setting"]), {})[str(row["stage"])] = float(row["jsd"])
-    return plot_dice_bars(table, title="Table 4: JSD between sites", ylabel="JSD (nats)", path=ctx.figure("table4_jsd"))
+        table.setdefault(display_name(row["setting"]), {})[display_name(row["stage"])] = float(row["jsd"])
+    return plot_dice_bars(table, title="Table 4: Jensen-Shannon divergence between sites", ylabel="JSD (nats)",
+                          ylim=None, xlabel="sites", path=ctx.figure("table4_jsd"))
 
 
 def training_curves(ctx: ex.Context, method: str, sites: Sequence[str]) -> Any:
@@ -179,7 +210,8 @@ def fig7_histograms(ctx: ex.Context, setting: str = "dual") -> Any:
 
 
 def fig8_bias(ctx: ex.Context, site: str = "iseg", alphas: Sequence[float] = (0.3, 0.5, 0.7, 0.9)) -> Any:
-    """Fig. 4/8: one test subject degraded at each α, and its mean intensity along y before/after Ours."""
+    """Fig. 4/8: one test subject degraded at each α (and at α = 0, undegraded), its normalized
+    versions, and its mean intensity along y (mm) before and after Ours."""
     from deepnorm.data.augment import apply_bias_field
     from deepnorm.plots import plot_bias_field
     from deepnorm.widgets import mean_along_axis
@@ -187,16 +219,19 @@ def fig8_bias(ctx: ex.Context, site: str = "iseg", alphas: Sequence[float] = (0.
     run = ex.run_for(ctx, "adversarial", ex.SETTINGS["dual"])
     s = ex.split_subjects(ctx, run, site)[0]
     mask = np.asarray(s.mask, dtype=bool)
-    images, degraded_profiles, normalized_profiles = {}, {}, {}
-    for alpha in alphas:
-        degraded = (apply_bias_field(s.image, float(alpha), axis=1) * mask).astype(np.float32)
-        normalized = run.normalize_volume(degraded, mask)
-        images[f"α={alpha:g}"] = degraded[0]
-        degraded_profiles[f"α={alpha:g}"] = mean_along_axis(degraded[0], axis=1, mask=mask)
-        normalized_profiles[f"α={alpha:g}"] = mean_along_axis(normalized[0], axis=1, mask=mask)
-    profiles = {"degraded: mean intensity along y": degraded_profiles,
-                "normalized (ours): mean intensity along y": normalized_profiles}
-    return plot_bias_field(images, profiles, spacing=s.spacing, path=ctx.figure(f"fig8_bias_field_{site}"))
+    every_alpha = sorted({0.0, *(float(a) for a in alphas)})
+    images, normalized_images, degraded_profiles, normalized_profiles = {}, {}, {}, {}
+    for alpha in every_alpha:
+        degraded = (apply_bias_field(s.image, alpha, axis=1) * mask).astype(np.float32)
+        normalized = run.normalize_volume(degraded, mask) * mask
+        images[alpha] = degraded[0]
+        normalized_images[alpha] = normalized[0]
+        degraded_profiles[f"α = {alpha:g}"] = mean_along_axis(degraded[0], axis=1, mask=mask)
+        normalized_profiles[f"α = {alpha:g}"] = mean_along_axis(normalized[0], axis=1, mask=mask)
+    name = SITE_NAMES.get(site, site)
+    profiles = {f"{name}, degraded": degraded_profiles, f"{name}, normalized (Ours)": normalized_profiles}
+    return plot_bias_field(images, profiles, normalized_by_alpha=normalized_images, spacing=s.spacing,
+                           path=ctx.figure(f"fig8_bias_field_{site}"))
 
 
 def _confusions(ctx: ex.Context) -> tuple[dict[float, np.ndarray], list[str]]:

@@ -68,6 +68,13 @@ def figure_png(figure: Any, dpi: int = DPI) -> bytes:
     return buffer.getvalue()
 
 
+def png_size(data: bytes) -> tuple[int, int]:
+    """(width, height) in pixels of PNG `data`, read from its IHDR chunk."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or len(data) < 24:
+        raise DataError("png_size: the bytes are not a PNG image.")
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
 class PngFigureViewer:
     """Base class: subclasses build ``self.figure``, the controls and ``self.widget``, and call
     `refresh` after changing the figure's artists."""
@@ -79,11 +86,17 @@ class PngFigureViewer:
     def _make_image_widget(self) -> Any:
         import ipywidgets as widgets
 
-        return widgets.Image(format="png", layout=widgets.Layout(width="auto"))
+        # flex-start: a flex container (VBox) would otherwise stretch the picture to its width
+        return widgets.Image(format="png", layout=widgets.Layout(align_self="flex-start", object_fit="contain"))
 
     def refresh(self) -> None:
-        """Redraw the figure and push its PNG into ``image_widget.value``."""
-        self.image_widget.value = figure_png(self.figure)
+        """Redraw the figure, push its PNG into ``image_widget.value`` and pin the widget to the
+        PNG's native size in pixels (no stretching, no blur)."""
+        data = figure_png(self.figure)
+        width, height = png_size(data)
+        self.image_widget.value = data
+        self.image_widget.layout.width = f"{width}px"
+        self.image_widget.layout.height = f"{height}px"
 
     def to_png(self, path: str | Path | None = None) -> bytes:
         """PNG bytes of the current picture; also written to `path` when given."""

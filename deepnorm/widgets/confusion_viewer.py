@@ -12,6 +12,12 @@ from deepnorm.widgets.base import PngFigureViewer, new_canvas_figure
 from deepnorm.widgets.core import normalize_confusion
 
 
+#: How the matrices are normalized, said on the figure.
+NORMALIZATION_NOTE = "row-normalized: each row (true class) sums to 1"
+#: The colour bar's label.
+COLORBAR_LABEL = "fraction of the true class's patches"
+
+
 class ConfusionMatrixViewer(PngFigureViewer):
     """Row-normalised (K+1)x(K+1) confusion matrices as an annotated seaborn heat map.
 
@@ -50,8 +56,10 @@ class ConfusionMatrixViewer(PngFigureViewer):
             annot_kws={"fontsize": 9},
         )
         self.mesh = self.ax.collections[0]
-        self.ax.set_xlabel("predicted")
-        self.ax.set_ylabel("true")
+        self.colorbar = self.mesh.colorbar
+        self.colorbar.set_label(COLORBAR_LABEL, fontsize=8)
+        self.ax.set_xlabel("predicted class (discriminator output)")
+        self.ax.set_ylabel("true class of the patch")
         self._apply()
         self.selector.observe(self._on_change, names="value")
         self.widget = widgets.VBox([self.selector, self.image_widget])
@@ -70,7 +78,7 @@ class ConfusionMatrixViewer(PngFigureViewer):
             r, g, b, _ = self.cmap(value)
             luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b
             text.set_color("black" if luminance > 0.408 else "white")
-        self.ax.set_title(f"discriminator confusion, λ = {float(self.selector.value):g}", fontsize=10)
+        self.ax.set_title(f"discriminator confusion, λ = {float(self.selector.value):g}\n{NORMALIZATION_NOTE}", fontsize=9)
         self.refresh()
 
     def _on_change(self, change: dict[str, Any]) -> None:

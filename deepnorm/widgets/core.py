@@ -23,6 +23,7 @@ from deepnorm.labels import TISSUES
 
 #: Display axes and the array axis each one fixes.
 AXES: dict[str, int] = {"sagittal": 0, "coronal": 1, "axial": 2}
+AXES_NAMES: tuple[str, ...] = ("sagittal", "coronal", "axial")
 
 #: Overlay colour (RGB in [0, 1]) per tissue label: CSF blue, GM green, WM orange.
 LABEL_COLORS: dict[int, tuple[float, float, float]] = {
@@ -60,6 +61,34 @@ def take_slice(volume: np.ndarray, axis: str, index: int) -> np.ndarray:
         raise DataError(f"Slice index {index} is outside [0, {n}) along the {axis} axis.")
     plane = np.take(volume, int(index), axis=volume.ndim - 3 + a)
     return np.rot90(plane, k=1, axes=(-2, -1))
+
+
+#: Anatomical letter at each edge of a `take_slice` picture (R/L, A/P, S/I; RAS voxel axes).
+ORIENTATION: dict[str, dict[str, str]] = {
+    "axial": {"left": "L", "right": "R", "top": "A", "bottom": "P"},
+    "coronal": {"left": "L", "right": "R", "top": "S", "bottom": "I"},
+    "sagittal": {"left": "P", "right": "A", "top": "S", "bottom": "I"},
+}
+
+
+def orientation_letters(axis: str) -> dict[str, str]:
+    """The letter (R/L, A/P, S/I) at the left, right, top and bottom edge of a slice along `axis`."""
+    return dict(ORIENTATION[AXES_NAMES[_axis_index(axis)]])
+
+
+def foreground_centre(volume: np.ndarray) -> tuple[int, int, int]:
+    """Voxel (x, y, z) at the centre of the bounding box of `volume`'s non-zero voxels (X,Y,Z).
+
+    An all-zero volume gives its middle voxel. A viewer starts there, so no axis opens on an
+    empty slice.
+    """
+    volume = np.asarray(volume)
+    if volume.ndim != 3:
+        raise DataError(f"foreground_centre needs a (X,Y,Z) array, got shape {volume.shape}.")
+    where = np.nonzero(volume)
+    if where[0].size == 0:
+        return tuple(int(n // 2) for n in volume.shape)  # type: ignore[return-value]
+    return tuple(int((w.min() + w.max()) // 2) for w in where)  # type: ignore[return-value]
 
 
 def slice_aspect(spacing: Sequence[float], axis: str) -> float:

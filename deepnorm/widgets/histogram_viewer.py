@@ -19,9 +19,11 @@ class HistogramViewer(PngFigureViewer):
     """Per-tissue intensity densities, one panel per stage, one line per site.
 
     ``data[site][stage] = (image (X,Y,Z) or (C,X,Y,Z), labels (X,Y,Z))``, arrays or Volumes
-    (channel 0 of a 4D image is used), stages typically "before" and "after". Intensities are binned with `bins` over `value_range` (densities). Controls:
-    ``site_selector`` (SelectMultiple of sites, all shown at first) and ``tissue_selector``
-    (ToggleButtons, one tissue at a time). ``lines[(stage, site, tissue)]`` are the Line2D artists;
+    (channel 0 of a 4D image is used), stages typically "before" and "after". Intensities are
+    binned with `bins` over `value_range` (probability densities). Controls: ``site_boxes``
+    (one checkbox per site, all ticked at first: several sites are shown without Ctrl-click;
+    `select_sites` ticks a set at once) and ``tissue_selector`` (ToggleButtons, one tissue at
+    a time). ``lines[(stage, site, tissue)]`` are the Line2D artists;
     the picture is ``image_widget.value`` (PNG); ``widget`` is the container to display.
     """
 
@@ -55,13 +57,13 @@ class HistogramViewer(PngFigureViewer):
 
         tissue_options = [(CLASS_NAMES[t] if t < len(CLASS_NAMES) else str(t), t) for t in self.tissues]
         self.tissue_selector = widgets.ToggleButtons(options=tissue_options, value=self.tissues[0], description="tissue")
-        self.site_selector = widgets.SelectMultiple(
-            options=[(SITE_NAMES.get(s, s), s) for s in self.sites],
-            value=tuple(self.sites),
-            description="sites",
-            rows=min(len(self.sites), 4),
-        )
+        self.site_boxes = {
+            site: widgets.Checkbox(value=True, description=SITE_NAMES.get(site, site), indent=False,
+                                   layout=widgets.Layout(width="auto"))
+            for site in self.sites
+        }
         self.image_widget = self._make_image_widget()
+        self._holding = False
 
         palette = sns.color_palette("deep", len(self.sites))
         with sns.axes_style("whitegrid"):
@@ -78,14 +80,35 @@ class HistogramViewer(PngFigureViewer):
                     (line,) = ax.plot(centres, counts, color=color, label=SITE_NAMES.get(site, site))
                     self.lines[(stage, site, tissue)] = line
             ax.set_xlim(float(value_range[0]), float(value_range[1]))
-            ax.set_xlabel("intensity")
-            ax.set_ylabel("density")
+            ax.set_xlabel("intensity (a.u.)")
+            ax.set_ylabel("probability density (1 / a.u.)")
         self._apply()
 
         self.tissue_selector.observe(self._on_change, names="value")
-        self.site_selector.observe(self._on_change, names="value")
-        self.widget = widgets.VBox([widgets.HBox([self.site_selector, self.tissue_selector]), self.image_widget])
+        for box in self.site_boxes.values():
+            box.observe(self._on_change, names="value")
+        sites_row = widgets.HBox([widgets.Label("sites"), *self.site_boxes.values()])
+        sites_row.add_class("deepnorm-site-boxes")
+        self.widget = widgets.VBox([sites_row, self.tissue_selector, self.image_widget])
         self.widget.add_class("deepnorm-histogram-viewer")
+
+    @property
+    def selected_sites(self) -> list[str]:
+        """The sites whose checkbox is ticked, in the order of `data`."""
+        return [site for site, box in self.site_boxes.items() if box.value]
+
+    def select_sites(self, sites: Sequence[str]) -> None:
+        """Tick exactly the checkboxes of `sites` (redrawing once)."""
+        unknown = sorted(set(sites) - set(self.sites))
+        if unknown:
+            raise DataError(f"HistogramViewer: unknown sites {unknown}; the viewer holds {self.sites}.")
+        self._holding = True
+        try:
+            for site, box in self.site_boxes.items():
+                box.value = site in sites
+        finally:
+            self._holding = False
+        self._apply()
 
     def visible_lines(self) -> list[tuple[str, str, int]]:
         """Keys (stage, site, tissue) of the lines now shown."""
@@ -93,7 +116,7 @@ class HistogramViewer(PngFigureViewer):
 
     def _apply(self) -> None:
         tissue = int(self.tissue_selector.value)
-        sites = set(self.site_selector.value)
+        sites = set(self.selected_sites)
         name = CLASS_NAMES[tissue] if tissue < len(CLASS_NAMES) else str(tissue)
         for ax, stage in zip(self.axes, self.stages):
             top = 0.0
@@ -116,4 +139,5 @@ class HistogramViewer(PngFigureViewer):
         self.refresh()
 
     def _on_change(self, change: dict[str, Any]) -> None:
-        self._apply()
+        if not self._holding:
+            self._apply()

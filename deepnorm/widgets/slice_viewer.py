@@ -2,21 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Union
 
 import numpy as np
 
 from deepnorm.errors import DataError
+from deepnorm.labels import CLASS_NAMES, SITE_NAMES
 from deepnorm.widgets.base import PngFigureViewer, new_canvas_figure, same_spacing, unwrap_volume
 from deepnorm.widgets.core import (
     AXES,
+    LABEL_COLORS,
+    foreground_centre,
     label_rgba,
     n_slices,
+    orientation_letters,
     percentile_window,
     slice_aspect,
     take_slice,
 )
+
+#: One case of a browsable viewer: (image, normalized or None, labels or None), arrays or Volumes.
+Case = tuple[Any, Any, Any]
+#: A case, or a function of no argument that loads it when it is first shown.
+CaseSource = Union[Case, Callable[[], Case]]
+#: Percentiles (%) of the default intensity window.
+DEFAULT_WINDOW: tuple[float, float] = (0.5, 99.5)
+_EDGES = {"left": (0.02, 0.5, "left", "center"), "right": (0.98, 0.5, "right", "center"),
+          "top": (0.5, 0.98, "center", "top"), "bottom": (0.5, 0.02, "center", "bottom")}
 
 
 def _channel(array: np.ndarray, name: str, channel: int) -> np.ndarray:
@@ -29,9 +42,35 @@ def _channel(array: np.ndarray, name: str, channel: int) -> np.ndarray:
     return np.asarray(array, dtype=np.float32)
 
 
-def _volume_window(volume: np.ndarray) -> tuple[float, float]:
+def _volume_window(volume: np.ndarray, percentiles: tuple[float, float] = DEFAULT_WINDOW) -> tuple[float, float]:
     foreground = volume != 0
-    return percentile_window(volume, foreground if foreground.any() else None)
+    return percentile_window(volume, foreground if foreground.any() else None, *percentiles)
+
+
+def _load_case(
+    image: Any, normalized: Any, labels: Any, spacing: Sequence[float] | None, channel: int
+) -> tuple[list[np.ndarray], np.ndarray | None, tuple[float, float, float]]:
+    """(volumes, labels, spacing in mm) of one case, checked: equal shapes, one spacing."""
+    array, image_spacing = unwrap_volume(image, "SliceViewer image")
+    volumes = [_channel(array, "image", channel)]
+    spacings = [image_spacing]
+    if normalized is not None:
+        array, normalized_spacing = unwrap_volume(normalized, "SliceViewer normalized")
+        volumes.append(_channel(array, "normalized", channel))
+        spacings.append(normalized_spacing)
+    shape = volumes[0].shape
+    for volume in volumes[1:]:
+        if volume.shape != shape:
+            raise DataError(f"SliceViewer: normalized shape {volume.shape} differs from image shape {shape}.")
+    label_array = None
+    if labels is not None:
+        label_array, label_spacing = unwrap_volume(labels, "SliceViewer labels")
+        spacings.append(label_spacing)
+        if label_array.shape != shape:
+            raise DataError(f"SliceViewer: labels shape {label_array.shape} differs from image shape {shape}.")
+    if spacing is None:
+        spacing = same_spacing(spacings) or (1.0, 1.0, 1.0)
+    return volumes, label_array, tuple(float(s) for s in spacing)  # type: ignore[return-value]
 
 
 class SliceViewer(PngFigureViewer):
@@ -39,12 +78,23 @@ class SliceViewer(PngFigureViewer):
 
     `image` and `normalized` are (X,Y,Z) or (C,X,Y,Z) arrays or `Volume` objects (channel
     `channel` shown), `labels` an (X,Y,Z) label map (0 BG, 1 CSF, 2 GM, 3 WM), array or Volume.
-    `spacing` is the voxel size in mm (x,y,z); None takes it from the Volumes, else 1 mm. Each
-    panel uses a (0.5, 99.5) percentile window of its volume's non-zero voxels. Controls:
-    ``axis_toggle`` (axial/coronal/sagittal), ``slider`` (slice index, max follows the axis),
-    ``overlay_toggle`` (label overlay, off without labels). The picture is
-    ``image_widget.value`` (PNG); ``widget`` is the container to display (CSS class
-    ``deepnorm-slice-viewer``).
+    `spacing` is the voxel size in mm (x,y,z); None takes it from the Volumes, else 1 mm.
+    Controls:
+
+    - ``site_dropdown`` and ``subject_dropdown``: the case shown (see `browse`; hidden when the
+      viewer holds one case);
+    - ``axis_toggle`` (axial/coronal/sagittal) and ``slider`` (slice index, max follows the
+      axis). The viewer keeps a 3D cursor (``cursor``, voxel x, y, z), starting at the centre of
+      the labelled brain: the slider moves it along the shown axis, and switching the axis
+      shows the slice through it, so the anatomical position is kept;
+    - ``window_slider``: the intensity window, as percentiles (%) of each panel's non-zero
+      voxels (default 0.5 to 99.5); a colour bar under the panels gives each window's values;
+    - ``overlay_toggle``: the label overlay (off by default; disabled without labels), with a
+      legend of the tissues' colours.
+
+    Each panel carries the orientation letters (R/L, A/P, S/I) at its edges. The picture is
+    ``image_widget.value`` (PNG, shown at its native size); ``widget`` is the container to
+    display (CSS class ``deepnorm-slice-viewer``).
     """
 
     def __init__(
@@ -58,72 +108,136 @@ class SliceViewer(PngFigureViewer):
         axis: str = "axial",
         alpha: float = 0.4,
         channel: int = 0,
+        overlay: bool = False,
+        cases: Mapping[str, Mapping[str, CaseSource]] | None = None,
     ) -> None:
         import ipywidgets as widgets
 
-        array, image_spacing = unwrap_volume(image, "SliceViewer image")
-        volumes = [_channel(array, "image", channel)]
-        spacings = [image_spacing]
-        if normalized is not None:
-            array, normalized_spacing = unwrap_volume(normalized, "SliceViewer normalized")
-            volumes.append(_channel(array, "normalized", channel))
-            spacings.append(normalized_spacing)
-        shape = volumes[0].shape
-        for volume in volumes[1:]:
-            if volume.shape != shape:
-                raise DataError(f"SliceViewer: normalized shape {volume.shape} differs from image shape {shape}.")
-        self.labels = None
-        if labels is not None:
-            self.labels, label_spacing = unwrap_volume(labels, "SliceViewer labels")
-            spacings.append(label_spacing)
-            if self.labels.shape != shape:
-                raise DataError(f"SliceViewer: labels shape {self.labels.shape} differs from image shape {shape}.")
-        if spacing is None:
-            spacing = same_spacing(spacings) or (1.0, 1.0, 1.0)
-        self.volumes = volumes
+        volumes, label_array, self.spacing = _load_case(image, normalized, labels, spacing, channel)
+        self._given_spacing = spacing
+        self.channel = int(channel)
         self.names = list(names)[: len(volumes)]
         if len(self.names) < len(volumes):
             raise DataError(f"SliceViewer: {len(volumes)} panels need {len(volumes)} names, got {list(names)}.")
-        self.spacing = tuple(float(s) for s in spacing)
         self.alpha = float(alpha)
-        self.windows = [_volume_window(v) for v in volumes]
         slice_aspect(self.spacing, axis)  # validates spacing and axis
+        self._set_volumes(volumes, label_array)
+        self.cases: dict[str, dict[str, CaseSource]] = {str(s): dict(c) for s, c in (cases or {}).items()}
+        self._loaded: dict[tuple[str, str], tuple[list[np.ndarray], np.ndarray | None, tuple[float, float, float]]] = {}
 
+        first_site = next(iter(self.cases), "")
+        site_options = [(SITE_NAMES.get(s, s), s) for s in self.cases] or [("this volume", "")]
+        subject_options = list(self.cases.get(first_site, {})) or [""]
+        hidden = widgets.Layout(display="none") if len(self.cases) == 0 else widgets.Layout()
+        self.site_dropdown = widgets.Dropdown(options=site_options, value=first_site, description="site", layout=hidden)
+        self.subject_dropdown = widgets.Dropdown(
+            options=subject_options, value=subject_options[0], description="subject", layout=hidden
+        )
         self.axis_toggle = widgets.ToggleButtons(options=list(AXES)[::-1], value=axis, description="view")
-        n = n_slices(shape, axis)
-        self.slider = widgets.IntSlider(value=n // 2, min=0, max=n - 1, description="slice", continuous_update=True)
+        n = n_slices(self.volumes[0].shape, axis)
+        self.slider = widgets.IntSlider(
+            value=self.cursor[AXES[axis]], min=0, max=n - 1, description="slice", continuous_update=True
+        )
+        self.window_slider = widgets.FloatRangeSlider(
+            value=DEFAULT_WINDOW, min=0.0, max=100.0, step=0.5, description="window %", readout_format=".1f",
+            continuous_update=False,
+        )
         self.overlay_toggle = widgets.Checkbox(
-            value=self.labels is not None, description="labels", disabled=self.labels is None
+            value=bool(overlay) and self.labels is not None, description="labels", disabled=self.labels is None
         )
         self.image_widget = self._make_image_widget()
-
-        self.figure = new_canvas_figure((3.2 * len(volumes), 3.4))
-        axes = self.figure.subplots(1, len(volumes), squeeze=False)[0]
-        self.axes = list(axes)
-        self.gray_images = []
-        self.overlay_images = []
-        for ax, volume, window, name in zip(self.axes, volumes, self.windows, self.names):
-            gray = take_slice(volume, axis, self.slider.value)
-            self.gray_images.append(
-                ax.imshow(gray, cmap="gray", vmin=window[0], vmax=window[1], interpolation="nearest")
-            )
-            self.overlay_images.append(ax.imshow(self._overlay(axis, self.slider.value), interpolation="nearest"))
-            ax.set_title(name, fontsize=10)
-            ax.axis("off")
+        self._build_figure(axis)
         self._holding = False
         self._apply()
 
+        self.site_dropdown.observe(self._on_site, names="value")
+        self.subject_dropdown.observe(self._on_subject, names="value")
         self.axis_toggle.observe(self._on_axis, names="value")
-        self.slider.observe(self._on_change, names="value")
+        self.slider.observe(self._on_slider, names="value")
+        self.window_slider.observe(self._on_window, names="value")
         self.overlay_toggle.observe(self._on_change, names="value")
-        controls = widgets.HBox([self.axis_toggle, self.overlay_toggle])
-        self.widget = widgets.VBox([controls, self.slider, self.image_widget])
+        rows = [
+            widgets.HBox([self.site_dropdown, self.subject_dropdown]),
+            widgets.HBox([self.axis_toggle, self.overlay_toggle]),
+            widgets.HBox([self.slider, self.window_slider]),
+            self.image_widget,
+        ]
+        self.widget = widgets.VBox(rows)
         self.widget.add_class("deepnorm-slice-viewer")
 
+    @classmethod
+    def browse(
+        cls,
+        cases: Mapping[str, Mapping[str, CaseSource]],
+        names: Sequence[str] = ("input", "normalized"),
+        spacing: Sequence[float] | None = None,
+        **options: Any,
+    ) -> SliceViewer:
+        """A viewer over several cases: ``cases[site][subject]`` is ``(image, normalized, labels)``
+        (normalized and labels may be None) or a function of no argument returning it, called
+        when the case is first shown. The site and subject dropdowns pick the case; `options`
+        are the keyword options of the constructor (axis, alpha, channel, overlay)."""
+        if not cases or not all(cases.values()):
+            raise DataError("SliceViewer.browse needs at least one subject for every site: cases[site][subject].")
+        site = next(iter(cases))
+        subject = next(iter(cases[site]))
+        source = cases[site][subject]
+        image, normalized, labels = source() if callable(source) else source
+        viewer = cls(image, normalized, labels, spacing, names, cases=cases, **options)
+        viewer._loaded[(str(site), str(subject))] = (viewer.volumes, viewer.labels, viewer.spacing)
+        return viewer
+
+    # ----------------------------------------------------------------------- state
     @property
     def axis(self) -> str:
         """The current display axis."""
         return str(self.axis_toggle.value)
+
+    @property
+    def windows(self) -> list[tuple[float, float]]:
+        """The intensity window (vmin, vmax) of each panel now shown."""
+        lo, hi = (float(v) for v in self.window_slider.value)
+        if hi <= lo:
+            hi = min(lo + 0.5, 100.0)
+            lo = hi - 0.5
+        return [_volume_window(v, (lo, hi)) for v in self.volumes]
+
+    def _set_volumes(self, volumes: list[np.ndarray], labels: np.ndarray | None) -> None:
+        self.volumes = volumes
+        self.labels = labels
+        self.cursor = list(foreground_centre(labels if labels is not None and np.any(labels) else volumes[0]))
+
+    # ----------------------------------------------------------------------- drawing
+    def _build_figure(self, axis: str) -> None:
+        from matplotlib.patches import Patch
+
+        n_panels = len(self.volumes)
+        self.figure = new_canvas_figure((3.2 * n_panels, 3.9))
+        grid = self.figure.add_gridspec(2, n_panels, height_ratios=(1.0, 0.05))
+        self.axes = [self.figure.add_subplot(grid[0, i]) for i in range(n_panels)]
+        self.colorbar_axes = [self.figure.add_subplot(grid[1, i]) for i in range(n_panels)]
+        self.gray_images, self.overlay_images, self.orientation_texts, self.colorbars = [], [], [], []
+        index = self.cursor[AXES[axis]]
+        for ax, cax, volume, name in zip(self.axes, self.colorbar_axes, self.volumes, self.names):
+            gray = take_slice(volume, axis, index)
+            gray_image = ax.imshow(gray, cmap="gray", interpolation="nearest")
+            self.gray_images.append(gray_image)
+            self.overlay_images.append(ax.imshow(self._overlay(axis, index), interpolation="nearest"))
+            ax.set_title(name, fontsize=10)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            texts = {}
+            for edge, (x, y, ha, va) in _EDGES.items():
+                texts[edge] = ax.text(x, y, "", transform=ax.transAxes, ha=ha, va=va, color="yellow",
+                                      fontsize=9, fontweight="bold")
+            self.orientation_texts.append(texts)
+            colorbar = self.figure.colorbar(gray_image, cax=cax, orientation="horizontal")
+            colorbar.set_label("intensity (a.u.)", fontsize=8)
+            colorbar.ax.tick_params(labelsize=7)
+            self.colorbars.append(colorbar)
+        handles = [Patch(color=color, label=CLASS_NAMES[k]) for k, color in LABEL_COLORS.items()]
+        self.legend = self.figure.legend(handles=handles, loc="outside upper center", ncol=len(handles),
+                                         fontsize=8, frameon=False)
 
     def _overlay(self, axis: str, index: int) -> np.ndarray:
         shape2d = take_slice(self.volumes[0], axis, index).shape
@@ -136,8 +250,9 @@ class SliceViewer(PngFigureViewer):
         aspect = slice_aspect(self.spacing, axis)
         overlay = self._overlay(axis, index)
         show_overlay = bool(self.overlay_toggle.value) and self.labels is not None
-        for ax, volume, window, gray_image, overlay_image in zip(
-            self.axes, self.volumes, self.windows, self.gray_images, self.overlay_images
+        letters = orientation_letters(axis)
+        for ax, volume, window, gray_image, overlay_image, texts in zip(
+            self.axes, self.volumes, self.windows, self.gray_images, self.overlay_images, self.orientation_texts
         ):
             gray = take_slice(volume, axis, index)
             extent = (-0.5, gray.shape[1] - 0.5, gray.shape[0] - 0.5, -0.5)
@@ -150,20 +265,78 @@ class SliceViewer(PngFigureViewer):
             ax.set_xlim(extent[0], extent[1])
             ax.set_ylim(extent[2], extent[3])
             ax.set_aspect(aspect)
+            for edge, text in texts.items():
+                text.set_text(letters[edge])
+        self.legend.set_visible(show_overlay)
+        position = index * self.spacing[AXES[axis]]
+        self.figure.suptitle(f"{axis} slice {index} ({position:.1f} mm)", fontsize=9)
         self.refresh()
 
+    # ----------------------------------------------------------------------- cases
+    def _case(self, site: str, subject: str) -> tuple[list[np.ndarray], np.ndarray | None, tuple[float, float, float]]:
+        key = (site, subject)
+        if key not in self._loaded:
+            source = self.cases[site][subject]
+            image, normalized, labels = source() if callable(source) else source
+            volumes, labels_array, spacing = _load_case(image, normalized, labels, self._given_spacing, self.channel)
+            if len(volumes) != len(self.volumes):
+                raise DataError(
+                    f"SliceViewer: case {site}/{subject} has {len(volumes)} panels, the viewer shows {len(self.volumes)}; "
+                    "give every case a normalized volume, or none."
+                )
+            self._loaded[key] = (volumes, labels_array, spacing)
+        return self._loaded[key]
+
+    def _show_case(self, site: str, subject: str) -> None:
+        volumes, labels, spacing = self._case(site, subject)
+        self.spacing = spacing
+        self._set_volumes(volumes, labels)
+        self.overlay_toggle.disabled = labels is None
+        self._holding = True
+        try:
+            if labels is None:
+                self.overlay_toggle.value = False
+            n = n_slices(volumes[0].shape, self.axis)
+            self.slider.max = max(n - 1, 0)
+            self.slider.value = self.cursor[AXES[self.axis]]
+        finally:
+            self._holding = False
+        self._apply()
+
+    # ----------------------------------------------------------------------- observers
+    def _on_site(self, change: dict[str, Any]) -> None:
+        subjects = list(self.cases.get(str(change["new"]), {}))
+        self._holding = True
+        try:
+            self.subject_dropdown.options = subjects
+            self.subject_dropdown.value = subjects[0]
+        finally:
+            self._holding = False
+        self._show_case(str(change["new"]), subjects[0])
+
+    def _on_subject(self, change: dict[str, Any]) -> None:
+        if not self._holding and change["new"] is not None:
+            self._show_case(str(self.site_dropdown.value), str(change["new"]))
+
     def _on_axis(self, change: dict[str, Any]) -> None:
-        old_n = n_slices(self.volumes[0].shape, change["old"])
         new_n = n_slices(self.volumes[0].shape, change["new"])
-        fraction = self.slider.value / max(old_n - 1, 1)
         self._holding = True
         try:
             self.slider.max = max(new_n - 1, 0)
-            self.slider.value = int(round(fraction * (new_n - 1)))
+            self.slider.value = min(self.cursor[AXES[change["new"]]], new_n - 1)
         finally:
             self._holding = False
+        self._apply()
+
+    def _on_slider(self, change: dict[str, Any]) -> None:
+        if not self._holding:
+            self.cursor[AXES[self.axis]] = int(change["new"])
+            self._apply()
+
+    def _on_window(self, change: dict[str, Any]) -> None:
         self._apply()
 
     def _on_change(self, change: dict[str, Any]) -> None:
         if not self._holding:
             self._apply()
+

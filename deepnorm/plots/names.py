@@ -1,0 +1,36 @@
+"""Display names of the study's internal keys (methods, settings, image stages, result columns).
+
+Figures and viewers show these, never the keys: ``adversarial`` is "Ours", ``dice_csf`` is
+"Dice CSF". An unknown key is shown as itself with underscores turned into spaces.
+"""
+
+from __future__ import annotations
+
+from deepnorm.labels import SITE_NAMES
+
+METHOD_NAMES: dict[str, str] = {
+    "segmenter": "Segmenter",
+    "standardization": "Standardization",
+    "preprocessor": "Pre-processor",
+    "adversarial": "Ours",
+}
+SETTING_NAMES: dict[str, str] = {"dual": "iSEG + MRBrainS", "multi": "iSEG + MRBrainS + ABIDE"}
+#: Image stages of Table 4 (the inputs, then each method's normalized images).
+STAGE_NAMES: dict[str, str] = {"inputs": "Input data", **METHOD_NAMES}
+#: Result-table columns: Dice is a fraction, MHD in the unit of the table it comes from.
+COLUMN_NAMES: dict[str, str] = {
+    **{f"dice_{t}": f"Dice {t.upper()}" for t in ("csf", "gm", "wm")},
+    "dice_mean": "Dice mean",
+    **{f"mhd_{t}": f"MHD {t.upper()}" for t in ("csf", "gm", "wm")},
+    "mhd_mean": "MHD mean",
+    "jsd": "JSD (nats)",
+}
+
+
+def display_name(key: object) -> str:
+    """The name a reader sees for an internal key (method, setting, stage, site or column)."""
+    text = str(key)
+    for table in (METHOD_NAMES, SETTING_NAMES, STAGE_NAMES, COLUMN_NAMES, SITE_NAMES):
+        if text in table:
+            return table[text]
+    return text.replace("_", " ")

@@ -1,0 +1,103 @@
+"""The main result (Table 3) as a figure: Dice per method and tissue, with the spread over seeds."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deepnorm.errors import DataError
+from deepnorm.plots.figures import _new_figure, save_figure
+from deepnorm.plots.names import display_name
+
+#: Table 3 columns drawn, left to right: one group of bars per tissue, then the mean.
+DICE_COLUMNS: tuple[str, ...] = ("dice_csf", "dice_gm", "dice_wm", "dice_mean")
+
+
+def _records(rows: Any) -> list[dict[str, Any]]:
+    if hasattr(rows, "to_dict") and not isinstance(rows, Mapping):
+        rows = rows.to_dict("records")
+    return [dict(row) for row in rows]
+
+
+def _value(row: Mapping[str, Any], key: str) -> float:
+    try:
+        return float(row.get(key, np.nan))
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def plot_method_tissue_bars(
+    rows: Any,
+    *,
+    columns: Sequence[str] = DICE_COLUMNS,
+    paper: Mapping[tuple[str, str], Mapping[str, float]] | None = None,
+    path: str | Path | None = None,
+) -> Any:
+    """Table 3 as bars: one panel per setting, one group per tissue, one bar per method.
+
+    `rows` are Table 3 rows (dicts or a DataFrame) with ``method``, optionally ``setting``, and
+    the Dice `columns` (fractions). When a row carries ``<column>_std`` (standard deviation over
+    seeds, with ``n_seeds``), the bar gets that error bar and the panel title says so; otherwise
+    the bars are plain. `paper` (``{(setting, method): {column: value}}``, e.g.
+    `deepnorm.study.paper.TABLE3`) adds the paper's values as black ticks over the bars.
+    Returns a Figure with one axes per setting; every bar's gid is ``"<method>:<column>"``.
+    """
+    records = _records(rows)
+    if not records:
+        raise DataError("plot_method_tissue_bars got no row; pass Table 3 rows (results/table3.csv).")
+    missing = [c for c in ("method", *columns) if c not in records[0]]
+    if missing:
+        raise DataError(f"plot_method_tissue_bars: the rows lack {missing}; pass Table 3 rows (results/table3.csv).")
+    settings = list(dict.fromkeys(str(r.get("setting", "")) for r in records))
+    methods = list(dict.fromkeys(str(r["method"]) for r in records))
+    import seaborn as sns
+
+    palette = dict(zip(methods, sns.color_palette("deep", len(methods))))
+    width = 0.8 / len(methods)
+    with sns.axes_style("whitegrid"):
+        figure = _new_figure((max(4.5, 0.75 * len(columns) * len(methods) + 1.5) * len(settings), 3.6))
+        axes = list(figure.subplots(1, len(settings), squeeze=False, sharey=True)[0])
+    x = np.arange(len(columns))
+    for ax, setting in zip(axes, settings):
+        spread = paper_shown = False
+        n_seeds: set[int] = set()
+        for i, method in enumerate(methods):
+            row = next((r for r in records if str(r.get("setting", "")) == setting and str(r["method"]) == method), None)
+            if row is None:
+                continue
+            values = [_value(row, c) for c in columns]
+            stds = [_value(row, f"{c}_std") for c in columns]
+            has_std = any(np.isfinite(s) for s in stds)
+            spread |= has_std
+            if has_std and "n_seeds" in row:
+                n_seeds.add(int(_value(row, "n_seeds")))
+            offsets = x + (i - (len(methods) - 1) / 2) * width
+            bars = ax.bar(
+                offsets, values, width, color=palette[method], label=display_name(method),
+                yerr=[s if np.isfinite(s) else 0.0 for s in stds] if has_std else None, capsize=3,
+            )
+            for bar, column in zip(bars, columns):
+                bar.set_gid(f"{method}:{column}")
+            reference = (paper or {}).get((setting, method))
+            if reference:
+                marks = [float(reference.get(c, np.nan)) for c in columns]
+                ax.scatter(offsets, marks, marker="_", s=160, color="black", zorder=3,
+                           label=None if paper_shown else "paper")
+                paper_shown = True
+        title = display_name(setting) if setting else "Table 3"
+        if spread:
+            seeds = f" over {n_seeds.pop()} seeds" if len(n_seeds) == 1 else " over seeds"
+            title += f"\nbars: mean ± standard deviation{seeds}"
+        else:
+            title += "\none seed (no spread measured)"
+        ax.set_title(title, fontsize=10)
+        ax.set_xticks(x, [display_name(c).replace("Dice ", "") for c in columns])
+        ax.set_xlabel("tissue")
+        ax.set_ylim(0.0, 1.0)
+        ax.grid(axis="x", visible=False)
+    axes[0].set_ylabel("Dice (fraction)")
+    axes[-1].legend(fontsize=8, loc="lower right", framealpha=0.9)
+    return save_figure(figure, path)

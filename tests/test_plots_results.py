@@ -1,0 +1,87 @@
+"""Figure data of the result figures: Table 3 bars (with and without seed spread), fitted y-limits."""
+
+from __future__ import annotations
+
+import matplotlib
+import numpy as np
+import pytest
+
+matplotlib.use("Agg")
+
+from deepnorm.errors import DataError  # noqa: E402
+from deepnorm.plots import display_name, plot_dice_bars, plot_method_tissue_bars  # noqa: E402
+from deepnorm.plots.results import DICE_COLUMNS  # noqa: E402
+
+METHODS = ("standardization", "preprocessor", "adversarial")
+
+
+def _rows(seed: int = 0, *, std: bool = False, settings=("dual", "multi")):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for setting in settings:
+        for method in METHODS:
+            row = {"setting": setting, "method": method, **{c: float(rng.uniform(0.5, 0.95)) for c in DICE_COLUMNS}}
+            row["mhd_mean"] = 12.0
+            if std:
+                row.update({f"{c}_std": float(rng.uniform(0.005, 0.05)) for c in DICE_COLUMNS}, n_seeds=3)
+            rows.append(row)
+    return rows
+
+
+def _bars(ax):
+    return {patch.get_gid(): patch for patch in ax.patches if patch.get_gid()}
+
+
+def test_table3_bars_hold_each_method_and_tissue():
+    rows = _rows()
+    figure = plot_method_tissue_bars(rows)
+    assert len(figure.axes) == 2
+    for ax, setting in zip(figure.axes, ("dual", "multi")):
+        bars = _bars(ax)
+        assert len(bars) == len(METHODS) * len(DICE_COLUMNS)
+        for row in (r for r in rows if r["setting"] == setting):
+            for column in DICE_COLUMNS:
+                assert bars[f"{row['method']}:{column}"].get_height() == pytest.approx(row[column])
+        assert ax.get_title().startswith(display_name(setting))
+        assert "no spread" in ax.get_title()
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["CSF", "GM", "WM", "mean"]
+        assert ax.get_ylim() == (0.0, 1.0)
+        assert not [c for c in ax.containers if getattr(c, "errorbar", None) is not None]
+    assert figure.axes[0].get_ylabel() == "Dice (fraction)"
+    legend = [t.get_text() for t in figure.axes[-1].get_legend().get_texts()]
+    assert legend == ["Standardization", "Pre-processor", "Ours"]
+
+
+def test_table3_error_bars_are_the_seed_std():
+    rows = _rows(1, std=True, settings=("dual",))
+    figure = plot_method_tissue_bars(rows)
+    ax = figure.axes[0]
+    containers = [c for c in ax.containers if getattr(c, "errorbar", None) is not None]
+    assert len(containers) == len(METHODS)
+    for container, row in zip(containers, rows):
+        segments = container.errorbar.lines[2][0].get_segments()
+        half_lengths = [(seg[1][1] - seg[0][1]) / 2 for seg in segments]
+        np.testing.assert_allclose(half_lengths, [row[f"{c}_std"] for c in DICE_COLUMNS])
+    assert "over 3 seeds" in ax.get_title()
+
+
+def test_table3_paper_ticks_and_bad_rows():
+    rows = _rows(2, settings=("dual",))
+    paper = {("dual", "adversarial"): {c: 0.8 for c in DICE_COLUMNS}}
+    figure = plot_method_tissue_bars(rows, paper=paper)
+    (ticks,) = figure.axes[0].collections
+    np.testing.assert_allclose(ticks.get_offsets()[:, 1], 0.8)
+    assert "paper" in [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+    with pytest.raises(DataError, match="table3"):
+        plot_method_tissue_bars([{"method": "adversarial"}])
+    with pytest.raises(DataError, match="no row"):
+        plot_method_tissue_bars([])
+
+
+def test_dice_bars_fitted_ylim_holds_small_values():
+    table = {"dual": {"inputs": 0.087, "ours": 0.084}, "multi": {"inputs": 0.066, "ours": 0.067}}
+    figure = plot_dice_bars(table, ylim=None, ylabel="JSD (nats)")
+    bottom, top = figure.axes[0].get_ylim()
+    assert bottom == 0.0 and 0.087 < top < 0.2
+    fixed = plot_dice_bars(table)
+    assert fixed.axes[0].get_ylim() == (0.0, 1.0)

@@ -1,0 +1,139 @@
+"""The study's figures show display names, fitted limits and mm axes (figure data, not pixels)."""
+
+from __future__ import annotations
+
+import matplotlib
+import numpy as np
+import pytest
+
+matplotlib.use("Agg")
+
+from deepnorm.files import read_table  # noqa: E402
+from deepnorm.paths import project_root  # noqa: E402
+from deepnorm.plots.names import METHOD_NAMES, SETTING_NAMES  # noqa: E402
+from deepnorm.study import experiments as ex  # noqa: E402
+from deepnorm.study import figures as figs  # noqa: E402
+
+INTERNAL_KEYS = {"dual", "multi", "inputs", "standardization", "preprocessor", "adversarial", "iseg", "mrbrains"}
+
+
+def _texts(figure) -> list[str]:
+    """Tick labels, titles and legend entries of every axes."""
+    texts = []
+    for ax in figure.axes:
+        texts += [t.get_text() for t in ax.get_xticklabels()] + [ax.get_title(), ax.get_xlabel(), ax.get_ylabel()]
+        legend = ax.get_legend()
+        if legend is not None:
+            texts += [t.get_text() for t in legend.get_texts()]
+    return texts
+
+
+@pytest.fixture()
+def ctx(tmp_path):
+    """A context writing into tmp_path (its data root is never read by these figures)."""
+    return ex.Context(profile="smoke", data_root=str(tmp_path / "data"), results_dir=str(tmp_path / "results"),
+                      figures_dir=str(tmp_path / "figures"), runs_dir=str(tmp_path / "runs"), progress=False)
+
+
+def _committed(name: str) -> list[dict]:
+    rows = read_table(name, project_root() / "results")
+    if not rows:
+        pytest.skip(f"results/{name}.csv is not committed")
+    return rows
+
+
+def test_table4_bars_fit_the_values_and_use_display_names(ctx):
+    rows = _committed("table4")
+    figure = figs.table4_bars(ctx, rows)
+    ax = figure.axes[0]
+    top = max(float(r["jsd"]) for r in rows)
+    assert ax.get_ylim()[0] == 0.0 and top < ax.get_ylim()[1] < 1.5 * top
+    assert ax.get_ylabel() == "JSD (nats)"
+    assert not INTERNAL_KEYS & set(_texts(figure))
+    assert {t.get_text() for t in ax.get_xticklabels()} == {SETTING_NAMES[r["setting"]] for r in rows}
+    assert (ctx.figure("table4_jsd")).exists()
+
+
+def test_table3_and_table2_bars_use_display_names(ctx):
+    rows = _committed("table3")
+    figure = figs.table3_bars(ctx, rows)
+    texts = _texts(figure)
+    assert not INTERNAL_KEYS & set(texts)
+    assert {METHOD_NAMES[r["method"]] for r in rows} <= set(texts)
+    assert ctx.figure("table3_normalization").exists()
+    figure = figs.table2_bars(ctx, _committed("table2"))
+    assert not any(key in text for text in _texts(figure) for key in ("iseg", "mrbrains", "ours"))
+
+
+class _Subject:
+    """A synthetic test subject: a brain ball, 1 x 2 x 1.5 mm voxels."""
+
+    def __init__(self) -> None:
+        grid = np.stack(np.meshgrid(*[np.linspace(-1, 1, n) for n in (10, 12, 8)], indexing="ij"))
+        self.mask = (grid**2).sum(axis=0) < 0.8
+        self.image = (0.5 * self.mask)[None].astype(np.float32)
+        self.spacing = (1.0, 2.0, 1.5)
+
+
+class _Run:
+    """Stands for a trained run: its generator halves the intensities."""
+
+    def normalize_volume(self, image, mask=None):
+        return 0.5 * np.asarray(image)
+
+
+def test_fig8_draws_alpha_zero_normalized_images_and_mm(ctx, monkeypatch):
+    subject = _Subject()
+    monkeypatch.setattr(ex, "run_for", lambda *args, **kwargs: _Run())
+    monkeypatch.setattr(ex, "split_subjects", lambda *args, **kwargs: [subject])
+    figure = figs.fig8_bias(ctx, site="iseg", alphas=(0.5,))
+    titles = [ax.get_title() for ax in figure.axes if ax.images]
+    assert titles == ["degraded, α = 0", "degraded, α = 0.5", "normalized, α = 0", "normalized, α = 0.5"]
+    profiles = [ax for ax in figure.axes if ax.lines]
+    assert [ax.get_title() for ax in profiles] == ["iSEG-2017, degraded", "iSEG-2017, normalized (Ours)"]
+    assert all(len(ax.lines) == 2 for ax in profiles)
+    assert profiles[0].get_ylim() == profiles[1].get_ylim()
+    np.testing.assert_allclose(profiles[0].lines[0].get_xdata(), 2.0 * np.arange(12))  # y in mm
+    assert all("mm" in ax.get_xlabel() for ax in profiles)
+    flat = profiles[0].lines[0].get_ydata()  # α = 0: the undegraded ball, 0.5 wherever the brain is
+    np.testing.assert_allclose(flat[np.isfinite(flat)], 0.5, rtol=1e-6)
+    assert ctx.figure("fig8_bias_field_iseg").exists()
+
+
+class _TourSubject:
+    def __init__(self, subject_id: str, channels: int, seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        self.subject_id = subject_id
+        self.labels = rng.integers(0, 4, size=(8, 9, 7))
+        self.image = rng.random((channels, 8, 9, 7)).astype(np.float32) * (self.labels > 0)
+        self.spacing = (1.0, 1.0, 1.0)
+
+
+def test_tour_viewer_browses_every_site(ctx):
+    tour = figs.Tour(rows=[], subjects={"iseg": _TourSubject("1", 2, 0), "mrbrains": _TourSubject("7", 2, 1)})
+    viewer = figs.tour_viewer(ctx, tour, site="mrbrains")
+    assert [value for _, value in viewer.site_dropdown.options] == ["mrbrains", "iseg"]
+    assert viewer.names == ["T1", "T2 / T2-FLAIR"]
+    viewer.site_dropdown.value = "iseg"
+    np.testing.assert_array_equal(viewer.volumes[1], tour.subjects["iseg"].image[1])
+    mixed = figs.Tour(rows=[], subjects={"iseg": _TourSubject("1", 2, 0), "abide": _TourSubject("3", 1, 2)})
+    assert figs.tour_viewer(ctx, mixed).names == ["T1"]
+
+
+def test_normalized_viewer_shows_input_beside_ours(ctx, monkeypatch):
+    subject = _Subject()
+    subject.subject_id = "5"
+    subject.labels = subject.mask.astype(int) * 2
+
+    class _Config:
+        class data:
+            sites = ("iseg", "mrbrains")
+
+    run = _Run()
+    run.config = _Config()
+    monkeypatch.setattr(ex, "run_for", lambda *args, **kwargs: run)
+    monkeypatch.setattr(ex, "split_subjects", lambda *args, **kwargs: [subject])
+    viewer = figs.normalized_viewer(ctx)
+    assert viewer.names == ["input", "normalized (Ours)"]
+    np.testing.assert_allclose(viewer.volumes[1], 0.5 * subject.image[0] * subject.mask)
+    assert [value for _, value in viewer.site_dropdown.options] == ["iseg", "mrbrains"]
