@@ -55,7 +55,7 @@ def test_paper_beside_ours_pairs_each_paper_number_with_ours(tmp_path):
 
 
 def test_paper_beside_ours_marks_what_we_did_not_measure(tmp_path):
-    header, rows = display.paper_beside_ours("table7", tmp_path)
+    _header, rows = display.paper_beside_ours("table7", tmp_path)
     assert len(rows) == len(paper.TABLE7) and all(r[1].endswith("/ –") for r in rows)
 
 

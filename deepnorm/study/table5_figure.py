@@ -67,7 +67,7 @@ def table5_bars(scores: Mapping[str, Sequence[Score]]) -> list[Bar]:
     return bars
 
 
-def plot_table5(scores: Mapping[str, Sequence[Score]], *, path: str | Path | None = None) -> "Figure":
+def plot_table5(scores: Mapping[str, Sequence[Score]], *, path: str | Path | None = None) -> Figure:
     """Dice per tissue (x) for each input (colour), one panel per site; saved to `path` when given."""
     import matplotlib.pyplot as plt
 
