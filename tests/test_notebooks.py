@@ -1,4 +1,4 @@
-"""The notebooks: generated from one source, stripped, parameterised, and run end to end (smoke)."""
+"""The notebooks: jupytext pairs in sync, stripped, parameterised, and run end to end (smoke)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jupytext
 import nbformat
 import papermill
 import pytest
@@ -19,17 +20,51 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 
 
-def test_committed_notebooks_match_their_source_and_are_stripped():
-    result = subprocess.run([sys.executable, str(NOTEBOOKS / "build_notebooks.py"), "--check"],
-                            capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
-    for name in reproduce.NOTEBOOKS:
-        nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
-        for cell in nb.cells:
-            if cell.cell_type == "code":
-                assert cell.outputs == [] and cell.execution_count is None, f"{name}: outputs not stripped"
-        tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
-        assert len(tagged) == 1, f"{name} needs exactly one cell tagged 'parameters'"
+RESYNC = "re-sync with `jupytext --sync notebooks/*.py` (or `jupytext --to ipynb notebooks/NAME.py`)"
+
+
+def _cells(nb: nbformat.NotebookNode) -> list[tuple[str, str, list[str]]]:
+    return [(c.cell_type, c.source, list(c.metadata.get("tags", []))) for c in nb.cells]
+
+
+def test_the_notebook_list_names_every_notebook_source():
+    sources = sorted(p.stem for p in NOTEBOOKS.glob("*.py"))
+    assert sources == sorted(reproduce.NOTEBOOKS), "notebooks/*.py and deepnorm.study.reproduce.NOTEBOOKS differ"
+    assert sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb")) == sources, f"a .py has no .ipynb: {RESYNC}"
+
+
+@pytest.mark.parametrize("name", reproduce.NOTEBOOKS)
+def test_each_ipynb_is_its_py_percent_source_stripped(name):
+    source = jupytext.read(NOTEBOOKS / f"{name}.py", fmt="py:percent")
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    assert _cells(nb) == _cells(source), f"notebooks/{name}.ipynb differs from notebooks/{name}.py: {RESYNC}"
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, f"{name}: outputs not stripped ({RESYNC})"
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{name} needs exactly one cell tagged 'parameters' (# %% tags=[\"parameters\"])"
+
+
+def test_the_sync_check_fails_on_an_edited_notebook(tmp_path):
+    nb = nbformat.read(NOTEBOOKS / "01_table2_cross_site.ipynb", as_version=4)
+    nb.cells[-1].source += "\nprint('edited in JupyterLab')"
+    source = jupytext.read(NOTEBOOKS / "01_table2_cross_site.py", fmt="py:percent")
+    assert _cells(nb) != _cells(source)
+
+
+@pytest.mark.parametrize("name", reproduce.NOTEBOOKS)
+def test_each_notebook_says_what_to_look_for(name):
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    assert any(c.cell_type == "markdown" and c.source.startswith("## What to look for") for c in nb.cells), name
+
+
+@pytest.mark.parametrize("name", [n for n in reproduce.NOTEBOOKS if n[:2] not in ("00",)])
+def test_each_experiment_notebook_ends_with_the_paper_beside_ours(name):
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    table = {"01": "table2", "02": "table3", "03": "table4", "04": "table5", "05": "table6", "06": "table7"}[name[:2]]
+    assert nb.cells[-1].source == f'display(Markdown(show.conclusion("{table}", ctx.results_dir)))'
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "markdown_table" not in code, f"{name} shows internal keys: use deepnorm.study.display.markdown"
 
 
 @pytest.mark.parametrize("name", reproduce.NOTEBOOKS)
