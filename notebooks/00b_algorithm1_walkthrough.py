@@ -58,6 +58,7 @@ ctx = ex.Context(profile=profile, data_root=data_root, seed=seed, device=device,
                  results_dir=results_dir or str(scratch_dir("results")),
                  figures_dir=figures_dir or str(scratch_dir("figures")), runs_dir=runs_dir)
 config = load_profile(profile, **{"train.seed": seed})
+torch.set_num_threads(1)  # a tiny batch: one thread is faster than several
 data, model, train = config.data, config.model, config.train
 print(f"profile {profile}: sites {[SITE_NAMES[s] for s in data.sites]}, {data.patch_size}³ patches of "
       f"{data.spacing} mm voxels, batch {train.batch_size}, λ = {train.lam}, {train.n_steps} D step(s) per iteration")
@@ -121,7 +122,8 @@ normalized = G(x)                              # (N, C, p, p, p)
 probs = torch.softmax(S(normalized), dim=1)    # (N, 4, p, p, p): S's class probabilities
 logits_real = D(x)                             # (N, K + 1)
 logits_generated = D(normalized)               # (N, K + 1)
-print("G(x)", tuple(normalized.shape), f"in [{float(normalized.min()):.3f}, {float(normalized.max()):.3f}]")
+low, high = float(normalized.detach().min()), float(normalized.detach().max())
+print("G(x)", tuple(normalized.shape), f"in [{low:.3f}, {high:.3f}]")
 print("S(G(x)) probabilities", tuple(probs.shape))
 print("D(x) logits", tuple(logits_real.shape), "· D(G(x)) logits", tuple(logits_generated.shape))
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import jupytext
@@ -13,8 +11,8 @@ import nbformat
 import papermill
 import pytest
 
-from deepnorm.study import reproduce
 from deepnorm.files import read_json, read_table
+from deepnorm.study import reproduce
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -100,6 +98,6 @@ def test_make_reproduce_smoke_writes_every_table_figure_and_the_report(smoke_rep
     pngs = sorted(p.name for p in figures.glob("*.png"))
     assert len(pngs) >= 8, pngs
     text = report.read_text(encoding="utf-8")
-    verdict_rows = re.findall(r"^\| (C\d) \| .* \| (holds|does not hold|not measured) \|", text, flags=re.M)
+    verdict_rows = re.findall(r"^\| (C\d) \| .* \| (holds|does not hold|not measured) \|", text, flags=re.MULTILINE)
     assert [c for c, _ in verdict_rows] == [f"C{i}" for i in range(1, 10)]
     assert all(v != "not measured" for _, v in verdict_rows), verdict_rows

@@ -16,7 +16,14 @@ from typing import Any
 
 from deepnorm.errors import DeepnormError
 from deepnorm.paths import figures_dir, project_root, results_dir, runs_dir
-from deepnorm.study.reproduce import NOTEBOOKS, ProgressLine, minutes, notebook_parameters, run_notebook, shown_path
+from deepnorm.study.reproduce import (
+    NOTEBOOKS,
+    ProgressLine,
+    minutes,
+    notebook_parameters,
+    run_notebook,
+    shown_path,
+)
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

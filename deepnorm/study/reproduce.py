@@ -14,6 +14,7 @@ While a notebook runs, one terminal line shows its elapsed time and the training
 from __future__ import annotations
 
 import csv
+import math
 import threading
 import time
 from pathlib import Path
@@ -96,7 +97,7 @@ def run_notebook(name: str, parameters: dict[str, Parameter], *, notebooks_dir: 
 # --------------------------------------------------------------------------- progress
 def minutes(seconds: float) -> str:
     """`seconds` as ``m:ss``."""
-    seconds = max(0, int(round(seconds)))
+    seconds = max(0, round(seconds))
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
@@ -139,7 +140,7 @@ def training_progress(runs_dir: str | Path, *, since: float = 0.0, now: float | 
             train, data = config["train"], config["data"]
             method, epochs = str(train["method"]), int(train["epochs"])  # type: ignore[call-overload]
             sites = " + ".join(SITE_NAMES.get(str(s), str(s)) for s in data["sites"])  # type: ignore[attr-defined]
-            seconds = [s for s in _epoch_seconds(folder) if s == s]
+            seconds = [s for s in _epoch_seconds(folder) if not math.isnan(s)]
         except (OSError, KeyError, TypeError, ValueError):
             continue
         done = len(seconds)
@@ -186,7 +187,7 @@ class ProgressLine:
         while not self._stop.wait(self.interval):
             self._draw(self.line())
 
-    def __enter__(self) -> ProgressLine:
+    def __enter__(self) -> ProgressLine:  # noqa: PYI034 (typing.Self needs Python 3.11)
         self._start = time.time()
         if self.stream.isatty():
             self._draw(self.line())
