@@ -69,8 +69,9 @@ print(f"profile {profile}: sites {[SITE_NAMES[s] for s in data.sites]}, {data.pa
 # - The hand-written Eq. 1, 2 and 3 give the library's numbers.
 # - The D step changes only D; the G/S step changes G and S and leaves D untouched (D is frozen while it scores
 #   the generated patches).
-# - Over the iterations: the Dice loss falls; D's loss falls at first (it learns to spot the untrained generator's
-#   patches) and the adversarial term rises, until the generator starts to fool D.
+# - Over a few dozen iterations the curves mostly show the noise of single small batches; raise `iterations` to
+#   see the Dice loss fall. D's loss starts near chance, 2 ln(K + 1) for its real and generated halves together,
+#   and its accuracy near 1 / (K + 1): neither player has learned anything yet.
 
 # %% [markdown]
 # ## 1. A batch of patches (Sec. 2.3)
@@ -147,7 +148,8 @@ print(f"Eq. 1 by hand {float(seg_by_hand):.6f} · library {float(seg_library):.6
 # ## 4. Eq. 2: the discriminator's loss
 #
 # $L_{dis}(D(x), z) = -\log D_z(x)$, with $D_z$ the softmax probability of class z. D learns real patches as their
-# site z and generated patches G(x) as class K+1 (index K here, counting from 0).
+# site z and generated patches G(x) as class K+1 (index K here, counting from 0). Its loss in Algorithm 1 is the
+# sum of the two means, real and generated.
 
 # %%
 log_p_real = torch.log_softmax(logits_real, dim=1)
@@ -158,7 +160,7 @@ print(f"Eq. 2 on real patches:      by hand {float(dis_real):.6f} · library {fl
 fake = torch.full((N,), K)
 print(f"Eq. 2 on generated patches: by hand {float(dis_generated):.6f} · "
       f"library {float(domain_loss(logits_generated, fake)):.6f}")
-print(f"chance level ln(K + 1) = {np.log(K + 1):.6f}")
+print(f"D loss {float(dis_real + dis_generated):.6f}; at chance each half is ln(K + 1) = {np.log(K + 1):.6f}")
 
 # %% [markdown]
 # ## 5. Eq. 3: the generator's adversarial term
@@ -235,7 +237,7 @@ axes[0].plot(steps, [h["loss"] for h in history], label="Eq. 1 + λ Eq. 3")
 axes[0].set_title("generator and segmenter")
 axes[1].plot(steps, [h["adversarial"] for h in history], color="C2", label="adversarial term (Eq. 3)")
 axes[1].plot(steps, [h["d_loss"] for h in history], color="C3", label="D loss (Eq. 2)")
-axes[1].axhline(np.log(K + 1), color="gray", ls=":", label="ln(K + 1), chance")
+axes[1].axhline(2 * np.log(K + 1), color="gray", ls=":", label="D loss at chance, 2 ln(K + 1)")
 axes[1].set_title("adversarial game")
 axes[2].plot(steps, [100 * h["d_accuracy"] for h in history], color="C3")
 axes[2].axhline(100 / (K + 1), color="gray", ls=":", label="chance")

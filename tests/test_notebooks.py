@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import math
 import re
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import jupytext
@@ -101,3 +105,93 @@ def test_make_reproduce_smoke_writes_every_table_figure_and_the_report(smoke_rep
     verdict_rows = re.findall(r"^\| (C\d) \| .* \| (holds|does not hold|not measured) \|", text, flags=re.MULTILINE)
     assert [c for c, _ in verdict_rows] == [f"C{i}" for i in range(1, 10)]
     assert all(v != "not measured" for _, v in verdict_rows), verdict_rows
+
+
+# --------------------------------------------------------------------------- reproduce's terminal
+def _training_folder(runs: Path, name: str, *, epochs_done: int, seconds: float = 10.0, done: bool = False) -> Path:
+    from deepnorm.training.config import profile
+    from deepnorm.training.loop import write_history
+
+    folder = runs / name
+    folder.mkdir(parents=True)
+    profile("smoke", **{"train.method": "segmenter", "train.epochs": 12, "data.sites": ("mrbrains",)}).to_yaml(
+        folder / "config.yaml")
+    if epochs_done:
+        write_history([{"epoch": e + 1, "seconds": seconds} for e in range(epochs_done)], folder / "history.csv")
+    if done:
+        (folder / "DONE").write_text("12 epochs\n")
+    return folder
+
+
+def test_training_progress_reads_the_run_folder_being_written(tmp_path):
+    assert reproduce.training_progress(tmp_path / "missing") is None
+    _training_folder(tmp_path, "finished", epochs_done=12, done=True)
+    assert reproduce.training_progress(tmp_path) is None
+    _training_folder(tmp_path, "started", epochs_done=0)
+    assert reproduce.training_progress(tmp_path) == "training segmenter on MRBrainS13: epoch 1/12"
+    _training_folder(tmp_path, "running", epochs_done=3, seconds=20.0)
+    # 9 epochs to go at 20 s each
+    assert reproduce.training_progress(tmp_path) == "training segmenter on MRBrainS13: epoch 4/12, about 3:00 left"
+
+
+def test_training_progress_ignores_runs_left_over_from_before(tmp_path):
+    _training_folder(tmp_path, "crashed", epochs_done=2)
+    assert reproduce.training_progress(tmp_path, since=time.time() + 60) is None
+
+
+def test_training_progress_skips_an_unreadable_folder(tmp_path):
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "config.yaml").write_text("train: [not, a, mapping]\n")
+    assert reproduce.training_progress(tmp_path) is None
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_line_rewrites_one_line_on_a_terminal(tmp_path):
+    _training_folder(tmp_path, "running", epochs_done=1)
+    stream = _Terminal()
+    with reproduce.ProgressLine("[2/8] 01_table2_cross_site", tmp_path, stream=stream, interval=0.01) as line:
+        line._start -= 5.0  # the run folder is older than the line: count it as this notebook's
+        time.sleep(0.1)
+    text = stream.getvalue()
+    assert "\n" not in text and text.count("\r") >= 3
+    assert "[2/8] 01_table2_cross_site 0:0" in text and "epoch 2/12" in text
+    assert text.endswith("\r")  # erased: the caller writes the outcome on the same line
+
+
+def test_progress_line_writes_one_plain_line_elsewhere(tmp_path):
+    stream = io.StringIO()
+    with reproduce.ProgressLine("[1/8] 00_data_tour", tmp_path, stream=stream, interval=0.01):
+        time.sleep(0.05)
+    assert stream.getvalue() == "[1/8] 00_data_tour ...\n"
+
+
+def test_minutes():
+    assert [reproduce.minutes(s) for s in (0, 59.6, 61, 3600)] == ["0:00", "1:00", "1:01", "60:00"]
+
+
+def test_notebooks_write_to_an_ignored_scratch_folder_by_default():
+    results, figures = reproduce.scratch_dir("results"), reproduce.scratch_dir("figures")
+    assert figures.parent == results and results.is_relative_to(ROOT / "results" / "notebooks")
+    ignored = subprocess.run(["git", "check-ignore", "-q", str(figures / "fig2_site_histograms.png")], cwd=ROOT)
+    assert ignored.returncode == 0, "the scratch folder must be ignored by git"
+    for name in reproduce.NOTEBOOKS:
+        nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+        code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+        assert 'figures_dir=figures_dir or str(scratch_dir("figures"))' in code, name
+
+
+def test_the_kernel_does_not_warn_about_tcp(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell("x = 1")]
+    nbformat.write(nb, tmp_path / "tiny.ipynb")
+    script = ("from pathlib import Path; from deepnorm.study.reproduce import run_notebook; "
+              f"run_notebook('tiny', {{}}, notebooks_dir=Path({str(tmp_path)!r}), out_dir=Path({str(tmp_path / 'out')!r}))")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "tiny.ipynb").is_file()
+    assert "without encryption" not in result.stderr + result.stdout

@@ -116,7 +116,7 @@ def _epoch_seconds(folder: Path) -> list[float]:
         return [float(row.get("seconds") or "nan") for row in csv.DictReader(handle)]
 
 
-def training_progress(runs_dir: str | Path, *, since: float = 0.0, now: float | None = None) -> str | None:
+def training_progress(runs_dir: str | Path, *, since: float = 0.0) -> str | None:
     """One phrase on the training in progress under `runs_dir`, or None when none is.
 
     A training in progress is a run folder with ``config.yaml`` (written when training starts),
@@ -125,15 +125,18 @@ def training_progress(runs_dir: str | Path, *, since: float = 0.0, now: float | 
     left is the mean seconds per finished epoch times the epochs to go. Unreadable folders are
     skipped: the phrase is a display, never a reason to fail.
     """
-    now = time.time() if now is None else now
     candidates = []
     folders = [p for p in Path(runs_dir).iterdir() if p.is_dir()] if Path(runs_dir).is_dir() else []
     for folder in folders:
         config = folder / "config.yaml"
-        if config.is_file() and not (folder / "DONE").exists():
-            changed = max(config.stat().st_mtime, *(p.stat().st_mtime for p in folder.glob("history.csv")))
-            if changed >= since:
-                candidates.append((changed, folder))
+        try:
+            if not config.is_file() or (folder / "DONE").exists():
+                continue
+            changed = max([config.stat().st_mtime, *(p.stat().st_mtime for p in folder.glob("history.csv"))])
+        except OSError:  # the training replaced the folder meanwhile
+            continue
+        if changed >= since:
+            candidates.append((changed, folder))
     for _, folder in sorted(candidates, reverse=True):
         try:
             config = _read_config(folder)
