@@ -40,6 +40,13 @@ phantom: install
 reproduce: install
 	$(VENV)/bin/deepnorm reproduce --profile $(PROFILE) $(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
 
+# Re-sync each notebooks/NN_name.ipynb with its jupytext source notebooks/NN_name.py (whichever is newer wins),
+# then strip the outputs (the committed notebooks carry none).
+.PHONY: notebooks
+notebooks: install
+	$(VENV)/bin/jupytext --sync notebooks/*.py
+	$(VENV)/bin/jupyter nbconvert --clear-output --inplace --log-level=WARN notebooks/*.ipynb
+
 bench: install
 	$(PY) benchmarks/bench_core.py
 	$(PY) benchmarks/bench_inference.py
