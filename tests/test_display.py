@@ -91,6 +91,24 @@ def test_conclusion_holds_the_table_and_the_verdict(tmp_path):
     assert "Table 2, paper / ours" in text and "| C1 |" in text and f"**{claims.FAILS}**" in text
 
 
+def test_conclusion_shows_the_evidence_with_display_names(tmp_path):
+    write_table("table2", TABLE2, tmp_path)
+    write_table("table3", [{"setting": s, "method": m, "dice_mean": 0.5, "dice_mean_shared": 0.5}
+                           for s in ("dual", "multi") for m in ("standardization", "preprocessor", "adversarial")],
+                tmp_path)
+    for table in ("table2", "table3"):
+        verdict_rows = display.conclusion(table, tmp_path).split("**Claims**")[1].strip().splitlines()[2:]
+        numbers = " ".join(row.split(" | ")[-1] for row in verdict_rows)
+        assert numbers and not INTERNAL.search(numbers), INTERNAL.search(numbers)
+        assert not re.search(r"\b(dual|multi|standardization|pre-processor|ours)\b", numbers), numbers
+
+
+def test_readable_replaces_whole_keys_only():
+    assert display.readable("iseg→mrbrains 0.3; dual: ours 0.8, pre-processor 0.7") == (
+        "iSEG-2017→MRBrainS13 0.3; iSEG-2017 + MRBrainS13: Ours 0.8, Pre-processor 0.7")
+    assert display.readable("iseg_scanner, courses, dual-site") == "iseg_scanner, courses, dual-site"
+
+
 def test_unknown_table_is_rejected(tmp_path):
     with pytest.raises(ConfigError, match="table8"):
         display.paper_beside_ours("table8", tmp_path)

@@ -10,6 +10,7 @@ read from the result files.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -169,6 +170,17 @@ def verdicts(table: str, results_dir: str | Path) -> list[claims.Verdict]:
     return [v for v in claims.judge_all(load_results(results_dir)) if v.claim in wanted]
 
 
+_KEYS_IN_TEXT: dict[str, str] = {**SITE_NAMES, **{f"{k}:": f"{v}:" for k, v in SETTING_NAMES.items()},
+                                  "standardization": "Standardization", "pre-processor": "Pre-processor",
+                                  "ours": "Ours"}
+_KEY_PATTERN = re.compile(r"\b(" + "|".join(re.escape(k) for k in sorted(_KEYS_IN_TEXT, key=len, reverse=True)) + r")(?![\w-])")
+
+
+def readable(text: str) -> str:
+    """`text` (a claim's evidence) with site, setting and method keys replaced by their display names."""
+    return _KEY_PATTERN.sub(lambda m: _KEYS_IN_TEXT[m.group(1)], text)
+
+
 def _md(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
@@ -180,10 +192,10 @@ def conclusion(table: str, results_dir: str | Path) -> str:
     name = table.replace("table", "Table ")
     parts = [f"**{name}, paper / ours**", "", _md(header, rows), "", "**Claims**", ""]
     parts.append(_md(["claim", "statement", "verdict", "numbers"],
-                     [[v.claim, v.text, f"**{v.verdict}**", v.evidence] for v in verdicts(table, results_dir)]))
+                     [[v.claim, v.text, f"**{v.verdict}**", readable(v.evidence)] for v in verdicts(table, results_dir)]))
     return "\n".join(parts)
 
 
 __all__ = ["COLUMN_NAMES", "METHOD_NAMES", "MODALITY_NAMES", "SETTING_NAMES", "STAGE_NAMES", "TABLE_CLAIMS",
            "column_name", "conclusion", "display_rows", "load_results", "markdown", "paper_beside_ours",
-           "value_name", "verdicts"]
+           "readable", "value_name", "verdicts"]
