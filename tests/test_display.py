@@ -29,6 +29,11 @@ def test_display_rows_rename_columns_and_values_and_keep_numbers():
     assert rows == [{"Sites": "iSEG-2017 + MRBrainS13", "Method": "Ours", "CSF": 0.25, "MHD (mm)": 2.0}]
 
 
+def test_markdown_writes_integers_as_integers():
+    assert display.markdown([{"site": "iseg", "subjects": 10, "dice_mean": 0.5}]).splitlines()[-1] == (
+        "| iSEG-2017 | 10 | 0.500 |")
+
+
 def test_markdown_shows_no_internal_key():
     text = display.markdown(TABLE2)
     assert not INTERNAL.search(text), INTERNAL.search(text)
@@ -140,7 +145,7 @@ def test_table5_figure_has_one_panel_per_site_with_display_names(tmp_path):
     titles = [ax.get_title() for ax in fig.axes]
     assert titles == ["iSEG-2017", "MRBrainS13"]
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["CSF", "GM", "WM"]
-    assert [t.get_text() for t in fig.axes[-1].get_legend().get_texts()] == ["T1", "T1 + T2"]
+    assert [t.get_text() for t in fig.axes[-1].get_legend().get_texts()] == ["T1", "T1 + T2/FLAIR"]
 
 
 def test_table5_figure_rejects_rows_without_dice():

@@ -195,3 +195,17 @@ def test_the_kernel_does_not_warn_about_tcp(tmp_path):
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out" / "tiny.ipynb").is_file()
     assert "without encryption" not in result.stderr + result.stdout
+
+
+def test_executed_notebooks_end_with_the_paper_beside_ours_in_display_names(smoke_reproduction):
+    results, figures = smoke_reproduction.results, smoke_reproduction.figures
+    assert {"smoke_algorithm1_walkthrough.png", "smoke_table5_modalities.png"} <= {p.name for p in figures.glob("*.png")}
+    internal = re.compile(r"\b(dice_csf|dice_mean|mhd_mean|train_site|iseg|mrbrains|adversarial)\b")
+    for name in reproduce.NOTEBOOKS:
+        nb = nbformat.read(results / "notebooks" / f"{name}.ipynb", as_version=4)
+        shown = [o["data"]["text/markdown"] for c in nb.cells if c.cell_type == "code"
+                 for o in c.outputs if "text/markdown" in o.get("data", {})]
+        for text in shown:
+            assert not internal.search(text), (name, internal.search(text))
+        if name[:2] != "00":
+            assert "paper / ours" in shown[-1] and "| C" in shown[-1], name

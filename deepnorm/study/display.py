@@ -41,7 +41,8 @@ SETTING_NAMES: dict[str, str] = {"dual": "iSEG-2017 + MRBrainS13", "multi": "iSE
 #: Display names of Table 4's image stages.
 STAGE_NAMES: dict[str, str] = {"inputs": "Input data", **METHOD_NAMES}
 #: Display names of Table 5's inputs.
-MODALITY_NAMES: dict[str, str] = {"t1": "T1", "t1+t2": "T1 + T2", "t2": "T2"}
+#: "t2" is a site's second contrast: T2 for iSEG-2017, T2-FLAIR for MRBrainS13.
+MODALITY_NAMES: dict[str, str] = {"t1": "T1", "t1+t2": "T1 + T2/FLAIR", "t2": "T2/FLAIR"}
 #: The claims each table decides (SPEC.md section 5).
 TABLE_CLAIMS: dict[str, tuple[str, ...]] = {
     "table2": ("C1",), "table3": ("C2", "C3", "C9"), "table4": ("C4",), "table5": ("C5",),
@@ -73,8 +74,10 @@ def display_rows(rows: Sequence[Row]) -> list[dict[str, Value]]:
 def _fmt(value: Value | None, digits: int = 3) -> str:
     if value is None or value == "":
         return "–"
-    if isinstance(value, (float, int)) and not isinstance(value, bool):
-        return f"{float(value):.{digits}f}"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
     return str(value)
 
 
