@@ -40,6 +40,13 @@ phantom: install
 reproduce: install
 	$(VENV)/bin/deepnorm reproduce --profile $(PROFILE) $(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
 
+# Re-sync each notebooks/NN_name.ipynb with its jupytext source notebooks/NN_name.py (whichever is newer wins),
+# then strip the outputs (the committed notebooks carry none).
+.PHONY: notebooks
+notebooks: install
+	$(VENV)/bin/jupytext --sync notebooks/*.py
+	$(VENV)/bin/jupyter nbconvert --clear-output --inplace --log-level=WARN notebooks/*.ipynb
+
 # make bench DEVICE=cuda: the same on a GPU; bench_train's last line is the paper profile's patches/s
 DEVICE ?= cpu
 bench: install

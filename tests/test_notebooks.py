@@ -1,35 +1,72 @@
-"""The notebooks: generated from one source, stripped, parameterised, and run end to end (smoke)."""
+"""The notebooks: jupytext pairs in sync, stripped, parameterised, and run end to end (smoke)."""
 
 from __future__ import annotations
 
+import io
 import math
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import jupytext
 import nbformat
 import papermill
 import pytest
 
-from deepnorm.study import reproduce
 from deepnorm.files import read_json, read_table
+from deepnorm.study import reproduce
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 
 
-def test_committed_notebooks_match_their_source_and_are_stripped():
-    result = subprocess.run([sys.executable, str(NOTEBOOKS / "build_notebooks.py"), "--check"],
-                            capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
-    for name in reproduce.NOTEBOOKS:
-        nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
-        for cell in nb.cells:
-            if cell.cell_type == "code":
-                assert cell.outputs == [] and cell.execution_count is None, f"{name}: outputs not stripped"
-        tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
-        assert len(tagged) == 1, f"{name} needs exactly one cell tagged 'parameters'"
+RESYNC = "re-sync with `jupytext --sync notebooks/*.py` (or `jupytext --to ipynb notebooks/NAME.py`)"
+
+
+def _cells(nb: nbformat.NotebookNode) -> list[tuple[str, str, list[str]]]:
+    return [(c.cell_type, c.source, list(c.metadata.get("tags", []))) for c in nb.cells]
+
+
+def test_the_notebook_list_names_every_notebook_source():
+    sources = sorted(p.stem for p in NOTEBOOKS.glob("*.py"))
+    assert sources == sorted(reproduce.NOTEBOOKS), "notebooks/*.py and deepnorm.study.reproduce.NOTEBOOKS differ"
+    assert sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb")) == sources, f"a .py has no .ipynb: {RESYNC}"
+
+
+@pytest.mark.parametrize("name", reproduce.NOTEBOOKS)
+def test_each_ipynb_is_its_py_percent_source_stripped(name):
+    source = jupytext.read(NOTEBOOKS / f"{name}.py", fmt="py:percent")
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    assert _cells(nb) == _cells(source), f"notebooks/{name}.ipynb differs from notebooks/{name}.py: {RESYNC}"
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, f"{name}: outputs not stripped ({RESYNC})"
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{name} needs exactly one cell tagged 'parameters' (# %% tags=[\"parameters\"])"
+
+
+def test_the_sync_check_fails_on_an_edited_notebook(tmp_path):
+    nb = nbformat.read(NOTEBOOKS / "01_table2_cross_site.ipynb", as_version=4)
+    nb.cells[-1].source += "\nprint('edited in JupyterLab')"
+    source = jupytext.read(NOTEBOOKS / "01_table2_cross_site.py", fmt="py:percent")
+    assert _cells(nb) != _cells(source)
+
+
+@pytest.mark.parametrize("name", reproduce.NOTEBOOKS)
+def test_each_notebook_says_what_to_look_for(name):
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    assert any(c.cell_type == "markdown" and c.source.startswith("## What to look for") for c in nb.cells), name
+
+
+@pytest.mark.parametrize("name", [n for n in reproduce.NOTEBOOKS if n[:2] not in ("00",)])
+def test_each_experiment_notebook_ends_with_the_paper_beside_ours(name):
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    table = {"01": "table2", "02": "table3", "03": "table4", "04": "table5", "05": "table6", "06": "table7"}[name[:2]]
+    assert nb.cells[-1].source == f'display(Markdown(show.conclusion("{table}", ctx.results_dir)))'
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "markdown_table" not in code, f"{name} shows internal keys: use deepnorm.study.display.markdown"
 
 
 @pytest.mark.parametrize("name", reproduce.NOTEBOOKS)
@@ -65,6 +102,110 @@ def test_make_reproduce_smoke_writes_every_table_figure_and_the_report(smoke_rep
     pngs = sorted(p.name for p in figures.glob("*.png"))
     assert len(pngs) >= 8, pngs
     text = report.read_text(encoding="utf-8")
-    verdict_rows = re.findall(r"^\| (C\d) \| .* \| (holds|does not hold|not measured) \|", text, flags=re.M)
+    verdict_rows = re.findall(r"^\| (C\d) \| .* \| (holds|does not hold|not measured) \|", text, flags=re.MULTILINE)
     assert [c for c, _ in verdict_rows] == [f"C{i}" for i in range(1, 10)]
     assert all(v != "not measured" for _, v in verdict_rows), verdict_rows
+
+
+# --------------------------------------------------------------------------- reproduce's terminal
+def _training_folder(runs: Path, name: str, *, epochs_done: int, seconds: float = 10.0, done: bool = False) -> Path:
+    from deepnorm.training.config import profile
+    from deepnorm.training.loop import write_history
+
+    folder = runs / name
+    folder.mkdir(parents=True)
+    profile("smoke", **{"train.method": "segmenter", "train.epochs": 12, "data.sites": ("mrbrains",)}).to_yaml(
+        folder / "config.yaml")
+    if epochs_done:
+        write_history([{"epoch": e + 1, "seconds": seconds} for e in range(epochs_done)], folder / "history.csv")
+    if done:
+        (folder / "DONE").write_text("12 epochs\n")
+    return folder
+
+
+def test_training_progress_reads_the_run_folder_being_written(tmp_path):
+    assert reproduce.training_progress(tmp_path / "missing") is None
+    _training_folder(tmp_path, "finished", epochs_done=12, done=True)
+    assert reproduce.training_progress(tmp_path) is None
+    _training_folder(tmp_path, "started", epochs_done=0)
+    assert reproduce.training_progress(tmp_path) == "training segmenter on MRBrainS13: epoch 1/12"
+    _training_folder(tmp_path, "running", epochs_done=3, seconds=20.0)
+    # 9 epochs to go at 20 s each
+    assert reproduce.training_progress(tmp_path) == "training segmenter on MRBrainS13: epoch 4/12, about 3:00 left"
+
+
+def test_training_progress_ignores_runs_left_over_from_before(tmp_path):
+    _training_folder(tmp_path, "crashed", epochs_done=2)
+    assert reproduce.training_progress(tmp_path, since=time.time() + 60) is None
+
+
+def test_training_progress_skips_an_unreadable_folder(tmp_path):
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "config.yaml").write_text("train: [not, a, mapping]\n")
+    assert reproduce.training_progress(tmp_path) is None
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_line_rewrites_one_line_on_a_terminal(tmp_path):
+    _training_folder(tmp_path, "running", epochs_done=1)
+    stream = _Terminal()
+    with reproduce.ProgressLine("[2/8] 01_table2_cross_site", tmp_path, stream=stream, interval=0.01) as line:
+        line._start -= 5.0  # the run folder is older than the line: count it as this notebook's
+        time.sleep(0.1)
+    text = stream.getvalue()
+    assert "\n" not in text and text.count("\r") >= 3
+    assert "[2/8] 01_table2_cross_site 0:0" in text and "epoch 2/12" in text
+    assert text.endswith("\r")  # erased: the caller writes the outcome on the same line
+
+
+def test_progress_line_writes_one_plain_line_elsewhere(tmp_path):
+    stream = io.StringIO()
+    with reproduce.ProgressLine("[1/8] 00_data_tour", tmp_path, stream=stream, interval=0.01):
+        time.sleep(0.05)
+    assert stream.getvalue() == "[1/8] 00_data_tour ...\n"
+
+
+def test_minutes():
+    assert [reproduce.minutes(s) for s in (0, 59.6, 61, 3600)] == ["0:00", "1:00", "1:01", "60:00"]
+
+
+def test_notebooks_write_to_an_ignored_scratch_folder_by_default():
+    results, figures = reproduce.scratch_dir("results"), reproduce.scratch_dir("figures")
+    assert figures.parent == results and results.is_relative_to(ROOT / "results" / "notebooks")
+    ignored = subprocess.run(["git", "check-ignore", "-q", str(figures / "fig2_site_histograms.png")], cwd=ROOT, check=False)
+    assert ignored.returncode == 0, "the scratch folder must be ignored by git"
+    for name in reproduce.NOTEBOOKS:
+        nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+        code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+        assert 'figures_dir=figures_dir or str(scratch_dir("figures"))' in code, name
+
+
+def test_the_kernel_does_not_warn_about_tcp(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell("x = 1")]
+    nbformat.write(nb, tmp_path / "tiny.ipynb")
+    script = ("from pathlib import Path; from deepnorm.study.reproduce import run_notebook; "
+              f"run_notebook('tiny', {{}}, notebooks_dir=Path({str(tmp_path)!r}), out_dir=Path({str(tmp_path / 'out')!r}))")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "tiny.ipynb").is_file()
+    assert "without encryption" not in result.stderr + result.stdout
+
+
+def test_executed_notebooks_end_with_the_paper_beside_ours_in_display_names(smoke_reproduction):
+    results, figures = smoke_reproduction.results, smoke_reproduction.figures
+    assert {"smoke_algorithm1_walkthrough.png", "smoke_table5_modalities.png"} <= {p.name for p in figures.glob("*.png")}
+    internal = re.compile(r"\b(dice_csf|dice_mean|mhd_mean|train_site|iseg|mrbrains|adversarial)\b")
+    for name in reproduce.NOTEBOOKS:
+        nb = nbformat.read(results / "notebooks" / f"{name}.ipynb", as_version=4)
+        shown = [o["data"]["text/markdown"] for c in nb.cells if c.cell_type == "code"
+                 for o in c.outputs if "text/markdown" in o.get("data", {})]
+        for text in shown:
+            assert not internal.search(text), (name, internal.search(text))
+        if name[:2] != "00":
+            assert "paper / ours" in shown[-1] and "| C" in shown[-1], name

@@ -16,7 +16,14 @@ from typing import Any
 
 from deepnorm.errors import DeepnormError
 from deepnorm.paths import figures_dir, project_root, results_dir, runs_dir
-from deepnorm.study.reproduce import NOTEBOOKS, shown_path, notebook_parameters, run_notebook
+from deepnorm.study.reproduce import (
+    NOTEBOOKS,
+    ProgressLine,
+    minutes,
+    notebook_parameters,
+    run_notebook,
+    shown_path,
+)
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -58,15 +65,16 @@ def main(args: argparse.Namespace) -> int:
     seconds: dict[str, float] = {}
     total_start = time.perf_counter()
     for i, name in enumerate(names, 1):
-        print(f"[{i}/{len(names)}] {name} ...", end="", flush=True)
+        prefix = f"[{i}/{len(names)}] {name}"
         try:
-            seconds[name] = run_notebook(name, params, notebooks_dir=root / "notebooks", out_dir=results / "notebooks")
+            with ProgressLine(prefix, runs, stream=sys.stdout):
+                seconds[name] = run_notebook(name, params, notebooks_dir=root / "notebooks", out_dir=results / "notebooks")
         except Exception as err:  # papermill raises PapermillExecutionError with the cell's traceback
-            print(" FAILED", flush=True)
+            print(f"{prefix} FAILED", flush=True)
             print(f"{name} failed; the executed notebook with the error is {results / 'notebooks' / (name + '.ipynb')}\n{err}",
                   file=sys.stderr)
             return 1
-        print(f" done in {seconds[name]:.0f} s", flush=True)
+        print(f"{prefix} done in {minutes(seconds[name])}", flush=True)
     total = time.perf_counter() - total_start
 
     meta: dict[str, Any] = {

@@ -1,21 +1,32 @@
 """The notebooks of the study and how one is executed (papermill); ``deepnorm reproduce`` runs them all.
 
 Executed notebooks go to ``results/notebooks/`` (ignored by git); each notebook writes its own
-numbers to ``results/`` and its figures to ``figures/``. Finished training runs are reused, so a
-second ``make reproduce`` only re-executes the notebooks. One progress line per notebook.
+numbers to the results folder and its figures to the figures folder that ``deepnorm reproduce``
+passes (``results/`` and ``figures/``). Run by hand with its defaults, a notebook writes to
+:func:`scratch_dir` instead, so it never overwrites the committed tables and figures. Finished
+training runs are reused, so a second ``make reproduce`` only re-executes the notebooks.
+
+While a notebook runs, one terminal line shows its elapsed time and the training in progress
+(method, sites, epoch, time left), read from the run folder that the training is writing
+(``config.yaml`` and ``history.csv``): see :class:`ProgressLine`.
 """
 
 from __future__ import annotations
 
+import csv
+import math
+import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TextIO
 
 from deepnorm.errors import DeepnormError
+from deepnorm.labels import SITE_NAMES
 
-#: The notebooks in run order.
+#: The notebooks in run order (the one list: ``deepnorm reproduce``, the tests and the README follow it).
 NOTEBOOKS: tuple[str, ...] = (
     "00_data_tour",
+    "00b_algorithm1_walkthrough",
     "01_table2_cross_site",
     "02_table3_normalization",
     "03_table4_jsd",
@@ -24,9 +35,29 @@ NOTEBOOKS: tuple[str, ...] = (
     "06_table7_lambda",
 )
 
+#: Arguments of the notebooks' kernel: its log level hides ipykernel's start-up warning
+#: "Kernel is running over TCP without encryption" (the kernel listens on the loopback only).
+KERNEL_ARGUMENTS: tuple[str, ...] = ("--IPKernelApp.log_level=ERROR",)
+
+Parameter = str | int | float | list[str] | list[float]
+
+
+def scratch_dir(kind: str = "results") -> Path:
+    """Where a notebook run by hand writes its tables (``kind="results"``) or figures (``"figures"``).
+
+    ``results/notebooks/scratch/`` (ignored by git), so that only ``deepnorm reproduce`` writes to
+    the committed ``results/`` and ``figures/``.
+    """
+    from deepnorm.paths import results_dir
+
+    if kind not in ("results", "figures"):
+        raise DeepnormError(f"scratch_dir kind={kind!r}: use 'results' or 'figures'")
+    folder = results_dir() / "notebooks" / "scratch"
+    return folder if kind == "results" else folder / "figures"
+
 
 def notebook_parameters(*, profile: str, data_root: str | None, seed: int, device: str,
-                        results: Path, figures: Path, runs: Path) -> dict[str, Any]:
+                        results: Path, figures: Path, runs: Path) -> dict[str, Parameter]:
     """The parameters passed to every notebook; each notebook declares all of them."""
     return {
         "profile": profile,
@@ -47,7 +78,7 @@ def shown_path(path: str | Path, root: Path) -> str:
         return str(path)
 
 
-def run_notebook(name: str, parameters: dict[str, Any], *, notebooks_dir: Path, out_dir: Path) -> float:
+def run_notebook(name: str, parameters: dict[str, Parameter], *, notebooks_dir: Path, out_dir: Path) -> float:
     """Execute ``notebooks_dir/<name>.ipynb`` into ``out_dir`` with papermill; returns seconds."""
     import papermill
 
@@ -58,6 +89,122 @@ def run_notebook(name: str, parameters: dict[str, Any], *, notebooks_dir: Path, 
     start = time.perf_counter()
     papermill.execute_notebook(
         str(source), str(out_dir / f"{name}.ipynb"), parameters=parameters, kernel_name="python3",
-        cwd=str(notebooks_dir), progress_bar=False,
+        cwd=str(notebooks_dir), progress_bar=False, extra_arguments=list(KERNEL_ARGUMENTS),
     )
     return time.perf_counter() - start
+
+
+# --------------------------------------------------------------------------- progress
+def minutes(seconds: float) -> str:
+    """`seconds` as ``m:ss``."""
+    seconds = max(0, round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def _read_config(folder: Path) -> dict[str, dict[str, object]]:
+    import yaml
+
+    data = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
+    return data if isinstance(data, dict) else {}
+
+
+def _epoch_seconds(folder: Path) -> list[float]:
+    path = folder / "history.csv"
+    if not path.is_file():
+        return []
+    with path.open(encoding="utf-8", newline="") as handle:
+        return [float(row.get("seconds") or "nan") for row in csv.DictReader(handle)]
+
+
+def training_progress(runs_dir: str | Path, *, since: float = 0.0) -> str | None:
+    """One phrase on the training in progress under `runs_dir`, or None when none is.
+
+    A training in progress is a run folder with ``config.yaml`` (written when training starts),
+    no ``DONE`` and a modification time after `since` (seconds since the epoch); the most recent
+    one is described: "training <method> on <sites>: epoch e/E, about m:ss left", where the time
+    left is the mean seconds per finished epoch times the epochs to go. Unreadable folders are
+    skipped: the phrase is a display, never a reason to fail.
+    """
+    candidates = []
+    folders = [p for p in Path(runs_dir).iterdir() if p.is_dir()] if Path(runs_dir).is_dir() else []
+    for folder in folders:
+        config = folder / "config.yaml"
+        try:
+            if not config.is_file() or (folder / "DONE").exists():
+                continue
+            changed = max([config.stat().st_mtime, *(p.stat().st_mtime for p in folder.glob("history.csv"))])
+        except OSError:  # the training replaced the folder meanwhile
+            continue
+        if changed >= since:
+            candidates.append((changed, folder))
+    for _, folder in sorted(candidates, reverse=True):
+        try:
+            config = _read_config(folder)
+            train, data = config["train"], config["data"]
+            method, epochs = str(train["method"]), int(train["epochs"])  # type: ignore[call-overload]
+            sites = " + ".join(SITE_NAMES.get(str(s), str(s)) for s in data["sites"])  # type: ignore[attr-defined]
+            seconds = [s for s in _epoch_seconds(folder) if not math.isnan(s)]
+        except (OSError, KeyError, TypeError, ValueError):
+            continue
+        done = len(seconds)
+        phrase = f"training {method} on {sites}: epoch {min(done + 1, epochs)}/{epochs}"
+        if seconds:
+            phrase += f", about {minutes(sum(seconds) / done * (epochs - done))} left"
+        return phrase
+    return None
+
+
+class ProgressLine:
+    """A terminal line rewritten in place (``\\r``) while a notebook runs: name, elapsed time, training.
+
+        with ProgressLine("[2/8] 01_table2_cross_site", runs_dir):
+            run_notebook(...)
+
+    The line is drawn only on a terminal (``stream.isatty()``), every `interval` seconds, by a
+    background thread; leaving the block erases it, so the caller prints the outcome on that line.
+    Elsewhere (a log file, CI) the block writes ``<prefix> ...`` once, on a line of its own.
+    """
+
+    def __init__(self, prefix: str, runs_dir: str | Path, *, stream: TextIO, interval: float = 1.0) -> None:
+        self.prefix = prefix
+        self.runs_dir = Path(runs_dir)
+        self.stream = stream
+        self.interval = float(interval)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._width = 0
+        self._start = time.time()
+
+    def line(self) -> str:
+        """The current text of the line."""
+        text = f"{self.prefix} {minutes(time.time() - self._start)}"
+        training = training_progress(self.runs_dir, since=self._start - 1.0)
+        return f"{text} · {training}" if training else text
+
+    def _draw(self, text: str) -> None:
+        self.stream.write("\r" + text.ljust(self._width))
+        self.stream.flush()
+        self._width = len(text)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._draw(self.line())
+
+    def __enter__(self) -> ProgressLine:  # noqa: PYI034 (typing.Self needs Python 3.11)
+        self._start = time.time()
+        if self.stream.isatty():
+            self._draw(self.line())
+            self._thread = threading.Thread(target=self._loop, daemon=True)
+            self._thread.start()
+        else:
+            self.stream.write(f"{self.prefix} ...\n")
+            self.stream.flush()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._draw("")
+            self.stream.write("\r")
+            self.stream.flush()

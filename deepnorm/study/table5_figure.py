@@ -1,0 +1,104 @@
+"""Table 5 as a figure: Dice per tissue with T1 alone and with T1 + T2, one panel per site.
+
+The bars are the mean over a site's test subjects, the whiskers one standard deviation, the dots
+the subjects; the numbers come from the per-subject scores of the two runs (``experiments.scores``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from deepnorm.errors import DataError
+from deepnorm.labels import SITE_NAMES, TISSUE_NAMES
+from deepnorm.study.display import MODALITY_NAMES
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+Score = Mapping[str, str | float]
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One bar: Dice values (fractions) of one tissue, site and input over the test subjects."""
+
+    site: str
+    modalities: str
+    tissue: str
+    values: tuple[float, ...]
+
+    @property
+    def mean(self) -> float:
+        """Mean Dice over the subjects."""
+        return float(np.mean(self.values))
+
+    @property
+    def std(self) -> float:
+        """Standard deviation of Dice over the subjects (0 for one subject)."""
+        return float(np.std(self.values))
+
+
+def table5_bars(scores: Mapping[str, Sequence[Score]]) -> list[Bar]:
+    """The bars of the figure from per-subject scores by input (``{"t1": rows, "t1+t2": rows}``).
+
+    Each row has ``site`` and ``dice_csf``, ``dice_gm``, ``dice_wm``. Bars come site by site (in
+    order of first appearance), then tissue, then input.
+    """
+    sites = list(dict.fromkeys(str(r["site"]) for rows in scores.values() for r in rows))
+    bars = []
+    for site in sites:
+        for tissue in TISSUE_NAMES:
+            for modalities, rows in scores.items():
+                values = []
+                for row in rows:
+                    if str(row["site"]) != site:
+                        continue
+                    key = f"dice_{tissue.lower()}"
+                    if key not in row:
+                        raise DataError(f"per-subject score of {site} lacks {key!r}: pass rows of experiments.scores")
+                    values.append(float(row[key]))
+                if values:
+                    bars.append(Bar(site, modalities, tissue, tuple(values)))
+    return bars
+
+
+def plot_table5(scores: Mapping[str, Sequence[Score]], *, path: str | Path | None = None) -> Figure:
+    """Dice per tissue (x) for each input (colour), one panel per site; saved to `path` when given."""
+    import matplotlib.pyplot as plt
+
+    bars = table5_bars(scores)
+    if not bars:
+        raise DataError("plot_table5 got no per-subject scores: train and evaluate the Table 5 runs first")
+    sites = list(dict.fromkeys(b.site for b in bars))
+    inputs = list(scores)
+    width = 0.8 / len(inputs)
+    fig, axes = plt.subplots(1, len(sites), figsize=(4.2 * len(sites), 3.6), sharey=True, squeeze=False)
+    for ax, site in zip(axes[0], sites):
+        for j, modalities in enumerate(inputs):
+            mine = [b for b in bars if b.site == site and b.modalities == modalities]
+            x = np.array([TISSUE_NAMES.index(b.tissue) for b in mine]) + (j - (len(inputs) - 1) / 2) * width
+            ax.bar(x, [b.mean for b in mine], width, yerr=[b.std for b in mine], capsize=3,
+                   label=str(MODALITY_NAMES.get(modalities, modalities)), color=f"C{j}", alpha=0.8)
+            for xi, b in zip(x, mine):
+                ax.scatter(np.full(len(b.values), xi), b.values, s=10, color="black", zorder=3)
+        ax.set_xticks(range(len(TISSUE_NAMES)), TISSUE_NAMES)
+        ax.set_xlabel("tissue")
+        ax.set_title(SITE_NAMES.get(site, site))
+        ax.set_ylim(0, 1)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].set_ylabel("Dice (test subjects)")
+    axes[0][-1].legend(title="input", loc="lower right")
+    fig.suptitle("Table 5: Ours with one or two modalities (mean ± SD, dots: subjects)")
+    fig.tight_layout()
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=120)
+    return fig
+
+
+__all__ = ["Bar", "plot_table5", "table5_bars"]

@@ -1,0 +1,153 @@
+"""Display names, the paper beside ours, the claims' verdicts per table, and Table 5's figure data."""
+
+from __future__ import annotations
+
+import re
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+
+from deepnorm.errors import ConfigError, DataError
+from deepnorm.files import write_json, write_table
+from deepnorm.study import claims, display, paper
+from deepnorm.study.table5_figure import plot_table5, table5_bars
+
+INTERNAL = re.compile(r"\b(dice_\w+|mhd_\w+|iseg|mrbrains|abide|adversarial|preprocessor|train_site|d_train_acc)\b")
+
+TABLE2 = [{"train_site": a, "test_site": b, "dice_csf": 0.5, "dice_gm": 0.4, "dice_wm": 0.6, "dice_mean": m,
+           "mhd_csf": 1.0, "mhd_gm": 1.0, "mhd_wm": 1.0, "mhd_mean": 1.0}
+          for (a, b), m in {("iseg", "iseg"): 0.8, ("iseg", "mrbrains"): 0.3,
+                            ("mrbrains", "mrbrains"): 0.7, ("mrbrains", "iseg"): 0.6}.items()]
+
+
+def test_display_rows_rename_columns_and_values_and_keep_numbers():
+    rows = display.display_rows([{"setting": "dual", "method": "adversarial", "dice_csf": 0.25, "mhd_mean": 2.0}])
+    assert rows == [{"Sites": "iSEG-2017 + MRBrainS13", "Method": "Ours", "CSF": 0.25, "MHD (mm)": 2.0}]
+
+
+def test_markdown_writes_integers_as_integers():
+    assert display.markdown([{"site": "iseg", "subjects": 10, "dice_mean": 0.5}]).splitlines()[-1] == (
+        "| iSEG-2017 | 10 | 0.500 |")
+
+
+def test_markdown_shows_no_internal_key():
+    text = display.markdown(TABLE2)
+    assert not INTERNAL.search(text), INTERNAL.search(text)
+    assert "| Trained on | Tested on | CSF | GM | WM | Mean Dice |" in text
+    assert "0.800" in text and "iSEG-2017" in text
+
+
+def test_every_result_column_has_a_display_name():
+    from deepnorm.study import experiments  # noqa: F401  (the tables' columns are fixed there)
+
+    for key in ("train_site", "test_site", "setting", "method", "stage", "jsd", "jsd_legacy", "modalities",
+                "alpha", "rho_degraded", "rho_normalized", "lam", "d_train_acc", "d_test_acc", "dice_mean_shared"):
+        assert display.column_name(key) != key
+
+
+def test_paper_beside_ours_pairs_each_paper_number_with_ours(tmp_path):
+    write_table("table2", TABLE2, tmp_path)
+    header, rows = display.paper_beside_ours("table2", tmp_path)
+    assert header[-1] == "Mean Dice"
+    by_pair = {(r[0], r[1]): r for r in rows}
+    cross = by_pair[("iSEG-2017", "MRBrainS13")]
+    assert cross[-1] == f"{paper.TABLE2[('iseg', 'mrbrains')]['mean']:.3f} / 0.300"
+    assert len(rows) == len(paper.TABLE2)
+
+
+def test_paper_beside_ours_marks_what_we_did_not_measure(tmp_path):
+    _header, rows = display.paper_beside_ours("table7", tmp_path)
+    assert len(rows) == len(paper.TABLE7) and all(r[1].endswith("/ –") for r in rows)
+
+
+@pytest.mark.parametrize("table", sorted(display.TABLE_CLAIMS))
+def test_every_table_has_paper_rows_without_internal_keys(table, tmp_path):
+    header, rows = display.paper_beside_ours(table, tmp_path)
+    assert rows and all(len(r) == len(header) for r in rows)
+    text = " ".join(header + [c for r in rows for c in r])
+    assert not INTERNAL.search(text), INTERNAL.search(text)
+
+
+def test_verdicts_agree_with_the_claim_judges(tmp_path):
+    write_table("table2", TABLE2, tmp_path)
+    (verdict,) = display.verdicts("table2", tmp_path)
+    assert verdict == claims.judge_c1(TABLE2)
+    # iSEG→MRBrainS drops 62 %, MRBrainS→iSEG only 14 %: C1 does not hold on these numbers
+    assert verdict.verdict == claims.FAILS
+
+
+def test_verdicts_read_the_confusion_matrices(tmp_path):
+    write_table("table7", [{"lam": lam, "dice_mean": d, "d_train_acc": a, "d_test_acc": 0.3}
+                           for lam, d, a in ((0.1, 0.9, 0.95), (1.5, 0.8, 0.5), (5.0, 0.7, 0.4))], tmp_path)
+    uniform = [[1, 0, 0], [0, 1, 0], [0.5, 0.5, 0.0]]
+    write_json("table7_confusion", {f"{lam:g}": {"matrix": uniform, "classes": ["iseg", "mrbrains", "generated"]}
+                                    for lam in (0.1, 1.5, 5.0)}, tmp_path)
+    found = {v.claim: v.verdict for v in display.verdicts("table7", tmp_path)}
+    assert found == {"C7": claims.HOLDS, "C8": claims.HOLDS}
+
+
+def test_conclusion_holds_the_table_and_the_verdict(tmp_path):
+    write_table("table2", TABLE2, tmp_path)
+    text = display.conclusion("table2", tmp_path)
+    assert "Table 2, paper / ours" in text and "| C1 |" in text and f"**{claims.FAILS}**" in text
+
+
+def test_conclusion_shows_the_evidence_with_display_names(tmp_path):
+    write_table("table2", TABLE2, tmp_path)
+    write_table("table3", [{"setting": s, "method": m, "dice_mean": 0.5, "dice_mean_shared": 0.5}
+                           for s in ("dual", "multi") for m in ("standardization", "preprocessor", "adversarial")],
+                tmp_path)
+    for table in ("table2", "table3"):
+        verdict_rows = display.conclusion(table, tmp_path).split("**Claims**")[1].strip().splitlines()[2:]
+        numbers = " ".join(row.split(" | ")[-1] for row in verdict_rows)
+        assert numbers and not INTERNAL.search(numbers), INTERNAL.search(numbers)
+        assert not re.search(r"\b(dual|multi|standardization|pre-processor|ours)\b", numbers), numbers
+
+
+def test_readable_replaces_whole_keys_only():
+    assert display.readable("iseg→mrbrains 0.3; dual: ours 0.8, pre-processor 0.7") == (
+        "iSEG-2017→MRBrainS13 0.3; iSEG-2017 + MRBrainS13: Ours 0.8, Pre-processor 0.7")
+    assert display.readable("iseg_scanner, courses, dual-site") == "iseg_scanner, courses, dual-site"
+
+
+def test_unknown_table_is_rejected(tmp_path):
+    with pytest.raises(ConfigError, match="table8"):
+        display.paper_beside_ours("table8", tmp_path)
+    with pytest.raises(ConfigError, match="table8"):
+        display.verdicts("table8", tmp_path)
+
+
+def _scores(rng, sites=("iseg", "mrbrains"), n=3):
+    return [{"site": s, "subject": f"{s}-{i}", **{f"dice_{t}": float(rng.uniform(0.3, 0.9)) for t in ("csf", "gm", "wm")}}
+            for s in sites for i in range(n)]
+
+
+def test_table5_bars_are_the_subject_means_per_site_tissue_and_input():
+    rng = np.random.default_rng(0)
+    scores = {"t1": _scores(rng), "t1+t2": _scores(rng)}
+    bars = table5_bars(scores)
+    assert len(bars) == 2 * 3 * 2
+    for bar in bars:
+        values = [r[f"dice_{bar.tissue.lower()}"] for r in scores[bar.modalities] if r["site"] == bar.site]
+        assert bar.mean == pytest.approx(sum(values) / len(values))
+        assert bar.std == pytest.approx(float(np.std(values)))
+    assert [b.site for b in bars[:6]] == ["iseg"] * 6
+
+
+def test_table5_figure_has_one_panel_per_site_with_display_names(tmp_path):
+    rng = np.random.default_rng(1)
+    fig = plot_table5({"t1": _scores(rng), "t1+t2": _scores(rng)}, path=tmp_path / "t5.png")
+    assert (tmp_path / "t5.png").is_file()
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["iSEG-2017", "MRBrainS13"]
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["CSF", "GM", "WM"]
+    assert [t.get_text() for t in fig.axes[-1].get_legend().get_texts()] == ["T1", "T1 + T2/FLAIR"]
+
+
+def test_table5_figure_rejects_rows_without_dice():
+    with pytest.raises(DataError, match="dice_csf"):
+        table5_bars({"t1": [{"site": "iseg", "dice_mean": 0.5}]})
