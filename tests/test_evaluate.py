@@ -100,13 +100,20 @@ def test_discriminator_confusion_of_a_perfect_discriminator():
 
 
 # --------------------------------------------------------------------------- evaluate_run (I/O edge)
-def test_a_run_is_evaluated_on_its_own_split(smoke_root, smoke_config, smoke_runs_dir, tmp_path):
-    """A seed-3 run is tested on its own test subjects: none of its training subjects, whatever seed 0 says."""
-    from deepnorm.data.prepared import site_splits
+@pytest.fixture(scope="module")
+def seed3_run(smoke_root, smoke_config, smoke_runs_dir):
+    """A one-epoch segmenter run trained with seed 3 (cheap to evaluate)."""
     from deepnorm.training.loop import train
 
     config = smoke_config.replace(**{"train.seed": 3, "train.method": "segmenter", "train.epochs": 1})
-    folder = train(config, data_root=smoke_root, runs_dir=smoke_runs_dir, progress=False)
+    return train(config, data_root=smoke_root, runs_dir=smoke_runs_dir, progress=False)
+
+
+def test_a_run_is_evaluated_on_its_own_split(seed3_run, smoke_root, tmp_path):
+    """A seed-3 run is tested on its own test subjects: none of its training subjects, whatever seed 0 says."""
+    from deepnorm.data.prepared import site_splits
+
+    folder = seed3_run
     splits = json.loads((folder / "splits.json").read_text())
     # the defect could show: seed 0 would put some of this run's training subjects in the test set
     assert any(set(site_splits(smoke_root, s, 0)["test"]) & set(splits[s]["train"]) for s in splits)
@@ -121,14 +128,14 @@ def test_a_run_is_evaluated_on_its_own_split(smoke_root, smoke_config, smoke_run
         assert not set(tested) & set(splits[site]["train"])
 
 
-def test_evaluation_is_atomic_and_needs_force_to_replace(smoke_run, tmp_path, monkeypatch):
+def test_evaluation_is_atomic_and_needs_force_to_replace(seed3_run, tmp_path, monkeypatch):
     from deepnorm.errors import RunError
 
     out = tmp_path / "eval"
-    assert evaluate.evaluate_run(smoke_run, out=out, save_images=False) == out
+    assert evaluate.evaluate_run(seed3_run, out=out, save_images=False) == out
     first = (out / "subjects.csv").read_text()
     with pytest.raises(RunError, match=r"already exists; pass force=True \(--force\)"):
-        evaluate.evaluate_run(smoke_run, out=out, save_images=False)
+        evaluate.evaluate_run(seed3_run, out=out, save_images=False)
 
     def fail(*args, **kwargs):
         (args[3] / "subjects.csv").write_text("half")
@@ -136,11 +143,11 @@ def test_evaluation_is_atomic_and_needs_force_to_replace(smoke_run, tmp_path, mo
 
     monkeypatch.setattr(evaluate, "_evaluate_into", fail)
     with pytest.raises(RuntimeError, match="disk full"):
-        evaluate.evaluate_run(smoke_run, out=out, save_images=False, force=True)
+        evaluate.evaluate_run(seed3_run, out=out, save_images=False, force=True)
     assert (out / "subjects.csv").read_text() == first  # the old results survive a failed rerun
     with pytest.raises(RuntimeError):
-        evaluate.evaluate_run(smoke_run, out=tmp_path / "fresh", save_images=False)
+        evaluate.evaluate_run(seed3_run, out=tmp_path / "fresh", save_images=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["eval"]  # no empty or partial folder left
     monkeypatch.undo()
-    assert evaluate.evaluate_run(smoke_run, out=out, save_images=False, force=True) == out
+    assert evaluate.evaluate_run(seed3_run, out=out, save_images=False, force=True) == out
     assert (out / "subjects.csv").read_text() == first

@@ -22,6 +22,7 @@ from deepnorm.evaluation import evaluate as ev
 from deepnorm.files import atomic_write_text, write_json, write_table
 from deepnorm.labels import SITES
 from deepnorm.training.config import METHODS, PROFILES, Config
+from deepnorm.training.runs import EVAL_DIR
 
 if TYPE_CHECKING:
     from deepnorm.data.preprocess import Prepared
@@ -122,7 +123,7 @@ def split_subjects(ctx: Context, run: Run, site: str, split: str = "test") -> li
 
 def _cached(run: Run, kind: str, ctx: Context, compute: Callable[[], Any], **fields: Any) -> Any:
     key = ev.eval_key(kind=kind, data_root=ctx.data_root, **fields)
-    path = Path(run.folder) / "eval" / f"{kind}-{key}.json"
+    path = run.folder / EVAL_DIR / f"{kind}-{key}.json"
     if path.is_file():
         return json.loads(path.read_text(encoding="utf-8"))
     value = compute()

@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from deepnorm.data.manifest import Manifest
 from deepnorm.devices import resolve_device
 from deepnorm.errors import ConfigError, Interrupted, RunError
 from deepnorm.files import atomic_write_text
@@ -220,7 +221,7 @@ def train(
             ) from None
 
 
-def _train(config: Config, root: Path, manifest: runs.Manifest, folder: Path, *, resume: bool, progress: bool,
+def _train(config: Config, root: Path, manifest: Manifest, folder: Path, *, resume: bool, progress: bool,
            signals: _StopSignals, rank: int, world: int, local_rank: int) -> Path:
     """The training itself (see :func:`train`), in the locked run folder."""
     from deepnorm.data.prepared import AugmentedBatches, prepare_all
@@ -244,11 +245,10 @@ def _train(config: Config, root: Path, manifest: runs.Manifest, folder: Path, *,
                 "choose a global batch size that is a multiple of --nproc_per_node"
             )
     seed = config.train.seed
-    data_root = root
-    volumes, splits = prepare_all(data_root, config.data, runs_dir=folder.parent, seed=seed, progress=progress)
+    volumes, splits = prepare_all(root, config.data, runs_dir=folder.parent, seed=seed, progress=progress)
     for name in ("train", "val"):
         if not volumes[name]:
-            raise RunError(f"no {name} subjects for sites {config.data.sites} under {data_root}: check the data root")
+            raise RunError(f"no {name} subjects for sites {config.data.sites} under {root}: check the data root")
     method = method_for(config)
     domain_of = {site: z for z, site in enumerate(config.data.sites)}
 
