@@ -89,6 +89,16 @@ def unwritable_output(ctx: Context) -> list[str]:
     return _seg(ctx, str(ctx.scan), str(ctx.out("locked/tissues.nii.gz")))
 
 
+def no_write_permission(ctx: Context) -> list[str]:
+    locked = ctx.tmp / "readonly"
+    locked.mkdir(mode=0o500)
+    if IS_ROOT:  # root may write there anyway: ask the check what a user would be told
+        real = os.access
+        ctx.monkeypatch.setattr("deepnorm.cli._paths.os.access",
+                                lambda p, mode: False if Path(p) == locked else real(p, mode))
+    return _norm(ctx, str(ctx.scan), str(ctx.out("readonly/normalized.nii.gz")))
+
+
 def unknown_extension(ctx: Context) -> list[str]:
     return _seg(ctx, str(ctx.scan), str(ctx.out("tissues.png")))
 
@@ -236,6 +246,8 @@ def unsafe_checkpoint_advice(ctx: Context) -> list[str]:
 CASES = [
     Case("unwritable output folder", unwritable_output,
          lambda c: re.escape(str(c.tmp / ("blocker" if IS_ROOT else "locked"))), 1),
+    Case("output folder without write permission", no_write_permission,
+         lambda c: re.escape(str(c.tmp / "readonly")) + ": Permission denied.*readonly/normalized.nii.gz.*permissions", 1),
     Case("output with an unknown extension", unknown_extension, lambda c: re.escape(str(c.tmp / "tissues.png")) + ".*\\.nii\\.gz", 2),
     Case("--runs-dir is a file", runs_dir_is_a_file, lambda c: re.escape(str(c.tmp / "runs-file")) + ".*not a folder", 1),
     Case("evaluate --out is a file", evaluate_out_is_a_file, lambda c: re.escape(str(c.tmp / "out-file")) + ".*not a folder", 1),

@@ -9,12 +9,13 @@ from pathlib import Path
 from deepnorm.errors import DataError
 
 
-def writable_folder(path: Path, option: str) -> Path:
+def writable_folder(path: Path, option: str, *, what: str | None = None) -> Path:
     """`path` as a folder to write into (it or its nearest existing ancestor is a writable folder).
 
-    Raises NotADirectoryError or PermissionError (the path and `option` in the message; the command
-    line prints them on one line and exits with 1), before any work starts.
+    Raises NotADirectoryError or PermissionError naming the blocking path and what it is for
+    (`what`, default "`option` `path`"); the command line prints it on one line and exits with 1.
     """
+    what = what or f"{option} {path}"
     path = Path(path).expanduser()
     for parent in (path, *path.parents):
         if parent.exists():
@@ -22,9 +23,9 @@ def writable_folder(path: Path, option: str) -> Path:
     else:  # pragma: no cover - "/" exists
         parent = Path("/")
     if not parent.is_dir():
-        raise NotADirectoryError(errno.ENOTDIR, f"is a file, not a folder ({option} {path})", str(parent))
+        raise NotADirectoryError(errno.ENOTDIR, f"is a file, not a folder (for {what})", str(parent))
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise PermissionError(errno.EACCES, f"{os.strerror(errno.EACCES)} ({option} {path})", str(parent))
+        raise PermissionError(errno.EACCES, f"{os.strerror(errno.EACCES)} (for {what})", str(parent))
     return path
 
 
@@ -42,5 +43,5 @@ def output_file(path: Path, *, force: bool, option: str = "output") -> Path:
         raise DataError(f"{path} exists: choose another output path or pass --force to overwrite it")
     if not path.parent.exists():
         raise DataError(f"the output folder {path.parent} does not exist: create it first")
-    writable_folder(path.parent, option)
+    writable_folder(path.parent, option, what=f"{option} {path}")
     return path

@@ -123,7 +123,7 @@ def _folder(args: argparse.Namespace, source: Path, out: Path, normalizing: bool
     if out.resolve() == source.resolve():
         raise ConfigError(f"the output folder {out} is the input folder: give another output folder (-o DIR)")
     if out.exists() and not out.is_dir():
-        raise NotADirectoryError(errno.ENOTDIR, f"is a file, but the input {source} is a folder: give an output folder", str(out))
+        raise NotADirectoryError(errno.ENOTDIR, f"is a file, but the input {source} is a folder of scans", str(out))
     writable_folder(out, "output folder")
     scans = scans_in(source)
     if not scans:
