@@ -45,10 +45,16 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def time_iterations(config, iterations: int, warmup: int = 1, device: str = "cpu", amp: bool = False) -> float:
+def time_iterations(config, iterations: int, warmup: int = 1, device: str = "cpu", amp: bool = False,
+                    channels_last: bool = False) -> float:
     """Median seconds per training iteration of `config`'s method on random patches on `device`."""
     method = method_for(config)
     nets = method.build().to(device)
+    if channels_last:  # the U-Nets' opt-in layout (equal up to float rounding)
+        for _, net in nets.items():
+            if hasattr(net, "channels_last"):
+                net.channels_last = True
+                net.to(memory_format=torch.channels_last_3d)
     opts = method.optimizers(nets)
     batches = _batches(config, device=device)
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if amp and device.startswith("cuda") \
@@ -81,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="batch of the paper-profile iteration (default: 2 on CPU, the profile's own on CUDA)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--amp", action="store_true", help="bf16 autocast on CUDA (ignored on CPU)")
+    parser.add_argument("--channels-last", action="store_true", help="channels-last 3D U-Nets")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     device, cuda = args.device, args.device.startswith("cuda")
@@ -91,12 +98,13 @@ def main(argv: list[str] | None = None) -> int:
         args.skip_training = True
     cpu = profile("cpu")
     result: dict = {"threads": args.threads, "device": device, "amp": bool(args.amp and cuda),
+                    "channels_last": args.channels_last,
                     "machine": torch.cuda.get_device_name(device) if cuda else platform.processor() or platform.machine(),
                     "torch": torch.__version__, "methods": {}}
     print(f"{'method':<16}{'s/iter':>10}{'patches/s':>12}")
     for name in REGISTRY:
         config = cpu.replace(**{"train.method": name})
-        seconds = time_iterations(config, args.iterations, device=device, amp=args.amp)
+        seconds = time_iterations(config, args.iterations, device=device, amp=args.amp, channels_last=args.channels_last)
         rate = config.train.batch_size / seconds
         result["methods"][name] = {"seconds_per_iteration": seconds, "patches_per_second": rate,
                                    "batch_size": config.train.batch_size, "patch_size": config.data.patch_size}
@@ -107,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     paper = profile("paper")
     batch = args.paper_batch or (paper.train.batch_size if cuda else 2)
     paper = paper.replace(**{"train.batch_size": batch})
-    seconds = time_iterations(paper, args.iterations if cuda else 1, warmup=1 if cuda else 0, device=device, amp=args.amp)
+    seconds = time_iterations(paper, args.iterations if cuda else 1, warmup=1 if cuda else 0, device=device, amp=args.amp,
+                              channels_last=args.channels_last)
     rate = batch / seconds
     result["paper_iteration"] = {"seconds": seconds, "batch_size": batch, "device": device, "patches_per_second": rate}
     print(f"paper profile, one adversarial iteration on {device} (batch {batch}): {seconds:.3f} s, "
