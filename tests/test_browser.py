@@ -219,9 +219,10 @@ def _run_all_cells(page) -> None:
 
 @dataclass
 class Lab:
-    """A running JupyterLab server and a Chromium page, shared by the tests of this module."""
+    """A running JupyterLab server and Chromium, shared by the tests of this module; each test
+    opens its own page (a notebook per page: no kernel-choice dialog for a second notebook)."""
 
-    page: Any
+    browser: Any
     root_dir: Path
     port: int
     token: str
@@ -244,18 +245,17 @@ def lab(tmp_path_factory):
         _wait_for_server(f"http://127.0.0.1:{port}/api/status?token={token}", server)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
             try:
-                yield Lab(page, root_dir, port, token)
+                yield Lab(browser, root_dir, port, token)
             finally:
                 browser.close()
     finally:
         _stop(server)
 
 
-def _open_and_run(lab: Lab, notebook: Path) -> None:
-    """Open `notebook` (inside lab.root_dir) in JupyterLab and run all its cells."""
-    page = lab.page
+def _open_and_run(lab: Lab, notebook: Path) -> Any:
+    """Open `notebook` (inside lab.root_dir) in JupyterLab on a new page, run all its cells; the page."""
+    page = lab.browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(f"http://127.0.0.1:{lab.port}/lab/tree/{notebook.name}?token={lab.token}&reset")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
     page.wait_for_timeout(1000)
@@ -265,11 +265,14 @@ def _open_and_run(lab: Lab, notebook: Path) -> None:
     if news.count():
         news.first.click()
     _run_all_cells(page)
+    return page
 
 
-def _on_failure(lab: Lab, name: str) -> None:
-    lab.page.screenshot(path=str(ARTIFACTS / f"{name}-failure.png"), full_page=True)
-    outputs = lab.page.locator(".jp-OutputArea-output").all_inner_texts()
+def _on_failure(page: Any, name: str) -> None:
+    if page is None:
+        return
+    page.screenshot(path=str(ARTIFACTS / f"{name}-failure.png"), full_page=True)
+    outputs = page.locator(".jp-OutputArea-output").all_inner_texts()
     print("notebook outputs at failure:", *[o[-500:] for o in outputs], sep="\n---\n")
 
 
@@ -309,10 +312,10 @@ def _controls(kind: str) -> list[tuple[str, Callable[[Any, Any], None]]]:
 def test_every_viewer_control_changes_the_picture(lab):
     started = time.monotonic()
     notebook = _prepare_notebook(lab.root_dir, synthetic=True)
-    page = lab.page
+    page = None
     unchanged, sizes, timings = [], {}, {}
     try:
-        _open_and_run(lab, notebook)
+        page = _open_and_run(lab, notebook)
         for kind in ("slice", "histogram", "confusion"):
             box = page.locator(f".deepnorm-{kind}-viewer").first
             box.wait_for(state="visible", timeout=RUN_TIMEOUT_S * 1000)
@@ -334,7 +337,7 @@ def test_every_viewer_control_changes_the_picture(lab):
             sizes[kind] = (round(rendered["width"]), round(rendered["height"]), *natural)
             box.screenshot(path=str(ARTIFACTS / f"{kind}_viewer.png"))
     except Exception:
-        _on_failure(lab, notebook.stem)
+        _on_failure(page, notebook.stem)
         raise
     print(f"browser test: every control of every viewer, {time.monotonic() - started:.1f} s; "
           f"seconds per control {timings}; picture sizes {sizes}")
@@ -348,10 +351,10 @@ def test_every_viewer_control_changes_the_picture(lab):
 def test_slice_viewer_slider_changes_picture_in_jupyterlab(lab):
     started = time.monotonic()
     notebook = _prepare_notebook(lab.root_dir)
-    page = lab.page
+    page = None
     screenshot = ARTIFACTS / f"{notebook.stem}.png"
     try:
-        _open_and_run(lab, notebook)
+        page = _open_and_run(lab, notebook)
         viewer = page.locator(".deepnorm-slice-viewer").first
         viewer.wait_for(state="visible", timeout=RUN_TIMEOUT_S * 1000)
         image = viewer.locator("img.widget-image").first
@@ -372,7 +375,7 @@ def test_slice_viewer_slider_changes_picture_in_jupyterlab(lab):
         after_shot = image.screenshot()
         page.screenshot(path=str(screenshot), full_page=True)
     except Exception:
-        _on_failure(lab, notebook.stem)
+        _on_failure(page, notebook.stem)
         raise
     elapsed = time.monotonic() - started
     print(f"browser test: {notebook.name}, slice {before_value.strip()} -> {after_value.strip()}, {elapsed:.1f} s")
