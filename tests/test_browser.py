@@ -1,9 +1,15 @@
-"""JupyterLab in headless Chromium: run a notebook, move the SliceViewer's slider, see the picture change.
+"""JupyterLab in headless Chromium: run notebooks, move the viewers' controls, see the pictures change.
 
-The notebook is notebooks/00_data_tour.ipynb (parameters injected with papermill, e.g.
-``profile="smoke"``) when it exists, else a small synthetic notebook written into tmp_path.
+Two tests share one JupyterLab server and one browser page:
+
+- every control of every viewer (SliceViewer, HistogramViewer, ConfusionMatrixViewer) in a small
+  synthetic notebook: each move must change the viewer's picture, and each picture is shown at
+  its native size;
+- the SliceViewer's slider in notebooks/00_data_tour.ipynb (parameters injected with papermill,
+  e.g. ``profile="smoke"``) when it exists, else in the synthetic notebook.
+
 Skipped, with the reason, when Chromium or Playwright is missing (`make browser` installs
-Debian's Chromium). The page screenshot goes to artifacts/browser/<notebook name>.png.
+Debian's Chromium). Page and viewer screenshots go to artifacts/browser/.
 """
 
 from __future__ import annotations
@@ -18,7 +24,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,17 +53,32 @@ TOUR_PARAMETERS = {"profile": "smoke"}
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 #: Seconds to wait for all cells to run and the viewer to appear.
 RUN_TIMEOUT_S = float(os.environ.get("DEEPNORM_BROWSER_TIMEOUT", "300"))
+#: Seconds to wait for a viewer's picture to change after one of its controls moved.
+CONTROL_TIMEOUT_S = 45.0
 
 SYNTHETIC_CELLS = [
     "import numpy as np\n"
-    "from deepnorm.widgets import SliceViewer\n",
-    "shape = (40, 48, 32)\n"
-    "grid = np.stack(np.meshgrid(*[np.linspace(-1, 1, n) for n in shape], indexing='ij'))\n"
-    "radius = np.sqrt((grid ** 2).sum(axis=0))\n"
-    "labels = (radius < 0.95).astype(int) + (radius < 0.75) + (radius < 0.45)\n"
-    "image = ((labels / 3.0) * (1.0 + 0.3 * grid[1]) * (1.0 + 0.5 * grid[2])).astype('float32')\n",
-    "viewer = SliceViewer(image, 1.0 - image * (labels > 0), labels, spacing=(1.0, 1.0, 1.5))\n"
+    "from deepnorm.widgets import ConfusionMatrixViewer, HistogramViewer, SliceViewer\n",
+    "def head(shape, shift):\n"
+    "    grid = np.stack(np.meshgrid(*[np.linspace(-1, 1, n) for n in shape], indexing='ij'))\n"
+    "    radius = np.sqrt((grid ** 2).sum(axis=0))\n"
+    "    labels = (radius < 0.95).astype(int) + (radius < 0.75) + (radius < 0.45)\n"
+    "    image = ((labels / 3.0) * (1.0 + 0.3 * grid[1]) * (1.0 + 0.5 * grid[2]) + shift).astype('float32')\n"
+    "    return image * (labels > 0), labels\n"
+    "image, labels = head((40, 48, 32), 0.0)\n"
+    "other, other_labels = head((36, 40, 30), 0.2)\n",
+    "viewer = SliceViewer.browse(\n"
+    "    {'iseg': {'1': (image, 1.0 - image * (labels > 0), labels), '2': (0.5 * image, image, labels)},\n"
+    "     'mrbrains': {'7': (other, 0.8 * other, other_labels)}},\n"
+    "    spacing=(1.0, 1.0, 1.5))\n"
     "viewer",
+    "histograms = HistogramViewer({'iseg': {'before': (image, labels), 'after': (0.7 * image, labels)},\n"
+    "                              'mrbrains': {'before': (other, other_labels), 'after': (0.9 * other, other_labels)}},\n"
+    "                             bins=32, value_range=(0.0, 1.5))\n"
+    "histograms",
+    "confusion = ConfusionMatrixViewer({0.1: [[9, 1, 0], [1, 9, 0], [0, 1, 9]], 1.5: [[4, 3, 3], [3, 4, 3], [4, 4, 2]]},\n"
+    "                                  ['iSEG-2017', 'MRBrainS13', 'generated'])\n"
+    "confusion",
 ]
 
 
@@ -76,13 +100,13 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _prepare_notebook(folder: Path) -> Path:
-    """The notebook to drive, written into `folder`: a given one or the data tour with parameters
-    injected, or a synthetic one (see NOTEBOOK_CHOICE)."""
+def _prepare_notebook(folder: Path, *, synthetic: bool = False) -> Path:
+    """The notebook to drive, written into `folder`: the synthetic one when `synthetic`, else a
+    given one or the data tour with parameters injected (see NOTEBOOK_CHOICE)."""
     import nbformat
 
     source = Path(NOTEBOOK_CHOICE) if NOTEBOOK_CHOICE not in ("", "synthetic") else DATA_TOUR
-    if NOTEBOOK_CHOICE != "synthetic" and source.exists():
+    if not synthetic and NOTEBOOK_CHOICE != "synthetic" and source.exists():
         import papermill
 
         target = folder / source.name
@@ -95,12 +119,12 @@ def _prepare_notebook(folder: Path) -> Path:
         prepared.metadata["kernelspec"] = KERNELSPEC  # no "Select Kernel" dialog in the browser
         nbformat.write(prepared, str(target))
         return target
-    if NOTEBOOK_CHOICE not in ("", "synthetic"):
+    if not synthetic and NOTEBOOK_CHOICE not in ("", "synthetic"):
         raise FileNotFoundError(f"DEEPNORM_BROWSER_NOTEBOOK={NOTEBOOK_CHOICE!r} does not exist; give a notebook path or 'synthetic'.")
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [nbformat.v4.new_code_cell(source) for source in SYNTHETIC_CELLS]
     notebook.metadata["kernelspec"] = KERNELSPEC
-    target = folder / "synthetic_slice_viewer.ipynb"
+    target = folder / "synthetic_viewers.ipynb"
     nbformat.write(notebook, str(target))
     return target
 
@@ -193,67 +217,166 @@ def _run_all_cells(page) -> None:
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^\s*Run All Cells\s*$")).first.click()
 
 
-def test_slice_viewer_slider_changes_picture_in_jupyterlab(tmp_path):
+@dataclass
+class Lab:
+    """A running JupyterLab server and Chromium, shared by the tests of this module; each test
+    opens its own page (a notebook per page: no kernel-choice dialog for a second notebook)."""
+
+    browser: Any
+    root_dir: Path
+    port: int
+    token: str
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
     reason = _skip_reason()
     if reason:
         pytest.skip(reason)
     from playwright.sync_api import sync_playwright
 
-    started = time.monotonic()
-    root_dir = tmp_path / "lab"
+    work = tmp_path_factory.mktemp("browser")
+    root_dir = work / "lab"
     root_dir.mkdir()
-    notebook = _prepare_notebook(root_dir)
-    port, token = _free_port(), hashlib.sha256(str(tmp_path).encode()).hexdigest()[:32]
-    log_path = tmp_path / "jupyter-lab.log"
-    server = _start_lab(root_dir, port, token, log_path)
+    port, token = _free_port(), hashlib.sha256(str(work).encode()).hexdigest()[:32]
+    server = _start_lab(root_dir, port, token, work / "jupyter-lab.log")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    screenshot = ARTIFACTS / f"{notebook.stem}.png"
     try:
         _wait_for_server(f"http://127.0.0.1:{port}/api/status?token={token}", server)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
             try:
-                page.goto(f"http://127.0.0.1:{port}/lab/tree/{notebook.name}?token={token}&reset")
-                page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
-                page.wait_for_timeout(1000)
-                _accept_dialogs(page)
-                page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
-                _run_all_cells(page)
-
-                viewer = page.locator(".deepnorm-slice-viewer").first
-                viewer.wait_for(state="visible", timeout=RUN_TIMEOUT_S * 1000)
-                image = viewer.locator("img.widget-image").first
-                page.wait_for_function(
-                    "el => el.naturalWidth > 0", arg=image.element_handle(), timeout=60_000
-                )
-                viewer.scroll_into_view_if_needed()
-                readout = viewer.locator(".widget-readout").first
-                before_value = readout.inner_text()
-                before_digest = _img_digest(page, image)
-                before_shot = image.screenshot()
-
-                handle = viewer.locator(".noUi-handle").first
-                handle.focus()
-                for _ in range(5):
-                    page.keyboard.press("ArrowRight")
-                page.wait_for_function(
-                    "([el, old]) => el.innerText.trim() !== old.trim()", arg=[readout.element_handle(), before_value],
-                    timeout=30_000,
-                )
-                after_digest = _wait_for_new_picture(page, image, before_digest, timeout=30.0)
-                after_value = readout.inner_text()
-                after_shot = image.screenshot()
-                page.screenshot(path=str(screenshot), full_page=True)
-            except Exception:
-                page.screenshot(path=str(ARTIFACTS / f"{notebook.stem}-failure.png"), full_page=True)
-                outputs = page.locator(".jp-OutputArea-output").all_inner_texts()
-                print("notebook outputs at failure:", *[o[-500:] for o in outputs], sep="\n---\n")
-                raise
+                yield Lab(browser, root_dir, port, token)
             finally:
                 browser.close()
     finally:
         _stop(server)
+
+
+def _open_and_run(lab: Lab, notebook: Path) -> Any:
+    """Open `notebook` (inside lab.root_dir) in JupyterLab on a new page, run all its cells; the page."""
+    page = lab.browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"http://127.0.0.1:{lab.port}/lab/tree/{notebook.name}?token={lab.token}&reset")
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+    page.wait_for_timeout(1000)
+    _accept_dialogs(page)
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+    news = page.locator(".jp-toast-button", has_text="No")
+    if news.count():
+        news.first.click()
+    _run_all_cells(page)
+    return page
+
+
+def _on_failure(page: Any, name: str) -> None:
+    if page is None:
+        return
+    page.screenshot(path=str(ARTIFACTS / f"{name}-failure.png"), full_page=True)
+    outputs = page.locator(".jp-OutputArea-output").all_inner_texts()
+    print("notebook outputs at failure:", *[o[-500:] for o in outputs], sep="\n---\n")
+
+
+def _press(page, handle, key: str, times: int) -> None:
+    handle.focus()
+    for _ in range(times):
+        page.keyboard.press(key)
+
+
+def _slider_handle(box, description: str, which: str = ""):
+    """The noUiSlider handle of the slider whose description is `description` inside `box`."""
+    slider = box.locator(".widget-slider", has=box.page.locator(".widget-label", has_text=description)).first
+    return slider.locator(f".noUi-handle{which}").first
+
+
+def _controls(kind: str) -> list[tuple[str, Callable[[Any, Any], None]]]:
+    """(name, action(page, viewer box)) for every control of a viewer of `kind`."""
+    if kind == "slice":
+        return [
+            ("slice slider", lambda page, box: _press(page, _slider_handle(box, "slice"), "ArrowRight", 4)),
+            ("axis: coronal", lambda page, box: box.locator("button", has_text="coronal").click()),
+            ("axis: sagittal", lambda page, box: box.locator("button", has_text="sagittal").click()),
+            ("window slider", lambda page, box: _press(page, _slider_handle(box, "window", "-upper"), "PageDown", 2)),
+            ("labels checkbox", lambda page, box: box.locator(".widget-checkbox input").first.click()),
+            ("subject dropdown", lambda page, box: box.locator(".widget-dropdown select").nth(1).select_option(label="2")),
+            ("site dropdown", lambda page, box: box.locator(".widget-dropdown select").nth(0).select_option(label="MRBrainS13")),
+        ]
+    if kind == "histogram":
+        return [
+            ("tissue: WM", lambda page, box: box.locator("button", has_text="WM").click()),
+            ("site checkbox: iSEG-2017", lambda page, box: box.locator(".widget-checkbox", has_text="iSEG-2017").locator("input").click()),
+            ("site checkbox: MRBrainS13", lambda page, box: box.locator(".widget-checkbox", has_text="MRBrainS13").locator("input").click()),
+        ]
+    return [("λ slider", lambda page, box: _press(page, box.locator(".noUi-handle").first, "ArrowRight", 1))]
+
+
+def test_every_viewer_control_changes_the_picture(lab):
+    started = time.monotonic()
+    notebook = _prepare_notebook(lab.root_dir, synthetic=True)
+    page = None
+    unchanged, sizes, timings = [], {}, {}
+    try:
+        page = _open_and_run(lab, notebook)
+        for kind in ("slice", "histogram", "confusion"):
+            box = page.locator(f".deepnorm-{kind}-viewer").first
+            box.wait_for(state="visible", timeout=RUN_TIMEOUT_S * 1000)
+            image = box.locator("img.widget-image").first
+            page.wait_for_function("el => el.naturalWidth > 0", arg=image.element_handle(), timeout=60_000)
+            box.scroll_into_view_if_needed()
+            for step, (name, action) in enumerate(_controls(kind)):
+                image.scroll_into_view_if_needed()
+                before = _img_digest(page, image)
+                tic = time.monotonic()
+                action(page, box)
+                after = _wait_for_new_picture(page, image, before, timeout=CONTROL_TIMEOUT_S)
+                timings[f"{kind}: {name}"] = round(time.monotonic() - tic, 1)
+                if after == before:
+                    unchanged.append(f"{kind}: {name}")
+                    box.screenshot(path=str(ARTIFACTS / f"{kind}_viewer-unchanged-{step}.png"))
+            rendered = image.bounding_box()
+            natural = page.evaluate("el => [el.naturalWidth, el.naturalHeight]", image.element_handle())
+            sizes[kind] = (round(rendered["width"]), round(rendered["height"]), *natural)
+            box.screenshot(path=str(ARTIFACTS / f"{kind}_viewer.png"))
+    except Exception:
+        _on_failure(page, notebook.stem)
+        raise
+    print(f"browser test: every control of every viewer, {time.monotonic() - started:.1f} s; "
+          f"seconds per control {timings}; picture sizes {sizes}")
+    assert not unchanged, f"the picture did not change after moving: {unchanged}"
+    for kind, (width, height, natural_width, natural_height) in sizes.items():
+        assert abs(width - natural_width) <= 1 and abs(height - natural_height) <= 1, (
+            f"the {kind} viewer's {natural_width}x{natural_height} px picture is shown at {width}x{height} px"
+        )
+
+
+def test_slice_viewer_slider_changes_picture_in_jupyterlab(lab):
+    started = time.monotonic()
+    notebook = _prepare_notebook(lab.root_dir)
+    page = None
+    screenshot = ARTIFACTS / f"{notebook.stem}.png"
+    try:
+        page = _open_and_run(lab, notebook)
+        viewer = page.locator(".deepnorm-slice-viewer").first
+        viewer.wait_for(state="visible", timeout=RUN_TIMEOUT_S * 1000)
+        image = viewer.locator("img.widget-image").first
+        page.wait_for_function("el => el.naturalWidth > 0", arg=image.element_handle(), timeout=60_000)
+        viewer.scroll_into_view_if_needed()
+        readout = viewer.locator(".widget-readout").first
+        before_value = readout.inner_text()
+        before_digest = _img_digest(page, image)
+        before_shot = image.screenshot()
+
+        _press(page, viewer.locator(".noUi-handle").first, "ArrowRight", 5)
+        page.wait_for_function(
+            "([el, old]) => el.innerText.trim() !== old.trim()", arg=[readout.element_handle(), before_value],
+            timeout=30_000,
+        )
+        after_digest = _wait_for_new_picture(page, image, before_digest, timeout=30.0)
+        after_value = readout.inner_text()
+        after_shot = image.screenshot()
+        page.screenshot(path=str(screenshot), full_page=True)
+    except Exception:
+        _on_failure(page, notebook.stem)
+        raise
     elapsed = time.monotonic() - started
     print(f"browser test: {notebook.name}, slice {before_value.strip()} -> {after_value.strip()}, {elapsed:.1f} s")
     assert int(after_value.strip()) > int(before_value.strip())

@@ -312,3 +312,22 @@ def test_confusion_selector_updates_mesh_annotations_title():
 def test_confusion_viewer_checks_class_names():
     with pytest.raises(DataError, match="class names"):
         ConfusionMatrixViewer({0.1: np.eye(3)}, ["a", "b"])
+
+
+def test_a_control_moved_during_a_redraw_is_drawn_after_it(phantom):
+    """A slider message arriving while the picture is drawn (re-entrantly) ends in its slice, not a stale one."""
+    image, _ = phantom
+    viewer = SliceViewer(image)
+    original = viewer._overlay
+    moves = [3]
+
+    def overlay_with_a_message_arriving(axis, index):
+        if moves:
+            viewer.slider.value = moves.pop()  # the kernel delivers the next message mid-redraw
+        return original(axis, index)
+
+    viewer._overlay = overlay_with_a_message_arriving
+    viewer.slider.value = 8
+    assert viewer.slider.value == 3
+    np.testing.assert_array_equal(viewer.gray_images[0].get_array(), take_slice(image, "axial", 3))
+    assert "slice 3 " in viewer.figure.get_suptitle()

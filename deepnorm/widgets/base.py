@@ -9,7 +9,7 @@ picture is ``image_widget.value`` (PNG bytes); a notebook displays the live widg
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +88,34 @@ class PngFigureViewer:
 
         # flex-start: a flex container (VBox) would otherwise stretch the picture to its width
         return widgets.Image(format="png", layout=widgets.Layout(align_self="flex-start", object_fit="contain"))
+
+    def _run_exclusive(self, draw: Callable[[], None]) -> None:
+        """Run `draw` (update the artists, then `refresh`), one call at a time.
+
+        The kernel may deliver a control's message while a redraw is under way (from another
+        thread, or re-entrantly); such a call only marks the picture stale, and the running
+        redraw draws again once done, so two redraws never interleave on one figure.
+        """
+        import threading
+
+        state = self.__dict__.setdefault("_draw_state", {"lock": threading.Lock(), "busy": False, "stale": False})
+        with state["lock"]:
+            state["stale"] = True
+            if state["busy"]:
+                return
+            state["busy"] = True
+        try:
+            while True:
+                with state["lock"]:
+                    if not state["stale"]:
+                        state["busy"] = False
+                        return
+                    state["stale"] = False
+                draw()
+        except BaseException:
+            with state["lock"]:
+                state["busy"] = False
+            raise
 
     def refresh(self) -> None:
         """Redraw the figure, push its PNG into ``image_widget.value`` and pin the widget to the

@@ -71,6 +71,9 @@ class ConfusionMatrixViewer(PngFigureViewer):
         return self.matrices[float(self.selector.value)]
 
     def _apply(self) -> None:
+        self._run_exclusive(self._draw)
+
+    def _draw(self) -> None:
         matrix = self.matrix
         self.mesh.set_array(matrix.ravel())
         for text, value in zip(self.ax.texts, matrix.ravel()):

@@ -115,6 +115,9 @@ class HistogramViewer(PngFigureViewer):
         return [key for key, line in self.lines.items() if line.get_visible()]
 
     def _apply(self) -> None:
+        self._run_exclusive(self._draw)
+
+    def _draw(self) -> None:
         tissue = int(self.tissue_selector.value)
         sites = set(self.selected_sites)
         name = CLASS_NAMES[tissue] if tissue < len(CLASS_NAMES) else str(tissue)

@@ -236,7 +236,7 @@ class SliceViewer(PngFigureViewer):
             colorbar.ax.tick_params(labelsize=7)
             self.colorbars.append(colorbar)
         handles = [Patch(color=color, label=CLASS_NAMES[k]) for k, color in LABEL_COLORS.items()]
-        self.legend = self.figure.legend(handles=handles, loc="outside upper center", ncol=len(handles),
+        self.legend = self.figure.legend(handles=handles, loc="outside lower center", ncol=len(handles),
                                          fontsize=8, frameon=False)
 
     def _overlay(self, axis: str, index: int) -> np.ndarray:
@@ -246,6 +246,9 @@ class SliceViewer(PngFigureViewer):
         return label_rgba(take_slice(self.labels, axis, index), self.alpha)
 
     def _apply(self) -> None:
+        self._run_exclusive(self._draw)
+
+    def _draw(self) -> None:
         axis, index = self.axis, int(self.slider.value)
         aspect = slice_aspect(self.spacing, axis)
         overlay = self._overlay(axis, index)
@@ -297,8 +300,7 @@ class SliceViewer(PngFigureViewer):
             if labels is None:
                 self.overlay_toggle.value = False
             n = n_slices(volumes[0].shape, self.axis)
-            self.slider.max = max(n - 1, 0)
-            self.slider.value = self.cursor[AXES[self.axis]]
+            self._move_slider(n, self.cursor[AXES[self.axis]])
         finally:
             self._holding = False
         self._apply()
@@ -322,11 +324,21 @@ class SliceViewer(PngFigureViewer):
         new_n = n_slices(self.volumes[0].shape, change["new"])
         self._holding = True
         try:
-            self.slider.max = max(new_n - 1, 0)
-            self.slider.value = min(self.cursor[AXES[change["new"]]], new_n - 1)
+            self._move_slider(new_n, self.cursor[AXES[change["new"]]])
         finally:
             self._holding = False
         self._apply()
+
+    def _move_slider(self, n: int, index: int) -> None:
+        """Give the slider the range of `n` slices and the value `index`, in one message to the
+        front end (so it never holds a value outside the new range)."""
+        with self.slider.hold_sync():
+            if index > self.slider.max:
+                self.slider.max = max(n - 1, 0)
+                self.slider.value = min(index, n - 1)
+            else:
+                self.slider.value = min(index, n - 1)
+                self.slider.max = max(n - 1, 0)
 
     def _on_slider(self, change: dict[str, Any]) -> None:
         if not self._holding:
