@@ -145,7 +145,7 @@ def test_table5_figure_has_one_panel_per_site_with_display_names(tmp_path):
     titles = [ax.get_title() for ax in fig.axes]
     assert titles == ["iSEG-2017", "MRBrainS13"]
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["CSF", "GM", "WM"]
-    assert [t.get_text() for t in fig.axes[-1].get_legend().get_texts()] == ["T1", "T1 + T2/FLAIR"]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["T1", "T1 + T2/FLAIR"]
 
 
 def test_table5_figure_rejects_rows_without_dice():

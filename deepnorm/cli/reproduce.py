@@ -2,6 +2,9 @@
 
     deepnorm reproduce [--profile cpu|smoke|paper] [--data-root DIR] [--seed N]
                        [--device auto|cpu|cuda] [--only NAME ...] [--no-report]
+
+One line per notebook; on a terminal it shows, while the notebook runs, its elapsed time and the
+training in progress (method, sites, epoch, time left), then how long it took.
 """
 
 from __future__ import annotations

@@ -92,9 +92,10 @@ def plot_table5(scores: Mapping[str, Sequence[Score]], *, path: str | Path | Non
         ax.set_ylim(0, 1)
         ax.grid(axis="y", alpha=0.3)
     axes[0][0].set_ylabel("Dice (test subjects)")
-    axes[0][-1].legend(title="input", loc="lower right")
-    fig.suptitle("Table 5: Ours with one or two modalities (mean ± SD, dots: subjects)")
-    fig.tight_layout()
+    handles, names = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, names, title="input", loc="upper right", ncol=len(inputs), fontsize=8, title_fontsize=8)
+    fig.suptitle("Table 5: Ours with one or two modalities (mean ± SD, dots: subjects)", x=0.02, ha="left")
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=120)
