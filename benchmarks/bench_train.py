@@ -129,12 +129,11 @@ def main(argv: list[str] | None = None) -> int:
         root = ensure_phantom(profile="cpu", seed=0, progress=False)
         with tempfile.TemporaryDirectory() as runs:
             tic = time.perf_counter()
-            train(cpu.replace(**{"train.method": "adversarial"}), data_root=root, runs_dir=runs, progress=False)
+            folder = train(cpu.replace(**{"train.method": "adversarial"}), data_root=root, runs_dir=runs, progress=False)
             first = time.perf_counter() - tic
             from deepnorm.training.runs import load_run
-            from deepnorm.training.loop import run_folder
 
-            history = load_run(run_folder(cpu, runs)).history
+            history = load_run(folder, device="cpu").history
         result["cpu_training"] = {"seconds": first, "epochs": cpu.train.epochs, "batches_per_epoch": cpu.batches_per_epoch,
                                   "final_val_dice": history[-1]["val_dice"], "final_d_val_accuracy": history[-1]["d_val_accuracy"]}
         print(f"one cpu adversarial training (data preparation included): {first:.0f} s, "

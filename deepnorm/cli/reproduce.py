@@ -17,8 +17,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from deepnorm.devices import DEVICES
 from deepnorm.errors import DeepnormError
-from deepnorm.paths import figures_dir, project_root, results_dir, runs_dir
+from deepnorm.paths import (
+    figures_dir,
+    project_root,
+    results_dir,
+    runs_dir,
+    source_checkout,
+)
 from deepnorm.study.reproduce import (
     NOTEBOOKS,
     ProgressLine,
@@ -27,14 +34,17 @@ from deepnorm.study.reproduce import (
     run_notebook,
     shown_path,
 )
+from deepnorm.training.config import PROFILES
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Options of ``deepnorm reproduce``."""
-    parser.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "paper"))
+    parser.add_argument("--profile", default="cpu", choices=PROFILES,
+                        help="cpu (default: every table on the phantom, about 30 min on 2 cores), "
+                        "smoke (seconds, for tests) or paper (the paper's settings: real data and a GPU)")
     parser.add_argument("--data-root", default=None, help="real data root (default: the embedded phantom)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--device", default="auto", choices=DEVICES)
     parser.add_argument("--only", nargs="*", default=None, metavar="NAME", help="run only these notebooks")
     parser.add_argument("--results-dir", type=Path, default=None)
     parser.add_argument("--figures-dir", type=Path, default=None)
@@ -55,12 +65,11 @@ def main(args: argparse.Namespace) -> int:
     if unknown:
         raise DeepnormError(f"unknown notebook(s) {unknown}; choose from {list(NOTEBOOKS)}")
 
-    data_root = args.data_root
-    if data_root is None:
-        from deepnorm.data.phantom.build import ensure_phantom
+    from deepnorm.data.roots import resolve_data_root
 
-        start = time.perf_counter()
-        data_root = str(ensure_phantom(profile=args.profile, seed=args.seed))
+    start = time.perf_counter()
+    data_root = str(resolve_data_root(args.data_root, profile=args.profile, seed=args.seed))
+    if args.data_root is None:
         print(f"[data] phantom ready at {data_root} ({time.perf_counter() - start:.0f} s)", flush=True)
 
     params = notebook_parameters(profile=args.profile, data_root=data_root, seed=args.seed, device=args.device,
@@ -71,7 +80,7 @@ def main(args: argparse.Namespace) -> int:
         prefix = f"[{i}/{len(names)}] {name}"
         try:
             with ProgressLine(prefix, runs, stream=sys.stdout):
-                seconds[name] = run_notebook(name, params, notebooks_dir=root / "notebooks", out_dir=results / "notebooks")
+                seconds[name] = run_notebook(name, params, notebooks_dir=(source_checkout() or root) / "notebooks", out_dir=results / "notebooks")
         except Exception as err:  # papermill raises PapermillExecutionError with the cell's traceback
             print(f"{prefix} FAILED", flush=True)
             print(f"{name} failed; the executed notebook with the error is {results / 'notebooks' / (name + '.ipynb')}\n{err}",

@@ -230,6 +230,8 @@ def _train(config: Config, root: Path, manifest: Manifest, folder: Path, *, resu
 
     writer = rank == 0
     device = resolve_device(config.train.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed patch shapes: let cuDNN pick its fastest kernels
     amp = config.train.amp and device.type == "cuda"
     if world > 1:
         import torch.distributed as dist

@@ -344,6 +344,7 @@ class Run:
             stride=self.config.eval_.stride,
             batch_size=self.config.eval_.batch_size,
             device=self.device,
+            amp=self.config.train.amp,
         )
 
     def normalize_volume(self, image: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import torch
-
 from deepnorm.training.methods.base import Method, Nets, Optimizers, _floats
 
 
@@ -15,14 +13,6 @@ class Adversarial(Method):
     name = "adversarial"
     uses_generator = True
     uses_discriminator = True
-
-    def class_weights(self) -> torch.Tensor | None:
-        """Cross-entropy weights of D's K+1 classes (None when the fake class weight is 1)."""
-        w = self.config.train.fake_class_weight
-        if w == 1.0:
-            return None
-        k = self.config.data.n_domains
-        return torch.tensor([1.0] * k + [w])
 
     def train_iteration(self, nets: Nets, opts: Optimizers, batches: Iterator) -> dict[str, float]:
         """One Algorithm 1 iteration: n_steps D updates, then one G+S update (see deepnorm.training.algorithm1)."""
