@@ -42,8 +42,12 @@ JSD_RANGE = (0.0, 1.0)
 def subject_scores(pred: np.ndarray, target: np.ndarray, spacing: Sequence[float]) -> dict[str, float]:
     """Dice and MHD (mm) per tissue of one predicted label map (X,Y,Z) against its reference.
 
-    Returns ``dice_csf, dice_gm, dice_wm, dice_mean, mhd_csf, mhd_gm, mhd_wm, mhd_mean``; a mean
-    ignores classes whose value is not finite (a tissue absent from both maps).
+    Returns ``dice_csf, dice_gm, dice_wm, dice_mean, mhd_csf, mhd_gm, mhd_wm, mhd_mean, empty_csf,
+    empty_gm, empty_wm``. A tissue present in only one of the two maps (never predicted, or
+    predicted where the reference has none) has Dice 0 and, as MHD, a stated penalty: the image
+    diagonal in mm (:func:`deepnorm.metrics.image_diagonal`), longer than any measurable distance.
+    ``empty_<tissue>`` is 1 when the tissue is in the reference but never predicted. A tissue
+    absent from both maps is not measured (``nan``) and left out of the means.
     """
     pred = np.asarray(pred)
     target = np.asarray(target)
@@ -51,18 +55,27 @@ def subject_scores(pred: np.ndarray, target: np.ndarray, spacing: Sequence[float
         raise ConfigError(f"prediction shape {pred.shape} differs from the reference's {target.shape}")
     row: dict[str, float] = {}
     dice = metrics.dice(pred, target, labels=TISSUES)
-    mhd = [metrics.mean_hausdorff(pred == c, target == c, spacing) for c in TISSUES]
+    penalty = metrics.image_diagonal(pred.shape, spacing)
+    mhd = [metrics.mean_hausdorff(pred == c, target == c, spacing, empty_penalty=penalty) for c in TISSUES]
+    empty = metrics.empty_predictions(pred, target, TISSUES)
     for name, d, h in zip(TISSUE_NAMES, dice, mhd):
         row[f"dice_{name.lower()}"] = float(d)
         row[f"mhd_{name.lower()}"] = float(h)
     row["dice_mean"] = _finite_mean(dice)
     row["mhd_mean"] = _finite_mean(mhd)
+    for name, e in zip(TISSUE_NAMES, empty):
+        row[f"empty_{name.lower()}"] = int(e)
     return row
 
 
 def _finite_mean(values: Sequence[float]) -> float:
+    """Mean of `values` without the ``nan`` ones (not measured); ``nan`` if none is left.
+
+    An infinite value is kept (the mean is then infinite): an undefined distance never vanishes
+    from a mean silently.
+    """
     arr = np.asarray(values, dtype=float)
-    arr = arr[np.isfinite(arr)]
+    arr = arr[~np.isnan(arr)]
     return float(arr.mean()) if arr.size else float("nan")
 
 
@@ -85,7 +98,9 @@ def segmentation_scores(subjects: Sequence[Any], segment: Callable[[np.ndarray, 
 
 
 def summarize(rows: Sequence[Mapping[str, Any]], *, by: str | None = "site") -> list[dict[str, Any]]:
-    """Mean and standard deviation of every score column, per `by` value and over all rows ("all")."""
+    """Per `by` value and over all rows ("all"): the mean and standard deviation of every score
+    column, and the sum of every count column (``empty_<tissue>``: subjects in which a tissue of
+    the reference was never predicted)."""
     if not rows:
         return []
     keys = [k for k, v in rows[0].items() if isinstance(v, (float, int)) and not isinstance(v, bool)]
@@ -99,9 +114,12 @@ def summarize(rows: Sequence[Mapping[str, Any]], *, by: str | None = "site") -> 
         summary: dict[str, Any] = {by or "group": name, "n": len(members)}
         for key in keys:
             values = [float(m[key]) for m in members]
+            if key.startswith("empty_"):
+                summary[key] = int(sum(values))
+                continue
             summary[key] = _finite_mean(values)
-            finite = np.asarray(values)[np.isfinite(values)]
-            summary[f"{key}_std"] = float(finite.std()) if finite.size else float("nan")
+            measured = np.asarray(values)[~np.isnan(values)]
+            summary[f"{key}_std"] = float(measured.std()) if measured.size else float("nan")
         out.append(summary)
     return out
 
