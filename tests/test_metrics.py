@@ -374,3 +374,48 @@ def test_confusion_matrix_absent_class_row_stays_zero():
 def test_confusion_matrix_rejects_bad_labels(true, pred):
     with pytest.raises(DataError):
         metrics.confusion_matrix(np.array(true), np.array(pred), 3)
+
+
+# --------------------------------------------------------------------------- Table 6: ρ on white matter only
+def test_bias_correlations_report_a_white_matter_only_rho():
+    from types import SimpleNamespace
+
+    from deepnorm.data.augment import apply_bias_field
+    from deepnorm.evaluation.evaluate import ALPHAS, bias_correlations
+
+    rng = np.random.default_rng(0)
+    shape = (12, 16, 6)
+    labels = np.zeros(shape, dtype=np.int64)
+    labels[1:11, 1:8] = 2  # GM in the low y half, dark
+    labels[1:11, 8:15] = 3  # WM in the high y half, bright
+    mask = labels > 0
+    image = np.where(labels == 3, 0.8, 0.3) + 0.02 * rng.standard_normal(shape)
+    image = (image * mask)[None].astype(np.float32)
+    subject = SimpleNamespace(image=image, mask=mask, labels=labels, site="iseg")
+    rows = {r["alpha"]: r for r in bias_correlations([subject], lambda im, m: im, min_voxels=5)}
+
+    def oracle(volume: np.ndarray) -> float:  # mean over axial slices of scipy's ρ on the WM voxels
+        ys = np.broadcast_to(np.arange(shape[1])[None, :], shape[:2])
+        wm = labels[:, :, 0] == 3
+        return float(np.mean([pearsonr(volume[:, :, z][wm], ys[wm])[0] for z in range(shape[2])]))
+
+    for alpha in (0.0, *ALPHAS):
+        degraded = (apply_bias_field(image, alpha, axis=1) * mask)[0]
+        assert rows[alpha]["rho_degraded_wm"] == pytest.approx(oracle(degraded), abs=1e-6)
+        assert rows[alpha]["rho_normalized_wm"] == pytest.approx(rows[alpha]["rho_degraded_wm"])
+    # the whole-brain ρ mixes the GM/WM contrast with the field; on WM alone the clean image has none
+    assert rows[0.0]["rho_degraded"] > 0.8
+    assert abs(rows[0.0]["rho_degraded_wm"]) < 0.3
+    assert rows[0.9]["rho_degraded_wm"] > 0.8
+
+
+def test_bias_correlations_without_labels_leave_the_wm_rho_unmeasured():
+    from types import SimpleNamespace
+
+    from deepnorm.evaluation.evaluate import bias_correlations
+
+    image = np.random.default_rng(1).uniform(0.2, 0.8, (1, 8, 8, 4)).astype(np.float32)
+    subject = SimpleNamespace(image=image, mask=np.ones((8, 8, 4), bool), site="iseg")
+    rows = bias_correlations([subject], lambda im, m: im, alphas=(0.5,), min_voxels=5)
+    assert all(math.isnan(r["rho_degraded_wm"]) and math.isnan(r["rho_normalized_wm"]) for r in rows)
+    assert all(math.isfinite(r["rho_degraded"]) for r in rows)

@@ -154,10 +154,11 @@ def site_jsd(histograms: Mapping[str, np.ndarray]) -> dict[str, float]:
 
 # --------------------------------------------------------------------------- bias field (Table 6)
 def slice_correlation(image: np.ndarray, mask: np.ndarray, *, min_voxels: int = 50) -> float:
-    """Mean over axial slices (fixed z) of Pearson ρ(intensity, y) on the brain voxels of each slice.
+    """Mean over axial slices (fixed z) of Pearson ρ(intensity, y) on the `mask` voxels of each slice.
 
-    `image` and `mask` are (X,Y,Z); slices with fewer than `min_voxels` brain voxels are skipped.
-    This is Table 6's "ρ in an axial slice", averaged over all slices of the volume.
+    `image` and `mask` are (X,Y,Z); slices with fewer than `min_voxels` mask voxels are skipped.
+    This is Table 6's "ρ in an axial slice", averaged over all slices of the volume; `mask` is the
+    brain (whole-brain ρ) or one tissue (e.g. the white matter). ``nan`` when no slice qualifies.
     """
     image = np.asarray(image, dtype=np.float64)
     mask = np.asarray(mask, dtype=bool)
@@ -173,27 +174,46 @@ def slice_correlation(image: np.ndarray, mask: np.ndarray, *, min_voxels: int = 
 
 
 def bias_correlations(subjects: Sequence[Any], normalize: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                      alphas: Sequence[float] = ALPHAS, *, progress: bool = False) -> list[dict[str, Any]]:
+                      alphas: Sequence[float] = ALPHAS, *, min_voxels: int = 50,
+                      progress: bool = False) -> list[dict[str, Any]]:
     """ρ(intensity, y) of degraded and of normalized T1 images, mean over `subjects`, per α.
 
     Each image is degraded by Eq. 7 with a fixed α (``deepnorm.data.augment.apply_bias_field``
     on the brain), then normalized by `normalize(image (C,X,Y,Z), mask) -> (C,X,Y,Z)`.
-    Rows: ``site, alpha, rho_degraded, rho_normalized`` (α = 0 is the undegraded reference).
+    Rows: ``site, alpha, rho_degraded, rho_normalized, rho_degraded_wm, rho_normalized_wm, n``
+    (α = 0 is the clean, undegraded image: the paper's "Original" row).
+
+    The whole-brain ρ mixes the tissues' contrast with the field (white matter and grey matter
+    need not be spread evenly along y); the ``_wm`` columns take the white-matter voxels of the
+    reference labels only (``subject.labels == WM``), where a clean image is nearly flat, so
+    they measure the field alone. ``nan`` when a subject has no labels.
     """
     from deepnorm.data.augment import apply_bias_field
+    from deepnorm.labels import WM
 
-    per: dict[tuple[str, float], list[tuple[float, float]]] = {}
+    per: dict[tuple[str, float], list[tuple[float, float, float, float]]] = {}
     for subject in _progress(subjects, progress, "bias field"):
         mask = np.asarray(subject.mask, dtype=bool)
+        labels = getattr(subject, "labels", None)
+        wm = None if labels is None else mask & (np.asarray(labels) == WM)
         for alpha in (0.0, *alphas):
             degraded = apply_bias_field(subject.image, float(alpha), axis=1) * mask
             degraded = degraded.astype(np.float32)
             normalized = normalize(degraded, mask)
-            per.setdefault((subject.site, float(alpha)), []).append(
-                (slice_correlation(degraded[0], mask), slice_correlation(normalized[0], mask)))
-    return [{"site": site, "alpha": alpha, "rho_degraded": _finite_mean([p[0] for p in pairs]),
-             "rho_normalized": _finite_mean([p[1] for p in pairs]), "n": len(pairs)}
-            for (site, alpha), pairs in per.items()]
+            brain = (slice_correlation(degraded[0], mask, min_voxels=min_voxels),
+                     slice_correlation(normalized[0], mask, min_voxels=min_voxels))
+            white = (float("nan"), float("nan")) if wm is None else (
+                slice_correlation(degraded[0], wm, min_voxels=min_voxels),
+                slice_correlation(normalized[0], wm, min_voxels=min_voxels))
+            per.setdefault((subject.site, float(alpha)), []).append((*brain, *white))
+    rows = []
+    for (site, alpha), values in per.items():
+        columns = np.asarray(values, dtype=float).T  # (4, n subjects)
+        rows.append({"site": site, "alpha": alpha,
+                     "rho_degraded": _finite_mean(columns[0]), "rho_normalized": _finite_mean(columns[1]),
+                     "rho_degraded_wm": _finite_mean(columns[2]), "rho_normalized_wm": _finite_mean(columns[3]),
+                     "n": len(values)})
+    return rows
 
 
 # --------------------------------------------------------------------------- discriminator
