@@ -38,7 +38,9 @@ def test_rows_are_matched_by_key_not_by_position() -> None:
 
 
 def test_numeric_keys_alpha_and_lam_are_not_averaged() -> None:
-    t6 = lambda r: [{"site": "iseg", "alpha": 0.0, "rho_degraded": r}, {"site": "iseg", "alpha": 0.5, "rho_degraded": 2 * r}]  # noqa: E731
+    def t6(r: float) -> list[dict]:
+        return [{"site": "iseg", "alpha": 0.0, "rho_degraded": r}, {"site": "iseg", "alpha": 0.5, "rho_degraded": 2 * r}]
+
     rows = seeds.aggregate_rows([t6(0.1), t6(0.3)])
     assert [r["alpha"] for r in rows] == [0.0, 0.5]
     assert "alpha_std" not in rows[0]

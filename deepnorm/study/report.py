@@ -56,6 +56,11 @@ def _cell(row: Mapping[str, Any], column: str, digits: int = 3, scale: float = 1
     return f"{mean:.{digits}f}"
 
 
+def _percent(row: Mapping[str, Any], column: str) -> str:
+    """A fraction of `row` as a percentage (``mean ± sd %`` over seeds), or "–"."""
+    return "–" if row.get(column) in (None, "") else f"{_cell(row, column, 1, 100.0)} %"
+
+
 def _empties(row: Mapping[str, Any]) -> str:
     """``CSF/GM/WM`` counts of test subjects whose prediction lacks a tissue, or "–" if not recorded."""
     if "empty_csf" not in row:
@@ -159,10 +164,9 @@ def _section_table7(rows: Sequence[Mapping[str, Any]]) -> str:
     body = []
     for lam, ref in paper.TABLE7.items():
         ours = _find(rows, lam=lam)
-        pct = lambda c: "–" if ours.get(c) in (None, "") else f"{_cell(ours, c, 1, 100.0)} %"  # noqa: E731
         body.append([f"{lam:g}", f"{ref['dice_mean']:.3f} / {_cell(ours, 'dice_mean')}",
-                     f"{100 * ref['d_train_acc']:.1f} % / {pct('d_train_acc')}",
-                     f"{100 * ref['d_test_acc']:.1f} % / {pct('d_test_acc')}"])
+                     f"{100 * ref['d_train_acc']:.1f} % / {_percent(ours, 'd_train_acc')}",
+                     f"{100 * ref['d_test_acc']:.1f} % / {_percent(ours, 'd_test_acc')}"])
     return "### Table 7 — λ (paper / ours)\n\n" + _md_table(["λ", "mean Dice", "D train acc.", "D test acc."], body)
 
 
