@@ -71,3 +71,12 @@ def test_report_with_one_seed_says_nothing_is_inconclusive_by_spread(tmp_path: P
     assert "one training of every run (seed 0)" in text and "no claim can be `inconclusive`" in text
     assert re.search(r"^\| C3 \| .* \| does not hold \| dual: ours − pre-processor = -0\.012 \|", text, re.M)
     assert "| iseg | clean | 0.027 → – | 0.050 → 0.040 | 0.010 → 0.020 |" in text
+
+
+def test_table3_shows_an_extra_method_and_empty_predictions(tmp_path: Path) -> None:
+    row = {"setting": "dual", "dice_csf": 0.5, "dice_gm": 0.8, "dice_wm": 0.9, "dice_mean": 0.733, "mhd_mean": 4.0,
+           "dice_mean_shared": 0.733, "empty_csf": 2.0, "empty_gm": 0.0, "empty_wm": 1.0}
+    results.write_table("table3", [{**row, "method": "standardization"}, {**row, "method": "standardization_brain"}], tmp_path)
+    text = report.build_report(tmp_path)
+    assert "| iSEG + MRBrainS | Standardization | 0.897 / 0.500 | 0.836 / 0.800 | 0.790 / 0.900 | 0.841 / 0.733 | 0.675 / 4.000 | 2/0/1 |" in text
+    assert "| iSEG + MRBrainS | Standardization (brain only, not the paper's) | – / 0.500 |" in text

@@ -19,7 +19,9 @@ from deepnorm.files import atomic_write_text, read_json, read_table
 
 TABLES = ("table2", "table3", "table4", "table5", "table6", "table7")
 SETTING_NAMES = {"dual": "iSEG + MRBrainS", "multi": "iSEG + MRBrainS + ABIDE"}
-METHOD_NAMES = {"segmenter": "Segmenter", "standardization": "Standardization", "preprocessor": "Pre-processor", "adversarial": "Ours"}
+METHOD_NAMES = {"segmenter": "Segmenter", "standardization": "Standardization",
+                "standardization_brain": "Standardization (brain only, not the paper's)",
+                "preprocessor": "Pre-processor", "adversarial": "Ours"}
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -105,6 +107,16 @@ def _section_table3(rows: Sequence[Mapping[str, Any]]) -> str:
         line = ([SETTING_NAMES[setting], METHOD_NAMES[method]]
                 + [f"{ref['dice_' + c]:.3f} / {_cell(ours, 'dice_' + c)}" for c in ("csf", "gm", "wm", "mean")]
                 + [f"{ref['mhd_mean']:.3f} / {_cell(ours, 'mhd_mean')}"])
+        if any("empty_csf" in r for r in rows):
+            line.append(_empties(ours))
+        body.append(line)
+    for ours in rows:  # extra rows the paper does not have (e.g. standardization_brain)
+        if (str(ours.get("setting")), str(ours.get("method"))) in paper.TABLE3:
+            continue
+        line = ([SETTING_NAMES.get(str(ours.get("setting")), str(ours.get("setting"))),
+                 METHOD_NAMES.get(str(ours.get("method")), str(ours.get("method")))]
+                + [f"– / {_cell(ours, 'dice_' + c)}" for c in ("csf", "gm", "wm", "mean")]
+                + [f"– / {_cell(ours, 'mhd_mean')}"])
         if any("empty_csf" in r for r in rows):
             line.append(_empties(ours))
         body.append(line)
