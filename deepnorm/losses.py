@@ -1,13 +1,22 @@
 """Losses of the paper: weighted soft Dice (Eq. 1), domain cross-entropy (Eq. 2) and the
 generator's adversarial term of Eq. 3.
 
+Two segmentation losses, chosen by name with :func:`dice_loss_by_name` (config ``train.dice_loss``):
+
+- ``"pooled"``: Eq. 1 as printed, the weighted sums over classes pooled into one ratio per
+  sample (:func:`weighted_dice_loss`);
+- ``"per_class"``: a soft Dice per class, then their weighted mean (:func:`per_class_dice_loss`),
+  what the authors' code computed. Pooling lets the large classes (BG, WM, GM) dominate the
+  ratio, so a small class (CSF) may be left unlearned; a mean of per-class ratios gives every
+  class its own say.
+
 Conventions: class index K (0-based; the paper's K + 1) of the discriminator is "generated";
 every function returns a scalar tensor that its caller *minimises*.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -16,6 +25,40 @@ from deepnorm.errors import ConfigError, DataError
 from deepnorm.labels import DICE_WEIGHTS
 
 ADVERSARIAL_MODES: tuple[str, ...] = ("nonsaturating", "minimax")
+#: Names of the segmentation losses (config ``train.dice_loss``).
+DICE_LOSSES: tuple[str, ...] = ("pooled", "per_class")
+
+DiceLoss = Callable[..., torch.Tensor]
+
+
+def _dice_inputs(name: str, probs: torch.Tensor, target: torch.Tensor,
+                 weights: Sequence[float] | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Checked class weights (C,) and one-hot target (N, C, ...) in the dtype of `probs`."""
+    if probs.ndim < 2:
+        raise DataError(f"{name} probs shape {tuple(probs.shape)}: expected (N, C, ...)")
+    n_classes = probs.shape[1]
+    w = torch.as_tensor(weights, dtype=probs.dtype, device=probs.device).flatten()
+    if w.numel() != n_classes:
+        raise ConfigError(
+            f"{name} weights has {w.numel()} entries but probs has {n_classes} classes (axis 1): "
+            "give one weight per class"
+        )
+    if tuple(target.shape) != (probs.shape[0], *probs.shape[2:]):
+        raise DataError(
+            f"{name} target shape {tuple(target.shape)}: expected {(probs.shape[0], *probs.shape[2:])} "
+            f"to match probs {tuple(probs.shape)} without its class axis"
+        )
+    if target.is_floating_point():
+        raise DataError(f"{name} target: expected integer labels (torch.long), got a float tensor")
+    if target.numel():
+        low, high = (int(v) for v in torch.aminmax(target))
+        if low < 0 or high >= n_classes:
+            raise DataError(
+                f"{name} target has labels outside 0..{n_classes - 1} "
+                f"(min {low}, max {high}): check the label map"
+            )
+    onehot = F.one_hot(target.long(), n_classes).movedim(-1, 1).to(probs.dtype)
+    return w, onehot
 
 
 def weighted_dice_loss(
@@ -40,36 +83,60 @@ def weighted_dice_loss(
     Returns:
         Scalar tensor in [0, 1] (0 for a perfect one-hot prediction).
     """
-    if probs.ndim < 2:
-        raise DataError(f"weighted_dice_loss probs shape {tuple(probs.shape)}: expected (N, C, ...)")
-    n_classes = probs.shape[1]
-    w = torch.as_tensor(weights, dtype=probs.dtype, device=probs.device).flatten()
-    if w.numel() != n_classes:
-        raise ConfigError(
-            f"weighted_dice_loss weights has {w.numel()} entries but probs has {n_classes} classes (axis 1): "
-            "give one weight per class"
-        )
-    if tuple(target.shape) != (probs.shape[0], *probs.shape[2:]):
-        raise DataError(
-            f"weighted_dice_loss target shape {tuple(target.shape)}: expected {(probs.shape[0], *probs.shape[2:])} "
-            f"to match probs {tuple(probs.shape)} without its class axis"
-        )
-    if target.is_floating_point():
-        raise DataError("weighted_dice_loss target: expected integer labels (torch.long), got a float tensor")
-    if target.numel():
-        low, high = (int(v) for v in torch.aminmax(target))
-        if low < 0 or high >= n_classes:
-            raise DataError(
-                f"weighted_dice_loss target has labels outside 0..{n_classes - 1} "
-                f"(min {low}, max {high}): check the label map"
-            )
-    onehot = F.one_hot(target.long(), n_classes).movedim(-1, 1).to(probs.dtype)
+    w, onehot = _dice_inputs("weighted_dice_loss", probs, target, weights)
     dims = tuple(range(2, probs.ndim))
     intersection = (probs * onehot).sum(dim=dims)  # (N, C)
     total = (probs + onehot).sum(dim=dims)  # (N, C)
     numerator = eps + 2.0 * (intersection * w).sum(dim=1)
     denominator = eps + (total * w).sum(dim=1)
     return (1.0 - numerator / denominator).mean()
+
+
+def per_class_dice_loss(
+    probs: torch.Tensor,
+    target: torch.Tensor,
+    weights: Sequence[float] | torch.Tensor = DICE_WEIGHTS,
+    eps: float = 1e-6,
+) -> torch.Tensor:
+    """Weighted mean over classes of the per-class soft Dice loss (``dice_loss: "per_class"``).
+
+    For each class c, over the whole batch (all samples and voxels pooled):
+    ``D_c = (eps + 2 Σ_{i,v} s_ivc y_ivc) / (eps + Σ_{i,v} (s_ivc + y_ivc))``; the loss is
+    ``1 - Σ_c w_c D_c / Σ_c w_c``.
+
+    The authors' code (SPEC.md section 6) multiplied only the numerator of each class's Dice by
+    w_c and took the plain mean over the C classes, ``1 - (1/C) Σ_c w_c D_c``: with weights summing
+    to 1 that loss never falls below ``1 - 1/C``. Dividing by ``Σ_c w_c`` instead gives the same
+    minimiser and gradient direction (a constant factor) with a loss in [0, 1] that is 0 for a
+    perfect prediction and does not depend on the scale of the weights. Each class's sums run over
+    the whole batch (the usual per-channel Dice): a patch without CSF then adds its false
+    positives to the CSF ratio instead of contributing a ratio of its own that is ~0 whatever S does.
+
+    Args:
+        probs: (N, C, ...) class probabilities (softmax output of S), C = len(weights).
+        target: (N, ...) integer labels in 0..C-1 (long).
+        weights: C non-negative class weights indexed by label, not all zero (default the paper's).
+        eps: smoothing constant (a class absent from target and prediction has Dice 1).
+
+    Returns:
+        Scalar tensor in [0, 1].
+    """
+    w, onehot = _dice_inputs("per_class_dice_loss", probs, target, weights)
+    if bool((w < 0).any()) or not float(w.sum()) > 0:
+        raise ConfigError(f"per_class_dice_loss weights {w.tolist()}: expected non-negative weights, not all zero")
+    dims = (0, *range(2, probs.ndim))
+    intersection = (probs * onehot).sum(dim=dims)  # (C,)
+    total = (probs + onehot).sum(dim=dims)  # (C,)
+    per_class = (eps + 2.0 * intersection) / (eps + total)
+    return 1.0 - (w * per_class).sum() / w.sum()
+
+
+def dice_loss_by_name(name: str) -> DiceLoss:
+    """The segmentation loss called `name` (one of :data:`DICE_LOSSES`): ``f(probs, target, weights, eps)``."""
+    losses: dict[str, DiceLoss] = {"pooled": weighted_dice_loss, "per_class": per_class_dice_loss}
+    if name not in losses:
+        raise ConfigError(f"dice_loss={name!r}: choose one of {DICE_LOSSES} (train.dice_loss in the config)")
+    return losses[name]
 
 
 def domain_loss(

@@ -20,6 +20,8 @@ __all__ = [
     "dice",
     "mean_hausdorff",
     "directed_hausdorff",
+    "image_diagonal",
+    "empty_predictions",
     "jensen_shannon",
     "intensity_jsd",
     "legacy_jsd",
@@ -125,7 +127,7 @@ def directed_hausdorff(source_mask: np.ndarray, target_mask: np.ndarray,
 
 
 def mean_hausdorff(pred_mask: np.ndarray, target_mask: np.ndarray,
-                   spacing: float | Sequence[float] = 1.0) -> float:
+                   spacing: float | Sequence[float] = 1.0, *, empty_penalty: float | None = None) -> float:
     """Mean Hausdorff distance (Eq. 5) in mm: ``(dist(S, G) + dist(G, S)) / 2``.
 
     `pred_mask` and `target_mask` are boolean masks of the same shape (e.g. (X, Y, Z) voxels,
@@ -134,8 +136,13 @@ def mean_hausdorff(pred_mask: np.ndarray, target_mask: np.ndarray,
     computed exactly with ``scipy.ndimage.distance_transform_edt(sampling=spacing)`` on the
     complement of B, restricted to the bounding box of both masks.
 
-    Empty masks: ``nan`` if both are empty, ``inf`` if exactly one is.
+    Empty masks: ``nan`` if both are empty (nothing to measure). If exactly one is empty the
+    distance is undefined: ``inf`` by default, or `empty_penalty` (mm, >= 0) when given, e.g.
+    :func:`image_diagonal`, so that a class never predicted weighs on a mean instead of vanishing
+    from it.
     """
+    if empty_penalty is not None and not (math.isfinite(float(empty_penalty)) and float(empty_penalty) >= 0):
+        raise DataError(f"empty_penalty={empty_penalty!r} must be a finite distance in mm >= 0 (or None for inf)")
     pred = np.asarray(pred_mask, dtype=bool)
     target = np.asarray(target_mask, dtype=bool)
     _same_shape(pred, target, ("pred_mask", "target_mask"))
@@ -144,10 +151,35 @@ def mean_hausdorff(pred_mask: np.ndarray, target_mask: np.ndarray,
     if not has_p and not has_t:
         return float("nan")
     if not (has_p and has_t):
-        return float("inf")
+        return float("inf") if empty_penalty is None else float(empty_penalty)
     box = _bounding_box(pred | target)
     pred, target = pred[box], target[box]
     return 0.5 * (_directed(pred, target, sampling) + _directed(target, pred, sampling))
+
+
+def image_diagonal(shape: Sequence[int], spacing: float | Sequence[float] = 1.0) -> float:
+    """Length in mm of the diagonal of an image of `shape` voxels of size `spacing` mm per axis.
+
+    ``sqrt(Σ_i (n_i s_i)²)``: the image's physical extent, longer than any distance between two of
+    its voxel centres, hence longer than any Hausdorff distance measured on it. The evaluation's
+    penalty for a class that is never predicted (or predicted where the reference has none).
+    """
+    extent = np.asarray(shape, dtype=np.float64) * np.asarray(_spacing(spacing, len(shape)))
+    return float(np.sqrt(np.sum(extent**2)))
+
+
+def empty_predictions(pred: np.ndarray, target: np.ndarray, labels: Sequence[int] = TISSUES) -> np.ndarray:
+    """1 for each label of `labels` present in `target` but never predicted in `pred`, else 0.
+
+    `pred` and `target` are integer label maps of the same shape; returns an int64 array of shape
+    ``(len(labels),)``. A label absent from both maps is not a missed prediction (0).
+    """
+    pred = np.asarray(pred)
+    target = np.asarray(target)
+    _same_shape(pred, target, ("pred", "target"))
+    present = set(np.unique(pred).tolist())
+    missed = [int(label not in present and bool(np.any(target == label))) for label in labels]
+    return np.asarray(missed, dtype=np.int64)
 
 
 # --------------------------------------------------------------------------- Jensen-Shannon (Table 4)

@@ -8,7 +8,8 @@ import torch
 
 from deepnorm.errors import ConfigError, DataError
 from deepnorm.labels import DICE_WEIGHTS
-from deepnorm.losses import domain_loss, generator_adversarial_loss, weighted_dice_loss
+from deepnorm.losses import (DICE_LOSSES, dice_loss_by_name, domain_loss, generator_adversarial_loss,
+                             per_class_dice_loss, weighted_dice_loss)
 
 
 def _dice_oracle(probs: np.ndarray, target: np.ndarray, w, eps: float) -> float:
@@ -160,3 +161,78 @@ def test_generator_adversarial_rejects_bad_mode():
         generator_adversarial_loss(torch.zeros(2, 3), "wasserstein")
     with pytest.raises(DataError):
         generator_adversarial_loss(torch.zeros(2, 1))
+
+
+# --------------------------------------------------------------------------- per-class mean Dice
+def _per_class_oracle(probs: np.ndarray, target: np.ndarray, w, eps: float) -> float:
+    """Each class's soft Dice over the whole batch (loops), then the weighted mean over classes."""
+    dices = []
+    for c in range(probs.shape[1]):
+        inter, total = 0.0, 0.0
+        for s, y in zip(probs, target):
+            yc = (y == c).astype(np.float64)
+            inter += float((s[c] * yc).sum())
+            total += float((s[c] + yc).sum())
+        dices.append((eps + 2 * inter) / (eps + total))
+    return 1 - float(np.dot(w, dices)) / float(np.sum(w))
+
+
+def test_per_class_dice_hand_computed_two_voxels():
+    # two classes, two voxels; voxel 1 is class 0, voxel 2 is class 1
+    probs = torch.tensor([[[0.8, 0.4], [0.2, 0.6]]], dtype=torch.float64)  # (N=1, C=2, V=2)
+    target = torch.tensor([[0, 1]])
+    d0 = 2 * 0.8 / (1.2 + 1)  # class 0: intersection 0.8, probabilities 1.2 + one voxel
+    d1 = 2 * 0.6 / (0.8 + 1)
+    expected = 1 - (1 * d0 + 3 * d1) / 4
+    assert per_class_dice_loss(probs, target, (1.0, 3.0), eps=0.0).item() == pytest.approx(expected, rel=1e-12)
+    assert expected == pytest.approx(0.3181818, abs=1e-6)
+    # Eq. 1 pools the classes before the ratio: another number on the same input
+    pooled = 1 - 2 * (1 * 0.8 + 3 * 0.6) / (1 * 2.2 + 3 * 1.8)
+    assert weighted_dice_loss(probs, target, (1.0, 3.0), eps=0.0).item() == pytest.approx(pooled, rel=1e-12)
+    assert pooled != pytest.approx(expected, rel=1e-3)
+
+
+def test_per_class_dice_pools_the_batch_for_each_class():
+    # sample 1 has no class 1 at all; per class, its voxels count with sample 2's
+    probs = torch.tensor([[[0.9, 0.7], [0.1, 0.3]], [[0.5, 0.2], [0.5, 0.8]]], dtype=torch.float64)
+    target = torch.tensor([[0, 0], [0, 1]])
+    d0 = 2 * (0.9 + 0.7 + 0.5) / ((1.6 + 0.7) + 3)
+    d1 = 2 * 0.8 / ((0.4 + 1.3) + 1)
+    expected = 1 - (0.5 * d0 + 0.5 * d1)
+    assert per_class_dice_loss(probs, target, (1.0, 1.0), eps=0.0).item() == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_per_class_dice_matches_loop_oracle(seed):
+    probs = _random_probs((3, 4, 5, 4, 6), seed)
+    target = np.random.default_rng(seed + 10).integers(0, 4, size=(3, 5, 4, 6))
+    got = per_class_dice_loss(torch.from_numpy(probs), torch.from_numpy(target), eps=1e-6).item()
+    assert got == pytest.approx(_per_class_oracle(probs, target, DICE_WEIGHTS, 1e-6), rel=1e-10)
+
+
+def test_per_class_dice_is_zero_for_a_perfect_prediction_and_scale_free_in_weights():
+    target = torch.from_numpy(np.random.default_rng(5).integers(0, 4, size=(2, 4, 4, 4)))
+    onehot = torch.nn.functional.one_hot(target, 4).movedim(-1, 1).double()
+    assert per_class_dice_loss(onehot, target).item() == pytest.approx(0.0, abs=1e-12)
+    probs = torch.from_numpy(_random_probs((2, 4, 4, 4, 4), 6))
+    a = per_class_dice_loss(probs, target, DICE_WEIGHTS)
+    b = per_class_dice_loss(probs, target, [10 * w for w in DICE_WEIGHTS])
+    assert a.item() == pytest.approx(b.item(), rel=1e-12)
+
+
+def test_dice_loss_by_name():
+    assert DICE_LOSSES == ("pooled", "per_class")
+    assert dice_loss_by_name("pooled") is weighted_dice_loss
+    assert dice_loss_by_name("per_class") is per_class_dice_loss
+    with pytest.raises(ConfigError, match="dice_loss"):
+        dice_loss_by_name("mean")
+
+
+def test_per_class_dice_rejects_bad_input():
+    probs = torch.full((1, 4, 2, 2, 2), 0.25)
+    with pytest.raises(ConfigError, match="weights"):
+        per_class_dice_loss(probs, torch.zeros(1, 2, 2, 2, dtype=torch.long), (1.0, 1.0))
+    with pytest.raises(DataError, match="labels outside"):
+        per_class_dice_loss(probs, torch.full((1, 2, 2, 2), 4, dtype=torch.long))
+    with pytest.raises(ConfigError, match="weights"):
+        per_class_dice_loss(probs, torch.zeros(1, 2, 2, 2, dtype=torch.long), (0.0, 0.0, 0.0, 0.0))

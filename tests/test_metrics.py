@@ -124,6 +124,82 @@ def test_mean_hausdorff_empty_masks(a_any, b_any, expected):
     assert math.isnan(got) if expected == "nan" else got == math.inf
 
 
+def test_image_diagonal_in_mm():
+    # extent 4 x 5 x 6 voxels of 1 x 2 x 3 mm: sqrt(4² + 10² + 18²)
+    assert metrics.image_diagonal((4, 5, 6), (1.0, 2.0, 3.0)) == pytest.approx(math.sqrt(16 + 100 + 324))
+    with pytest.raises(DataError, match="spacing"):
+        metrics.image_diagonal((4, 5, 6), (1.0, 2.0))
+
+
+@pytest.mark.parametrize("a_any,b_any", [(True, False), (False, True)])
+def test_mean_hausdorff_empty_penalty_replaces_inf(a_any, b_any):
+    a = np.zeros((4, 4, 4), bool)
+    b = np.zeros((4, 4, 4), bool)
+    a[1, 1, 1] = a_any
+    b[2, 2, 2] = b_any
+    assert metrics.mean_hausdorff(a, b, 1.0, empty_penalty=12.5) == 12.5
+    both_empty = metrics.mean_hausdorff(np.zeros((2, 2), bool), np.zeros((2, 2), bool), 1.0, empty_penalty=12.5)
+    assert math.isnan(both_empty)  # nothing to measure: still not a number, not a penalty
+    full = np.ones((4, 4, 4), bool)
+    assert metrics.mean_hausdorff(full, full, 1.0, empty_penalty=12.5) == 0.0
+    with pytest.raises(DataError, match="empty_penalty"):
+        metrics.mean_hausdorff(a, b, 1.0, empty_penalty=-1.0)
+
+
+def test_empty_predictions_per_class():
+    pred = np.array([0, 2, 2, 3, 3])
+    target = np.array([1, 2, 2, 3, 0])
+    # CSF (1) is in the reference but never predicted; GM and WM are predicted
+    np.testing.assert_array_equal(metrics.empty_predictions(pred, target, (1, 2, 3)), [1, 0, 0])
+    # a class absent from both maps is no missed prediction
+    np.testing.assert_array_equal(metrics.empty_predictions(pred, pred, (1, 2, 3)), [0, 0, 0])
+
+
+# --------------------------------------------------------------------------- empty classes in the evaluation
+def _missed_csf_case():
+    """Shape (1, 1, 10), spacing (1, 1, 2) mm; the prediction calls the two CSF voxels GM."""
+    target = np.array([1, 1, 2, 2, 2, 2, 3, 3, 3, 3]).reshape(1, 1, 10)
+    pred = np.array([2, 2, 2, 2, 2, 2, 3, 3, 3, 3]).reshape(1, 1, 10)
+    return pred, target, (1.0, 1.0, 2.0)
+
+
+def test_subject_scores_penalise_a_class_never_predicted():
+    from deepnorm.evaluation.evaluate import subject_scores
+
+    pred, target, spacing = _missed_csf_case()
+    row = subject_scores(pred, target, spacing)
+    diagonal = math.sqrt(1 + 1 + 20**2)  # extent 1 x 1 x 20 mm
+    # GM: predicted z 0..5, reference z 2..5 -> dist(pred, ref) = 2 voxels * 2 mm, dist(ref, pred) = 0
+    assert row["mhd_gm"] == pytest.approx(2.0)
+    assert row["mhd_wm"] == 0.0
+    assert row["mhd_csf"] == pytest.approx(diagonal)
+    assert row["mhd_mean"] == pytest.approx((diagonal + 2.0 + 0.0) / 3)
+    assert row["dice_csf"] == 0.0 and row["dice_gm"] == pytest.approx(2 * 4 / (6 + 4))
+    assert (row["empty_csf"], row["empty_gm"], row["empty_wm"]) == (1, 0, 0)
+
+
+def test_summarize_sums_empty_predictions_and_averages_the_rest():
+    from deepnorm.evaluation.evaluate import subject_scores, summarize
+
+    pred, target, spacing = _missed_csf_case()
+    rows = [{"site": "a", "subject": "1", **subject_scores(pred, target, spacing)},
+            {"site": "a", "subject": "2", **subject_scores(target, target, spacing)},
+            {"site": "b", "subject": "3", **subject_scores(pred, target, spacing)}]
+    out = {r["site"]: r for r in summarize(rows)}
+    assert out["a"]["empty_csf"] == 1 and out["all"]["empty_csf"] == 2 and out["all"]["empty_wm"] == 0
+    assert "empty_csf_std" not in out["all"]
+    diagonal = math.sqrt(402)
+    assert out["a"]["mhd_csf"] == pytest.approx(diagonal / 2)  # the penalty is averaged, not dropped
+
+
+def test_finite_mean_keeps_infinite_values():
+    from deepnorm.evaluation.evaluate import _finite_mean
+
+    assert _finite_mean([1.0, float("nan"), 3.0]) == 2.0  # nan: a class absent from both maps
+    assert _finite_mean([1.0, float("inf")]) == math.inf  # never silently dropped
+    assert math.isnan(_finite_mean([float("nan")]))
+
+
 @pytest.mark.parametrize("spacing", [(1.0, 1.0), (1.0, -1.0, 1.0), (0.0, 1.0, 1.0)])
 def test_mean_hausdorff_rejects_bad_spacing(spacing):
     a = np.ones((3, 3, 3), bool)
@@ -298,3 +374,48 @@ def test_confusion_matrix_absent_class_row_stays_zero():
 def test_confusion_matrix_rejects_bad_labels(true, pred):
     with pytest.raises(DataError):
         metrics.confusion_matrix(np.array(true), np.array(pred), 3)
+
+
+# --------------------------------------------------------------------------- Table 6: ρ on white matter only
+def test_bias_correlations_report_a_white_matter_only_rho():
+    from types import SimpleNamespace
+
+    from deepnorm.data.augment import apply_bias_field
+    from deepnorm.evaluation.evaluate import ALPHAS, bias_correlations
+
+    rng = np.random.default_rng(0)
+    shape = (12, 16, 6)
+    labels = np.zeros(shape, dtype=np.int64)
+    labels[1:11, 1:8] = 2  # GM in the low y half, dark
+    labels[1:11, 8:15] = 3  # WM in the high y half, bright
+    mask = labels > 0
+    image = np.where(labels == 3, 0.8, 0.3) + 0.02 * rng.standard_normal(shape)
+    image = (image * mask)[None].astype(np.float32)
+    subject = SimpleNamespace(image=image, mask=mask, labels=labels, site="iseg")
+    rows = {r["alpha"]: r for r in bias_correlations([subject], lambda im, m: im, min_voxels=5)}
+
+    def oracle(volume: np.ndarray) -> float:  # mean over axial slices of scipy's ρ on the WM voxels
+        ys = np.broadcast_to(np.arange(shape[1])[None, :], shape[:2])
+        wm = labels[:, :, 0] == 3
+        return float(np.mean([pearsonr(volume[:, :, z][wm], ys[wm])[0] for z in range(shape[2])]))
+
+    for alpha in (0.0, *ALPHAS):
+        degraded = (apply_bias_field(image, alpha, axis=1) * mask)[0]
+        assert rows[alpha]["rho_degraded_wm"] == pytest.approx(oracle(degraded), abs=1e-6)
+        assert rows[alpha]["rho_normalized_wm"] == pytest.approx(rows[alpha]["rho_degraded_wm"])
+    # the whole-brain ρ mixes the GM/WM contrast with the field; on WM alone the clean image has none
+    assert rows[0.0]["rho_degraded"] > 0.8
+    assert abs(rows[0.0]["rho_degraded_wm"]) < 0.3
+    assert rows[0.9]["rho_degraded_wm"] > 0.8
+
+
+def test_bias_correlations_without_labels_leave_the_wm_rho_unmeasured():
+    from types import SimpleNamespace
+
+    from deepnorm.evaluation.evaluate import bias_correlations
+
+    image = np.random.default_rng(1).uniform(0.2, 0.8, (1, 8, 8, 4)).astype(np.float32)
+    subject = SimpleNamespace(image=image, mask=np.ones((8, 8, 4), bool), site="iseg")
+    rows = bias_correlations([subject], lambda im, m: im, alphas=(0.5,), min_voxels=5)
+    assert all(math.isnan(r["rho_degraded_wm"]) and math.isnan(r["rho_normalized_wm"]) for r in rows)
+    assert all(math.isfinite(r["rho_degraded"]) for r in rows)

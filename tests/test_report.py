@@ -32,3 +32,51 @@ def test_write_report_is_atomic(tmp_path: Path) -> None:
     out = report.write_report(tmp_path / "REPORT.md", tmp_path)
     assert out.read_text().startswith("# deepnorm")
     assert [p.name for p in tmp_path.iterdir()] == ["REPORT.md"]
+
+
+def _seed_tables(folder: Path, seed: int, ours_gap: float) -> None:
+    folder.mkdir(parents=True)
+    rows = []
+    for method, dice in (("standardization", 0.70), ("preprocessor", 0.80), ("adversarial", 0.80 + ours_gap)):
+        rows.append({"setting": "dual", "method": method, "dice_csf": dice, "dice_gm": dice, "dice_wm": dice,
+                     "dice_mean": dice, "mhd_mean": 3.0, "dice_mean_shared": dice})
+    results.write_table("table3", rows, folder)
+    results.write_table("table6", [
+        {"site": "iseg", "alpha": 0.0, "rho_degraded": 0.05 + 0.01 * seed, "rho_normalized": 0.04,
+         "rho_degraded_wm": 0.01, "rho_normalized_wm": 0.02, "n": 1},
+        {"site": "iseg", "alpha": 0.5, "rho_degraded": 0.40, "rho_normalized": 0.20,
+         "rho_degraded_wm": 0.50, "rho_normalized_wm": 0.10, "n": 1}], folder)
+
+
+def test_report_over_seeds_shows_mean_sd_and_inconclusive(tmp_path: Path) -> None:
+    from deepnorm.study import seeds
+
+    # ours − pre-processor: −0.005, −0.025, −0.005 -> mean −0.0117, sd 0.0115: |gap| − 0.01 within the spread
+    for seed, gap in ((0, -0.005), (1, -0.025), (2, -0.005)):
+        _seed_tables(seeds.seed_folder(tmp_path, seed), seed, gap)
+    seeds.aggregate_results(tmp_path)
+    text = report.build_report(tmp_path, meta={"profile": "cpu"})
+    assert re.search(r"^\| C3 \| .* \| inconclusive \| dual: ours − pre-processor = -0\.012 \(spread 0\.012\)", text, re.M)
+    assert re.search(r"^\| C2 \| .* \| holds \| dual: standardization 0\.700( ± 0\.000)?, pre-processor 0\.800", text, re.M)
+    assert "**Seeds:** 0, 1, 2 (3 trainings" in text
+    assert "| iSEG + MRBrainS | Ours | 0.912 / 0.788 ± 0.012 |" in text
+    # Table 6: the clean row beside the paper's, and the white-matter ρ
+    assert "| iseg | clean | 0.027 → – | 0.060 ± 0.010 → 0.040 ± 0.000 | 0.010 ± 0.000 → 0.020 ± 0.000 |" in text
+    assert "| iseg | 0.5 | 0.426 → 0.243 | 0.400 ± 0.000 → 0.200 ± 0.000 | 0.500 ± 0.000 → 0.100 ± 0.000 |" in text
+
+
+def test_report_with_one_seed_says_nothing_is_inconclusive_by_spread(tmp_path: Path) -> None:
+    _seed_tables(tmp_path / "one", 0, -0.012)
+    text = report.build_report(tmp_path / "one", meta={"seed": 0})
+    assert "one training of every run (seed 0)" in text and "no claim can be `inconclusive`" in text
+    assert re.search(r"^\| C3 \| .* \| does not hold \| dual: ours − pre-processor = -0\.012 \|", text, re.M)
+    assert "| iseg | clean | 0.027 → – | 0.050 → 0.040 | 0.010 → 0.020 |" in text
+
+
+def test_table3_shows_an_extra_method_and_empty_predictions(tmp_path: Path) -> None:
+    row = {"setting": "dual", "dice_csf": 0.5, "dice_gm": 0.8, "dice_wm": 0.9, "dice_mean": 0.733, "mhd_mean": 4.0,
+           "dice_mean_shared": 0.733, "empty_csf": 2.0, "empty_gm": 0.0, "empty_wm": 1.0}
+    results.write_table("table3", [{**row, "method": "standardization"}, {**row, "method": "standardization_brain"}], tmp_path)
+    text = report.build_report(tmp_path)
+    assert "| iSEG + MRBrainS | Standardization | 0.897 / 0.500 | 0.836 / 0.800 | 0.790 / 0.900 | 0.841 / 0.733 | 0.675 / 4.000 | 2/0/1 |" in text
+    assert "| iSEG + MRBrainS | Standardization (brain only, not the paper's) | – / 0.500 |" in text

@@ -53,8 +53,12 @@ JSD_RANGE = (0.0, 1.0)
 def subject_scores(pred: np.ndarray, target: np.ndarray, spacing: Sequence[float]) -> dict[str, float]:
     """Dice and MHD (mm) per tissue of one predicted label map (X,Y,Z) against its reference.
 
-    Returns ``dice_csf, dice_gm, dice_wm, dice_mean, mhd_csf, mhd_gm, mhd_wm, mhd_mean``; a mean
-    ignores classes whose value is not finite (a tissue absent from both maps).
+    Returns ``dice_csf, dice_gm, dice_wm, dice_mean, mhd_csf, mhd_gm, mhd_wm, mhd_mean, empty_csf,
+    empty_gm, empty_wm``. A tissue present in only one of the two maps (never predicted, or
+    predicted where the reference has none) has Dice 0 and, as MHD, a stated penalty: the image
+    diagonal in mm (:func:`deepnorm.metrics.image_diagonal`), longer than any measurable distance.
+    ``empty_<tissue>`` is 1 when the tissue is in the reference but never predicted. A tissue
+    absent from both maps is not measured (``nan``) and left out of the means.
     """
     pred = np.asarray(pred)
     target = np.asarray(target)
@@ -62,18 +66,27 @@ def subject_scores(pred: np.ndarray, target: np.ndarray, spacing: Sequence[float
         raise ConfigError(f"prediction shape {pred.shape} differs from the reference's {target.shape}")
     row: dict[str, float] = {}
     dice = metrics.dice(pred, target, labels=TISSUES)
-    mhd = [metrics.mean_hausdorff(pred == c, target == c, spacing) for c in TISSUES]
+    penalty = metrics.image_diagonal(pred.shape, spacing)
+    mhd = [metrics.mean_hausdorff(pred == c, target == c, spacing, empty_penalty=penalty) for c in TISSUES]
+    empty = metrics.empty_predictions(pred, target, TISSUES)
     for name, d, h in zip(TISSUE_NAMES, dice, mhd):
         row[f"dice_{name.lower()}"] = float(d)
         row[f"mhd_{name.lower()}"] = float(h)
     row["dice_mean"] = _finite_mean(dice)
     row["mhd_mean"] = _finite_mean(mhd)
+    for name, e in zip(TISSUE_NAMES, empty):
+        row[f"empty_{name.lower()}"] = int(e)
     return row
 
 
 def _finite_mean(values: Sequence[float]) -> float:
+    """Mean of `values` without the ``nan`` ones (not measured); ``nan`` if none is left.
+
+    An infinite value is kept (the mean is then infinite): an undefined distance never vanishes
+    from a mean silently.
+    """
     arr = np.asarray(values, dtype=float)
-    arr = arr[np.isfinite(arr)]
+    arr = arr[~np.isnan(arr)]
     return float(arr.mean()) if arr.size else float("nan")
 
 
@@ -96,7 +109,9 @@ def segmentation_scores(subjects: Sequence[Prepared], segment: Callable[[np.ndar
 
 
 def summarize(rows: Sequence[Mapping[str, Any]], *, by: str | None = "site") -> list[dict[str, Any]]:
-    """Mean and standard deviation of every score column, per `by` value and over all rows ("all")."""
+    """Per `by` value and over all rows ("all"): the mean and standard deviation of every score
+    column, and the sum of every count column (``empty_<tissue>``: subjects in which a tissue of
+    the reference was never predicted)."""
     if not rows:
         return []
     keys = [k for k, v in rows[0].items() if isinstance(v, (float, int)) and not isinstance(v, bool)]
@@ -110,9 +125,12 @@ def summarize(rows: Sequence[Mapping[str, Any]], *, by: str | None = "site") -> 
         summary: dict[str, Any] = {by or "group": name, "n": len(members)}
         for key in keys:
             values = [float(m[key]) for m in members]
+            if key.startswith("empty_"):
+                summary[key] = int(sum(values))
+                continue
             summary[key] = _finite_mean(values)
-            finite = np.asarray(values)[np.isfinite(values)]
-            summary[f"{key}_std"] = float(finite.std()) if finite.size else float("nan")
+            measured = np.asarray(values)[~np.isnan(values)]
+            summary[f"{key}_std"] = float(measured.std()) if measured.size else float("nan")
         out.append(summary)
     return out
 
@@ -147,10 +165,11 @@ def site_jsd(histograms: Mapping[str, np.ndarray]) -> dict[str, float]:
 
 # --------------------------------------------------------------------------- bias field (Table 6)
 def slice_correlation(image: np.ndarray, mask: np.ndarray, *, min_voxels: int = 50) -> float:
-    """Mean over axial slices (fixed z) of Pearson ρ(intensity, y) on the brain voxels of each slice.
+    """Mean over axial slices (fixed z) of Pearson ρ(intensity, y) on the `mask` voxels of each slice.
 
-    `image` and `mask` are (X,Y,Z); slices with fewer than `min_voxels` brain voxels are skipped.
-    This is Table 6's "ρ in an axial slice", averaged over all slices of the volume.
+    `image` and `mask` are (X,Y,Z); slices with fewer than `min_voxels` mask voxels are skipped.
+    This is Table 6's "ρ in an axial slice", averaged over all slices of the volume; `mask` is the
+    brain (whole-brain ρ) or one tissue (e.g. the white matter). ``nan`` when no slice qualifies.
     """
     image = np.asarray(image, dtype=np.float64)
     mask = np.asarray(mask, dtype=bool)
@@ -166,27 +185,46 @@ def slice_correlation(image: np.ndarray, mask: np.ndarray, *, min_voxels: int = 
 
 
 def bias_correlations(subjects: Sequence[Any], normalize: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                      alphas: Sequence[float] = ALPHAS, *, progress: bool = False) -> list[dict[str, Any]]:
+                      alphas: Sequence[float] = ALPHAS, *, min_voxels: int = 50,
+                      progress: bool = False) -> list[dict[str, Any]]:
     """ρ(intensity, y) of degraded and of normalized T1 images, mean over `subjects`, per α.
 
     Each image is degraded by Eq. 7 with a fixed α (``deepnorm.data.augment.apply_bias_field``
     on the brain), then normalized by `normalize(image (C,X,Y,Z), mask) -> (C,X,Y,Z)`.
-    Rows: ``site, alpha, rho_degraded, rho_normalized`` (α = 0 is the undegraded reference).
+    Rows: ``site, alpha, rho_degraded, rho_normalized, rho_degraded_wm, rho_normalized_wm, n``
+    (α = 0 is the clean, undegraded image: the paper's "Original" row).
+
+    The whole-brain ρ mixes the tissues' contrast with the field (white matter and grey matter
+    need not be spread evenly along y); the ``_wm`` columns take the white-matter voxels of the
+    reference labels only (``subject.labels == WM``), where a clean image is nearly flat, so
+    they measure the field alone. ``nan`` when a subject has no labels.
     """
     from deepnorm.data.augment import apply_bias_field
+    from deepnorm.labels import WM
 
-    per: dict[tuple[str, float], list[tuple[float, float]]] = {}
+    per: dict[tuple[str, float], list[tuple[float, float, float, float]]] = {}
     for subject in _progress(subjects, progress, "bias field"):
         mask = np.asarray(subject.mask, dtype=bool)
+        labels = getattr(subject, "labels", None)
+        wm = None if labels is None else mask & (np.asarray(labels) == WM)
         for alpha in (0.0, *alphas):
             degraded = apply_bias_field(subject.image, float(alpha), axis=1) * mask
             degraded = degraded.astype(np.float32)
             normalized = normalize(degraded, mask)
-            per.setdefault((subject.site, float(alpha)), []).append(
-                (slice_correlation(degraded[0], mask), slice_correlation(normalized[0], mask)))
-    return [{"site": site, "alpha": alpha, "rho_degraded": _finite_mean([p[0] for p in pairs]),
-             "rho_normalized": _finite_mean([p[1] for p in pairs]), "n": len(pairs)}
-            for (site, alpha), pairs in per.items()]
+            brain = (slice_correlation(degraded[0], mask, min_voxels=min_voxels),
+                     slice_correlation(normalized[0], mask, min_voxels=min_voxels))
+            white = (float("nan"), float("nan")) if wm is None else (
+                slice_correlation(degraded[0], wm, min_voxels=min_voxels),
+                slice_correlation(normalized[0], wm, min_voxels=min_voxels))
+            per.setdefault((subject.site, float(alpha)), []).append((*brain, *white))
+    rows = []
+    for (site, alpha), values in per.items():
+        columns = np.asarray(values, dtype=float).T  # (4, n subjects)
+        rows.append({"site": site, "alpha": alpha,
+                     "rho_degraded": _finite_mean(columns[0]), "rho_normalized": _finite_mean(columns[1]),
+                     "rho_degraded_wm": _finite_mean(columns[2]), "rho_normalized_wm": _finite_mean(columns[3]),
+                     "n": len(values)})
+    return rows
 
 
 # --------------------------------------------------------------------------- discriminator

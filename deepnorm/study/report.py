@@ -1,10 +1,13 @@
 """Write REPORT.md: the paper's numbers beside ours, a verdict on each claim, the differences.
 
-Reads only ``results/`` (tables written by the notebooks) and ``deepnorm.study.paper``.
+Reads only ``results/`` (tables written by the notebooks, or their mean ± sd over seeds written by
+``deepnorm.study.seeds``) and ``deepnorm.study.paper``. When a table holds ``<col>_std`` columns
+(two or more seeds), each of our cells reads ``mean ± sd``; the report says which seeds it used.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,7 +19,9 @@ from deepnorm.files import atomic_write_text, read_json, read_table
 
 TABLES = ("table2", "table3", "table4", "table5", "table6", "table7")
 SETTING_NAMES = {"dual": "iSEG + MRBrainS", "multi": "iSEG + MRBrainS + ABIDE"}
-METHOD_NAMES = {"segmenter": "Segmenter", "standardization": "Standardization", "preprocessor": "Pre-processor", "adversarial": "Ours"}
+METHOD_NAMES = {"segmenter": "Segmenter", "standardization": "Standardization",
+                "standardization_brain": "Standardization (brain only, not the paper's)",
+                "preprocessor": "Pre-processor", "adversarial": "Ours"}
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -34,6 +39,37 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
+def _cell(row: Mapping[str, Any], column: str, digits: int = 3, scale: float = 1.0) -> str:
+    """Our value of `column` in `row`: ``mean ± sd`` when the row has a finite ``<column>_std``, else the value."""
+    value = row.get(column)
+    if value is None or value == "":
+        return "–"
+    try:
+        mean = float(value) * scale
+    except (TypeError, ValueError):
+        return str(value)
+    sd = row.get(f"{column}_std")
+    try:
+        sd_value = float(sd) * scale  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        sd_value = math.nan
+    if math.isfinite(sd_value):
+        return f"{mean:.{digits}f} ± {sd_value:.{digits}f}"
+    return f"{mean:.{digits}f}"
+
+
+def _percent(row: Mapping[str, Any], column: str) -> str:
+    """A fraction of `row` as a percentage (``mean ± sd %`` over seeds), or "–"."""
+    return "–" if row.get(column) in (None, "") else f"{_cell(row, column, 1, 100.0)} %"
+
+
+def _empties(row: Mapping[str, Any]) -> str:
+    """``CSF/GM/WM`` counts of test subjects whose prediction lacks a tissue, or "–" if not recorded."""
+    if "empty_csf" not in row:
+        return "–"
+    return "/".join(_fmt(row.get(f"empty_{t}"), 0) for t in ("csf", "gm", "wm"))
+
+
 def _find(rows: Sequence[Mapping[str, Any]], **keys: Any) -> Mapping[str, Any]:
     for row in rows:
         if all(str(row.get(k)) == str(v) for k, v in keys.items()):
@@ -46,6 +82,8 @@ def load_tables(folder: Path | None = None) -> dict[str, Any]:
     tables: dict[str, Any] = {name: read_table(name, folder) for name in TABLES}
     confusion = read_json("table7_confusion", folder) or {}
     tables["table7_confusion"] = {float(k): v["matrix"] for k, v in confusion.items()}
+    tables["table7_confusion_std"] = {float(k): v["matrix_std"] for k, v in confusion.items() if "matrix_std" in v}
+    tables["seeds"] = (read_json("seeds", folder) or {}).get("seeds")
     tables["table4_legacy"] = read_table("table4", folder)
     return tables
 
@@ -54,20 +92,42 @@ def _section_table2(rows: Sequence[Mapping[str, Any]]) -> str:
     body = []
     for (a, b), ref in paper.TABLE2.items():
         ours = _find(rows, train_site=a, test_site=b)
-        body.append([a, b] + [f"{ref[c]:.3f} / {_fmt(ours.get('dice_' + c))}" for c in ("csf", "gm", "wm", "mean")])
-    return "### Table 2 — segmenter alone, no normalization (Dice, paper / ours)\n\n" + _md_table(
-        ["train", "test", "CSF", "GM", "WM", "mean"], body)
+        body.append([a, b] + [f"{ref[c]:.3f} / {_cell(ours, 'dice_' + c)}" for c in ("csf", "gm", "wm", "mean")])
+    header = ["train", "test", "CSF", "GM", "WM", "mean"]
+    if any("empty_csf" in r for r in rows):
+        header.append("empty CSF/GM/WM")
+        body = [line + [_empties(_find(rows, train_site=line[0], test_site=line[1]))] for line in body]
+    return "### Table 2 — segmenter alone, no normalization (Dice, paper / ours)\n\n" + _md_table(header, body)
 
 
 def _section_table3(rows: Sequence[Mapping[str, Any]]) -> str:
     body = []
     for (setting, method), ref in paper.TABLE3.items():
         ours = _find(rows, setting=setting, method=method)
-        body.append([SETTING_NAMES[setting], METHOD_NAMES[method]]
-                    + [f"{ref['dice_' + c]:.3f} / {_fmt(ours.get('dice_' + c))}" for c in ("csf", "gm", "wm", "mean")]
-                    + [f"{ref['mhd_mean']:.3f} / {_fmt(ours.get('mhd_mean'))}"])
+        line = ([SETTING_NAMES[setting], METHOD_NAMES[method]]
+                + [f"{ref['dice_' + c]:.3f} / {_cell(ours, 'dice_' + c)}" for c in ("csf", "gm", "wm", "mean")]
+                + [f"{ref['mhd_mean']:.3f} / {_cell(ours, 'mhd_mean')}"])
+        if any("empty_csf" in r for r in rows):
+            line.append(_empties(ours))
+        body.append(line)
+    for ours in rows:  # extra rows the paper does not have (e.g. standardization_brain)
+        if (str(ours.get("setting")), str(ours.get("method"))) in paper.TABLE3:
+            continue
+        line = ([SETTING_NAMES.get(str(ours.get("setting")), str(ours.get("setting"))),
+                 METHOD_NAMES.get(str(ours.get("method")), str(ours.get("method")))]
+                + [f"– / {_cell(ours, 'dice_' + c)}" for c in ("csf", "gm", "wm", "mean")]
+                + [f"– / {_cell(ours, 'mhd_mean')}"])
+        if any("empty_csf" in r for r in rows):
+            line.append(_empties(ours))
+        body.append(line)
+    header = ["setting", "method", "CSF", "GM", "WM", "mean Dice", "mean MHD"]
+    if any("empty_csf" in r for r in rows):
+        header.append("empty CSF/GM/WM")
     return ("### Table 3 — normalization methods (Dice and mean MHD, paper / ours; our MHD in mm)\n\n"
-            + _md_table(["setting", "method", "CSF", "GM", "WM", "mean Dice", "mean MHD"], body))
+            "Standardization is the paper's (Sec. 3.2): each volume z-scored over all its voxels. "
+            "A tissue a prediction lacks counts in our MHD with the image diagonal in mm as its distance; "
+            "`empty` counts the test subjects whose prediction lacks the tissue.\n\n"
+            + _md_table(header, body))
 
 
 def _section_table4(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -76,7 +136,7 @@ def _section_table4(rows: Sequence[Mapping[str, Any]]) -> str:
         for stage in ("inputs", "preprocessor", "adversarial"):
             ours = _find(rows, setting=setting, stage=stage)
             body.append([SETTING_NAMES[setting], {"inputs": "Input data"}.get(stage, METHOD_NAMES.get(stage, stage)),
-                         f"{ref[stage]:.4f}", _fmt(ours.get("jsd_legacy"), 4), _fmt(ours.get("jsd"), 4)])
+                         f"{ref[stage]:.4f}", _cell(ours, "jsd_legacy", 4), _cell(ours, "jsd", 4)])
     return ("### Table 4 — Jensen–Shannon divergence between data sets\n\n"
             "The paper's column is the authors' code's quantity; `legacy` is our reconstruction of it; "
             "`true JSD` is the Jensen–Shannon divergence in nats (bounded by ln 2 ≈ 0.693).\n\n"
@@ -84,28 +144,41 @@ def _section_table4(rows: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _section_table5(rows: Sequence[Mapping[str, Any]]) -> str:
-    body = [[{"t1": "T1 only", "t1+t2": "T1 + T2"}[m], f"{ref['dice_mean']:.3f} / {_fmt(_find(rows, modalities=m).get('dice_mean'))}",
-             f"{ref['mhd_mean']:.3f} / {_fmt(_find(rows, modalities=m).get('mhd_mean'))}"] for m, ref in paper.TABLE5.items()]
+    body = [[{"t1": "T1 only", "t1+t2": "T1 + T2"}[m], f"{ref['dice_mean']:.3f} / {_cell(_find(rows, modalities=m), 'dice_mean')}",
+             f"{ref['mhd_mean']:.3f} / {_cell(_find(rows, modalities=m), 'mhd_mean')}"] for m, ref in paper.TABLE5.items()]
     return "### Table 5 — modalities (Ours, dual-site; paper / ours)\n\n" + _md_table(["input", "mean Dice", "mean MHD"], body)
 
 
 def _section_table6(rows: Sequence[Mapping[str, Any]]) -> str:
+    wm = any("rho_degraded_wm" in r for r in rows)
     body = []
+    for site, ref in paper.TABLE6_CLEAN.items():
+        ours = _find(rows, site=site, alpha=0.0)
+        line = [site, "clean", f"{ref:.3f} → –", f"{_cell(ours, 'rho_degraded')} → {_cell(ours, 'rho_normalized')}"]
+        if wm:
+            line.append(f"{_cell(ours, 'rho_degraded_wm')} → {_cell(ours, 'rho_normalized_wm')}")
+        body.append(line)
     for (site, alpha), ref in paper.TABLE6.items():
         ours = _find(rows, site=site, alpha=alpha)
-        body.append([site, f"{alpha:.1f}", f"{ref['degraded']:.3f} → {ref['normalized']:.3f}",
-                     f"{_fmt(ours.get('rho_degraded'))} → {_fmt(ours.get('rho_normalized'))}"])
-    return "### Table 6 — Pearson ρ(intensity, y), degraded → normalized\n\n" + _md_table(["site", "α", "paper", "ours"], body)
+        line = [site, f"{alpha:.1f}", f"{ref['degraded']:.3f} → {ref['normalized']:.3f}",
+                f"{_cell(ours, 'rho_degraded')} → {_cell(ours, 'rho_normalized')}"]
+        if wm:
+            line.append(f"{_cell(ours, 'rho_degraded_wm')} → {_cell(ours, 'rho_normalized_wm')}")
+        body.append(line)
+    header = ["site", "α", "paper", "ours"] + (["ours, white matter only"] if wm else [])
+    return ("### Table 6 — Pearson ρ(intensity, y), degraded → normalized\n\n"
+            "`clean` is the undegraded test image (the paper's \"Original\" row; the paper gives no normalized value). "
+            "The whole-brain ρ mixes the tissues' contrast with the field; the white-matter ρ measures the field alone.\n\n"
+            + _md_table(header, body))
 
 
 def _section_table7(rows: Sequence[Mapping[str, Any]]) -> str:
     body = []
     for lam, ref in paper.TABLE7.items():
         ours = _find(rows, lam=lam)
-        pct = lambda v: "–" if v in (None, "") else f"{100 * float(v):.1f} %"  # noqa: E731
-        body.append([f"{lam:g}", f"{ref['dice_mean']:.3f} / {_fmt(ours.get('dice_mean'))}",
-                     f"{100 * ref['d_train_acc']:.1f} % / {pct(ours.get('d_train_acc'))}",
-                     f"{100 * ref['d_test_acc']:.1f} % / {pct(ours.get('d_test_acc'))}"])
+        body.append([f"{lam:g}", f"{ref['dice_mean']:.3f} / {_cell(ours, 'dice_mean')}",
+                     f"{100 * ref['d_train_acc']:.1f} % / {_percent(ours, 'd_train_acc')}",
+                     f"{100 * ref['d_test_acc']:.1f} % / {_percent(ours, 'd_test_acc')}"])
     return "### Table 7 — λ (paper / ours)\n\n" + _md_table(["λ", "mean Dice", "D train acc.", "D test acc."], body)
 
 
@@ -126,20 +199,43 @@ DIFFERENCES = """\
 - **MHD.** Eq. 5 in millimetres on the voxel grid with the voxel spacing (the authors' code
   used `directed_hausdorff` on flattened slices, in voxel-index units, and the maximum of both
   directions): our MHD values are in mm and not comparable with the paper's column.
-- **Discriminator.** Logits → softmax cross-entropy over K+1 classes; the authors' code put a
-  sigmoid before the log-softmax, which caps the discriminator's confidence. Not copied.
+- **Discriminator.** The paper's layers (Sec. 2.1): 4 × (conv3d, LeakyReLU, dropout), then a
+  linear layer, with no normalisation layer (the authors' code added BatchNorm; spectral norm is
+  an option, off). Logits → softmax cross-entropy over K+1 classes; the authors' code put a
+  sigmoid before the log-softmax, which caps the discriminator's confidence. Not copied. Its
+  accuracy in Table 7 and C7/C8 is D's as trained (train mode).
+- **Standardization.** Sec. 3.2's: each volume z-scored over all its voxels, background
+  included. A brain-only z-score (`standardization_brain`) is available as an extra method.
+- **Empty classes in MHD.** A tissue that a prediction lacks (or has where the reference has
+  none) has no Hausdorff distance; it counts with the image diagonal in mm instead of being
+  left out of the mean, and the number of such subjects is reported.
 - **Generator's adversarial term.** Eq. 3 in its non-saturating form −log(1 − D_{K+1}(G(x)))
   by default (the exact minimax form is an option); the authors' code used other variants.
-- **Dice loss.** Eq. 1 exactly (weights in numerator and denominator); the code weighted only
-  the numerator.
+- **Dice loss.** Two named options (`train.dice_loss`): `pooled`, Eq. 1 exactly (weights in
+  numerator and denominator, classes pooled into one ratio), and `per_class`, the weighted mean
+  of per-class soft Dice, as the authors' code computed (it weighted only the numerator; we
+  divide by the sum of the weights).
 - **Reconstruction of whole volumes.** Class probabilities averaged over the sliding windows
   (the paper); the code averaged arg-max labels.
 - **Bias field.** Eq. 7 exactly, `B(y) = (y/H)·α + (1 − α)`, linear along y. The paper's prose
   (α = 1 scales intensities from −100 % at y = 0 to +100 % at y = H) does not match Eq. 7,
   which gives ×0 → ×1 (−100 % → 0 %); we follow the equation.
 - **Labels.** Nearest-neighbour resampling of label maps (the code used linear interpolation).
-- **Seeds.** Every random step is seeded (the code set no torch seed).
+- **Seeds.** Every random step is seeded (the code set no torch seed). The paper reports one
+  training per setting; we judge the claims on seed means when several seeds were run.
 """
+
+
+def seeds_note(seeds: Sequence[int] | None, meta: Mapping[str, Any] | None = None) -> str:
+    """One paragraph saying which seeds the tables come from and what that means for the verdicts."""
+    if seeds and len(seeds) >= 2:
+        listed = ", ".join(str(int(s)) for s in seeds)
+        return (f"**Seeds:** {listed} ({len(seeds)} trainings of every run). Each of our numbers is the mean ± sd "
+                "(sample standard deviation) over these seeds.")
+    seed = seeds[0] if seeds else (meta or {}).get("seed")
+    which = f" (seed {int(seed)})" if seed is not None and str(seed) != "" else ""
+    return (f"**Seeds:** one training of every run{which}. Our numbers are single values with no spread, "
+            "so no claim can be `inconclusive` by spread: a verdict may flip with another seed.")
 
 
 def build_report(folder: Path | None = None, *, meta: Mapping[str, Any] | None = None) -> str:
@@ -158,9 +254,12 @@ def build_report(folder: Path | None = None, *, meta: Mapping[str, Any] | None =
             lines += ["", "Wall time per notebook:", "",
                       _md_table(["notebook", "seconds"], [[k, f"{float(v):.0f}"] for k, v in timings.items()])]
         lines.append("")
+    lines += [seeds_note(tables.get("seeds"), meta), ""]
     lines += ["## Claims", "",
               "Each claim of the paper is judged on our numbers with a criterion fixed in "
-              "`deepnorm/study/claims.py` before the runs; a claim that does not hold on our data is reported as such.", ""]
+              "`deepnorm/study/claims.py` before the runs; a claim that does not hold on our data is reported as such. "
+              "Over several seeds a claim is judged on the seed means, and a comparison whose margin is smaller "
+              "than its seed spread (sd over seeds) is `inconclusive`.", ""]
     lines.append(_md_table(["claim", "statement", "verdict", "numbers"],
                            [[v.claim, v.text, v.verdict, v.evidence] for v in verdicts]))
     lines += ["", "## Tables", ""]

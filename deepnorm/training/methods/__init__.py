@@ -1,4 +1,5 @@
-"""Training methods by name: segmenter, standardization, preprocessor, adversarial.
+"""Training methods by name: segmenter, standardization, preprocessor, adversarial (and the extra
+baseline standardization_brain).
 
 >>> from deepnorm.training.config import profile
 >>> get_method("preprocessor")(profile("smoke")).uses_generator
@@ -13,10 +14,10 @@ from deepnorm.training.methods.adversarial import Adversarial
 from deepnorm.training.methods.base import Method, Nets, Optimizers, unwrap
 from deepnorm.training.methods.preprocessor import Preprocessor
 from deepnorm.training.methods.segmenter import Segmenter
-from deepnorm.training.methods.standardization import Standardization
+from deepnorm.training.methods.standardization import Standardization, StandardizationBrain
 
 REGISTRY: dict[str, type[Method]] = {
-    cls.name: cls for cls in (Segmenter, Standardization, Preprocessor, Adversarial)
+    cls.name: cls for cls in (Segmenter, Standardization, StandardizationBrain, Preprocessor, Adversarial)
 }
 
 
@@ -34,5 +35,5 @@ def method_for(config: Config) -> Method:
 
 __all__ = [
     "REGISTRY", "Adversarial", "Method", "Nets", "Optimizers", "Preprocessor", "Segmenter",
-    "Standardization", "get_method", "method_for", "unwrap",
+    "Standardization", "StandardizationBrain", "get_method", "method_for", "unwrap",
 ]
