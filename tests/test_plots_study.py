@@ -30,7 +30,8 @@ def _texts(figure) -> list[str]:
 
 @pytest.fixture()
 def ctx(tmp_path):
-    """A context writing into tmp_path (its data root is never read by these figures)."""
+    """A context writing into tmp_path (its data root, an empty folder, is never read by these figures)."""
+    (tmp_path / "data").mkdir()
     return ex.Context(profile="smoke", data_root=str(tmp_path / "data"), results_dir=str(tmp_path / "results"),
                       figures_dir=str(tmp_path / "figures"), runs_dir=str(tmp_path / "runs"), progress=False)
 
