@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml environment.yml | sha256sum | cut -c1-16)
 PROFILE ?= cpu
 DATA_ROOT ?=
+SEEDS ?= 1
 PYTEST_ARGS ?=
 
 .PHONY: install browser test test-slow reproduce phantom bench clean-venv
@@ -38,7 +39,7 @@ phantom: install
 	$(VENV)/bin/deepnorm data phantom --profile $(PROFILE)
 
 reproduce: install
-	$(VENV)/bin/deepnorm reproduce --profile $(PROFILE) $(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
+	$(VENV)/bin/deepnorm reproduce --profile $(PROFILE) --seeds $(SEEDS) $(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
 
 # Re-sync each notebooks/NN_name.ipynb with its jupytext source notebooks/NN_name.py (whichever is newer wins),
 # then strip the outputs (the committed notebooks carry none).

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from deepnorm.devices import DEVICES
-from deepnorm.errors import DeepnormError
+from deepnorm.errors import DataError, DeepnormError
 from deepnorm.paths import (
     figures_dir,
     project_root,
@@ -32,8 +32,10 @@ from deepnorm.study.reproduce import (
     minutes,
     notebook_parameters,
     run_notebook,
+    scratch_dir,
     shown_path,
 )
+from deepnorm.study.seeds import aggregate_results, seed_folder
 from deepnorm.training.config import PROFILES
 
 
@@ -43,7 +45,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="cpu (default: every table on the phantom, about 30 min on 2 cores), "
                         "smoke (seconds, for tests) or paper (the paper's settings: real data and a GPU)")
     parser.add_argument("--data-root", default=None, help="real data root (default: the embedded phantom)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="the first training seed, and the seed of the phantom (default 0)")
+    parser.add_argument("--seeds", type=int, default=1, metavar="N",
+                        help="train and evaluate everything with N seeds (seed, seed+1, ...): each seed's tables go "
+                        "to RESULTS/seed-S/, their mean ± sd to RESULTS/, and the claims are judged on the seed "
+                        "means against the seed spread (default 1; each seed costs a whole reproduction)")
     parser.add_argument("--device", default="auto", choices=DEVICES)
     parser.add_argument("--only", nargs="*", default=None, metavar="NAME", help="run only these notebooks")
     parser.add_argument("--results-dir", type=Path, default=None)
@@ -72,27 +79,43 @@ def main(args: argparse.Namespace) -> int:
     if args.data_root is None:
         print(f"[data] phantom ready at {data_root} ({time.perf_counter() - start:.0f} s)", flush=True)
 
-    params = notebook_parameters(profile=args.profile, data_root=data_root, seed=args.seed, device=args.device,
-                                 results=results, figures=figures, runs=runs)
+    if args.seeds < 1:
+        raise DeepnormError(f"--seeds {args.seeds}: give a number of seeds >= 1")
+    seeds = [args.seed + k for k in range(args.seeds)]
+    notebooks_dir = (source_checkout() or root) / "notebooks"
     seconds: dict[str, float] = {}
     total_start = time.perf_counter()
-    for i, name in enumerate(names, 1):
-        prefix = f"[{i}/{len(names)}] {name}"
-        try:
-            with ProgressLine(prefix, runs, stream=sys.stdout):
-                seconds[name] = run_notebook(name, params, notebooks_dir=(source_checkout() or root) / "notebooks", out_dir=results / "notebooks")
-        except Exception as err:  # papermill raises PapermillExecutionError with the cell's traceback
-            print(f"{prefix} FAILED", flush=True)
-            print(f"{name} failed; the executed notebook with the error is {results / 'notebooks' / (name + '.ipynb')}\n{err}",
-                  file=sys.stderr)
-            return 1
-        print(f"{prefix} done in {minutes(seconds[name])}", flush=True)
+    for n_seed, seed in enumerate(seeds):
+        seed_results = seed_folder(results, seed)
+        # the committed figures come from the first seed; the others draw into the scratch folder
+        seed_figures = figures if n_seed == 0 else scratch_dir("figures") / f"seed-{seed}"
+        params = notebook_parameters(profile=args.profile, data_root=data_root, seed=seed, device=args.device,
+                                     results=seed_results, figures=seed_figures, runs=runs)
+        for i, name in enumerate(names, 1):
+            prefix = f"[{i}/{len(names)}] {name}" + (f" (seed {seed}, {n_seed + 1}/{len(seeds)})" if len(seeds) > 1 else "")
+            executed = seed_results / "notebooks" / f"{name}.ipynb"
+            try:
+                with ProgressLine(prefix, runs, stream=sys.stdout):
+                    took = run_notebook(name, params, notebooks_dir=notebooks_dir, out_dir=executed.parent)
+            except Exception as err:  # papermill raises PapermillExecutionError with the cell's traceback
+                print(f"{prefix} FAILED", flush=True)
+                print(f"{name} failed; the executed notebook with the error is {executed}\n{err}", file=sys.stderr)
+                return 1
+            seconds[f"{name} (seed {seed})" if len(seeds) > 1 else name] = took
+            print(f"{prefix} done in {minutes(took)}", flush=True)
     total = time.perf_counter() - total_start
+    try:
+        aggregate_results(results, seeds)
+    except DataError as err:
+        if args.only is None:
+            raise
+        print(f"[seeds] tables not aggregated ({err})", flush=True)
 
     meta: dict[str, Any] = {
         "profile": args.profile,
         "data": f"embedded phantom ({shown_path(data_root, root)})" if args.data_root is None else shown_path(data_root, root),
         "seed": args.seed,
+        "seeds": seeds,
         "device": args.device,
         "machine": f"{platform.machine()}, {platform.system()}, Python {platform.python_version()}",
         "total wall time (s)": round(total),
