@@ -38,6 +38,8 @@ class PatchBatch:
         domains: int64 tensor (N,), the domain index z of each patch's volume.
         volumes: int64 tensor (N,), index of the source volume in the sampler (None if unknown).
         centres: int64 tensor (N, 3), centre voxel (x, y, z) in the source volume (None if unknown).
+        clean: float32 tensor (N, C, p, p, p), the same patches before any augmentation (None
+            when `images` are not augmented): the real patches the discriminator sees.
     """
 
     images: torch.Tensor
@@ -45,6 +47,7 @@ class PatchBatch:
     domains: torch.Tensor
     volumes: torch.Tensor | None = None
     centres: torch.Tensor | None = None
+    clean: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -53,7 +56,7 @@ class PatchBatch:
         """The same batch with every tensor moved to `device`."""
         move = lambda t: None if t is None else t.to(device)  # noqa: E731
         return PatchBatch(move(self.images), move(self.labels), move(self.domains),
-                          move(self.volumes), move(self.centres))
+                          move(self.volumes), move(self.centres), move(self.clean))
 
 
 def extract_patch(array: np.ndarray, centre: Sequence[int], size: int, fill: float = 0) -> np.ndarray:
@@ -178,6 +181,10 @@ class PatchSampler:
         self._perm_cache: dict[int, tuple[int, np.ndarray]] = {}
 
     # ------------------------------------------------------------------ properties
+    def volume_shape(self, index: int) -> tuple[int, int, int]:
+        """Spatial shape (X, Y, Z) in voxels of volume `index` of the sampler."""
+        return tuple(int(n) for n in self._images[index].shape[-3:])
+
     @property
     def n_candidates(self) -> int:
         """Number of candidate centres over all volumes."""

@@ -16,6 +16,7 @@ torch.set_num_threads(1)
 EXPECTED = {  # name -> (has G, has D)
     "segmenter": (False, False),
     "standardization": (False, False),
+    "standardization_brain": (False, False),
     "preprocessor": (True, False),
     "adversarial": (True, True),
 }
@@ -71,15 +72,18 @@ def test_build_is_seeded():
         assert any(not torch.equal(v, net_c.state_dict()[k]) for k, v in net_a.state_dict().items() if v.is_floating_point())
 
 
-def test_standardization_is_a_z_score_on_the_brain():
+def test_standardization_brain_is_a_z_score_on_the_brain_and_standardization_on_the_volume():
     rng = np.random.default_rng(0)
     image = rng.uniform(0.2, 0.9, size=(2, 6, 7, 8)).astype(np.float32)
     mask = np.zeros((6, 7, 8), bool)
     mask[1:5, 2:6, 1:7] = True
-    out = method_for(_config("standardization")).prepare_volume(image, mask)
+    out = method_for(_config("standardization_brain")).prepare_volume(image, mask)
     for c in range(2):
         brain = image[c][mask]
         np.testing.assert_allclose(out[c][mask], (brain - brain.mean()) / brain.std(), rtol=1e-4, atol=1e-5)
+    whole = method_for(_config("standardization")).prepare_volume(image, mask)
+    for c in range(2):
+        np.testing.assert_allclose(whole[c], (image[c] - image[c].mean()) / image[c].std(), rtol=1e-4, atol=1e-5)
     same = method_for(_config("segmenter")).prepare_volume(image, mask)
     np.testing.assert_array_equal(same, image)
 

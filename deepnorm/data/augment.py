@@ -88,6 +88,33 @@ def random_bias_field(
     return apply_bias_field(image, alpha, axis), alpha
 
 
+def random_patch_bias_field(
+    patch: np.ndarray, rng: np.random.Generator, *, y_start: int, n_y: int, p: float = 0.5
+) -> tuple[np.ndarray, float | None]:
+    """With probability `p`, a patch of a volume degraded by the volume's own Eq. 7 field.
+
+    The field spans the whole volume along y (``H = n_y - 1``, as :func:`degrade` does at test),
+    and the patch (C, p, p, p) or (p, p, p) gets the part of it over its own rows
+    ``y_start .. y_start + p - 1`` (voxels of the volume; rows outside the volume get the field
+    extrapolated, which only touches zero padding). The draws (apply?, alpha ~ U[0, 1]) are those of
+    :func:`random_bias_field`, in the same order. Returns ``(patch', alpha)`` or ``(patch, None)``.
+    """
+    if not 0.0 <= float(p) <= 1.0:
+        raise ConfigError(f"random_patch_bias_field p={p!r}; use a probability in [0, 1]")
+    if n_y < 2:
+        raise DataError(f"bias field: the volume has {n_y} voxel(s) along y; it needs at least 2")
+    apply = rng.random() < p
+    alpha = float(rng.uniform(0.0, 1.0))
+    if not apply:
+        return patch, None
+    patch = np.asarray(patch)
+    size = patch.shape[-2]
+    rows = np.arange(y_start, y_start + size, dtype=np.float64)
+    ramp = (rows / (n_y - 1) * alpha + (1.0 - alpha)).reshape(size, 1)
+    dtype = np.float64 if patch.dtype == np.float64 else np.float32
+    return patch.astype(dtype, copy=False) * ramp.astype(dtype), alpha
+
+
 def degrade(image: np.ndarray, alpha: float, axis: int = 1) -> np.ndarray:
     """The image degraded by a bias field of fixed strength `alpha` (Table 6 uses ALPHAS)."""
     return apply_bias_field(image, alpha, axis)

@@ -290,10 +290,13 @@ def prepare_all(
 class AugmentedBatches:
     """Endless balanced batches of a PatchSampler with seeded random bias fields (Eq. 7).
 
-    Each patch, with probability `p`, is multiplied by a y-ramp bias field of strength
-    alpha ~ U[0, 1] (deepnorm.data.augment.random_bias_field); the draws come from one numpy
-    Generator whose state is part of :meth:`state_dict`, so a resumed training draws the same.
-    `rank`/`world` select the rank-strided share ``batch[rank::world]`` of each global batch.
+    Each patch, with probability `p`, is multiplied by the part over its rows of a y-ramp bias
+    field of strength alpha ~ U[0, 1] that spans its whole source volume, as the test-time
+    degradation does (deepnorm.data.augment.random_patch_bias_field); the draws come from one
+    numpy Generator whose state is part of :meth:`state_dict`, so a resumed training draws the
+    same. Each batch also carries its un-augmented patches (``clean``), the real patches of the
+    discriminator. `rank`/`world` select the rank-strided share ``batch[rank::world]`` of each
+    global batch.
     """
 
     def __init__(self, sampler: Any, batch_size: int, *, p: float, seed: int, rank: int = 0, world: int = 1) -> None:
@@ -307,20 +310,25 @@ class AugmentedBatches:
         return self
 
     def __next__(self) -> Any:
-        from deepnorm.data.augment import random_bias_field
+        from deepnorm.data.augment import random_patch_bias_field
         from deepnorm.sampling import PatchBatch
 
         batch = self.sampler.sample(self.batch_size)
-        images = batch.images.numpy().copy()
+        clean = batch.images.numpy()
+        images = clean.copy()
         if self.p > 0:
+            size = images.shape[-1]
             for k in range(images.shape[0]):
-                # the ramp runs along the spatial y axis (axis 1 of X, Y, Z)
-                images[k], _ = random_bias_field(images[k], self.rng, p=self.p, axis=1)
+                # the ramp runs along the spatial y axis (axis 1 of X, Y, Z) of the source volume
+                n_y = self.sampler.volume_shape(int(batch.volumes[k]))[1]
+                y_start = int(batch.centres[k, 1]) - size // 2
+                images[k], _ = random_patch_bias_field(images[k], self.rng, y_start=y_start, n_y=n_y, p=self.p)
         sl = slice(self.rank, None, self.world)
         return PatchBatch(
             images=torch.from_numpy(images[sl].copy()),
             labels=batch.labels[sl],
             domains=batch.domains[sl],
+            clean=torch.from_numpy(clean[sl].copy()),
         )
 
     def state_dict(self) -> dict[str, Any]:

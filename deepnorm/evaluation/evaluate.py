@@ -355,6 +355,8 @@ def run_confusion(run: Run, subjects_by_domain: Sequence[Sequence[Prepared]], se
                   n_per_site: int = 64) -> dict[str, Any]:
     """The run's discriminator confusion on `n_per_site` foreground patches per site and their G(x) copies.
 
+    D is in train mode (as trained; its dropout drawn from `seed`), G in eval mode.
+
     `subjects_by_domain[z]` are the prepared subjects of the run's site z (in the run's site
     order). Returns :func:`discriminator_confusion`'s dict plus the class names.
     """
@@ -376,7 +378,19 @@ def run_confusion(run: Run, subjects_by_domain: Sequence[Sequence[Prepared]], se
         with torch.no_grad():
             return net(torch.as_tensor(x, device=device)).float().cpu().numpy()
 
-    result = discriminator_confusion(lambda x: call(run.discriminator, x), lambda x: call(run.generator, x),
-                                     batch.images.numpy(), batch.domains.numpy(), len(subjects_by_domain))
+    def discriminate(x: np.ndarray) -> np.ndarray:
+        # D is judged as it is trained: train mode, dropout on (seeded below); it has no
+        # normalisation layer, so nothing else differs from eval mode
+        was_training = run.discriminator.training
+        run.discriminator.train(True)
+        try:
+            return call(run.discriminator, x)
+        finally:
+            run.discriminator.train(was_training)
+
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        result = discriminator_confusion(discriminate, lambda x: call(run.generator, x),
+                                         batch.images.numpy(), batch.domains.numpy(), len(subjects_by_domain))
     result["classes"] = [*run.config.data.sites, "generated"]
     return result

@@ -144,7 +144,9 @@ def scores(ctx: Context, run: Run, sites: Sequence[str]) -> list[dict[str, Any]]
 
 def _mean_row(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
     summary = ev.summarize(rows, by=None)[0]
-    return {k: summary[k] for k in ("dice_csf", "dice_gm", "dice_wm", "dice_mean", "mhd_csf", "mhd_gm", "mhd_wm", "mhd_mean")}
+    keys = ("dice_csf", "dice_gm", "dice_wm", "dice_mean", "mhd_csf", "mhd_gm", "mhd_wm", "mhd_mean",
+            "empty_csf", "empty_gm", "empty_wm")
+    return {k: summary[k] for k in keys if k in summary}
 
 
 # --------------------------------------------------------------------------- Table 2
@@ -238,7 +240,7 @@ def table6(ctx: Context, alphas: Sequence[float] = ev.ALPHAS, sites: Sequence[st
         def compute(site: str = site) -> list[dict[str, Any]]:
             return ev.bias_correlations(split_subjects(ctx, run, site), run.normalize_volume, alphas, progress=ctx.progress)
 
-        rows += _cached(run, "bias", ctx, compute, site=site, alphas=[float(a) for a in alphas])
+        rows += _cached(run, "bias", ctx, compute, site=site, alphas=[float(a) for a in alphas], wm=True)
     write_table("table6", rows, Path(ctx.results_dir))
     return rows
 
@@ -250,7 +252,7 @@ def confusion_of(ctx: Context, run: Run, split: str) -> dict[str, Any]:
         subjects = [split_subjects(ctx, run, site, split=split) for site in run.config.data.sites]
         return ev.run_confusion(run, subjects, run.seed, CONFUSION_PATCHES)
 
-    return _cached(run, "confusion", ctx, compute, split=split, n=CONFUSION_PATCHES)
+    return _cached(run, "confusion", ctx, compute, split=split, n=CONFUSION_PATCHES, d_mode="train")
 
 
 def table7(ctx: Context, lambdas: Sequence[float] = LAMBDAS, setting: str = "dual") -> list[dict[str, Any]]:

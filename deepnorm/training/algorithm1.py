@@ -19,7 +19,7 @@ from torch import nn
 
 from deepnorm.errors import ConfigError, RunError
 from deepnorm.labels import DICE_WEIGHTS
-from deepnorm.losses import ADVERSARIAL_MODES, domain_loss, generator_adversarial_loss, weighted_dice_loss
+from deepnorm.losses import ADVERSARIAL_MODES, dice_loss_by_name, domain_loss, generator_adversarial_loss
 
 
 class _Batch(Protocol):
@@ -124,6 +124,7 @@ def segmentation_update(
     lam: float = 0.0,
     mode: str = "nonsaturating",
     dice_weights: Sequence[float] = DICE_WEIGHTS,
+    dice_loss: str = "pooled",
 ) -> dict[str, float]:
     """One optimizer step of S (and G) on ``L_seg(S(G(x)), y) + lam * generator_adversarial_loss(D(G(x)))``.
 
@@ -141,6 +142,7 @@ def segmentation_update(
         lam: λ of Eq. 3 (>= 0).
         mode: "nonsaturating" or "minimax", see `generator_adversarial_loss`.
         dice_weights: class weights of Eq. 1.
+        dice_loss: "pooled" (Eq. 1) or "per_class", see :func:`deepnorm.losses.dice_loss_by_name`.
 
     Returns:
         ``loss`` (total), ``seg_loss`` (Dice), ``adversarial`` (G's term, nan without D).
@@ -162,7 +164,7 @@ def segmentation_update(
     opt_gs.zero_grad(set_to_none=True)
     normalized = G(x) if G is not None else x
     probs = torch.softmax(S(normalized), dim=1)
-    seg = weighted_dice_loss(probs, y, dice_weights)
+    seg = dice_loss_by_name(dice_loss)(probs, y, dice_weights)
     adversarial = torch.tensor(math.nan)
     loss = seg
     if D is not None and G is not None:
@@ -194,12 +196,15 @@ def algorithm1_iteration(
     mode: str = "nonsaturating",
     class_weights: Sequence[float] | torch.Tensor | None = None,
     dice_weights: Sequence[float] = DICE_WEIGHTS,
+    dice_loss: str = "pooled",
 ) -> dict[str, float]:
     """One iteration of Algorithm 1: `n_steps` D updates, then one S/G update.
 
     Each D step draws a batch (``.images`` (m, C, p, p, p), ``.domains`` (m,)) and trains D on the
     real patches as their domains and on ``G(images)`` (computed without gradient, G in train mode)
-    as the generated class K. The S/G step draws a fresh batch (``.images``, ``.labels``) and calls
+    as the generated class K. The real patches D sees are the un-augmented ones (``.clean`` when
+    the batch has it): the paper's bias-field argument (Sec. 3.5) rests on D knowing real,
+    undegraded images, while G and S see the augmented patches. The S/G step draws a fresh batch (``.images``, ``.labels``) and calls
     `segmentation_update`. With ``D=None`` (or ``G=None``) the D steps are skipped, so the same call
     trains the Pre-processor and the segmenter-only baselines; the iteration then uses one batch.
 
@@ -230,11 +235,12 @@ def algorithm1_iteration(
             G.train()
             with torch.no_grad():
                 generated = G(batch.images.to(g_device, non_blocking=True))
-            d_stats.append(
-                discriminator_update(D, opt_d, batch.images, batch.domains, generated, class_weights=class_weights)
-            )
+            real = getattr(batch, "clean", None)
+            real = batch.images if real is None else real
+            d_stats.append(discriminator_update(D, opt_d, real, batch.domains, generated, class_weights=class_weights))
     batch = draw("segmentation step")
-    out = segmentation_update(G, S, opt_gs, batch.images, batch.labels, D=D, lam=lam, mode=mode, dice_weights=dice_weights)
+    out = segmentation_update(G, S, opt_gs, batch.images, batch.labels, D=D, lam=lam, mode=mode,
+                              dice_weights=dice_weights, dice_loss=dice_loss)
     out["d_steps"] = len(d_stats)
     out["d_loss"] = sum(s["loss"] for s in d_stats) / len(d_stats) if d_stats else math.nan
     out["d_accuracy"] = sum(s["accuracy"] for s in d_stats) / len(d_stats) if d_stats else math.nan

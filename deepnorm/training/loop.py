@@ -123,12 +123,29 @@ class _StopSignals:
 
 # --------------------------------------------------------------------------- validation
 @torch.no_grad()
-def validate(method: Any, nets: Any, val: Any, *, batch_size: int, device: torch.device, amp: bool) -> dict[str, Any]:
-    """Validation metrics on fixed patches `val` (a PatchBatch): Dice of S(G(x)), D accuracy/confusion."""
-    from deepnorm.losses import domain_loss, weighted_dice_loss
+def validate(method: Any, nets: Any, val: Any, *, batch_size: int, device: torch.device, amp: bool,
+             seed: int = 0) -> dict[str, Any]:
+    """Validation metrics on fixed patches `val` (a PatchBatch): Dice of S(G(x)), D accuracy/confusion.
+
+    G and S are judged in eval mode; D is judged as it is trained, in train mode (its dropout on),
+    with its dropout drawn from a generator seeded by `seed` inside a forked RNG, so validation
+    neither depends on nor disturbs the training's random stream. The segmentation loss is the
+    configured one (`method.config.train.dice_loss`).
+    """
+    nets.train(False)
+    if nets.discriminator is not None:
+        nets.discriminator.train(True)
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        return _validate(method, nets, val, batch_size=batch_size, device=device, amp=amp)
+
+
+def _validate(method: Any, nets: Any, val: Any, *, batch_size: int, device: torch.device, amp: bool) -> dict[str, Any]:
+    from deepnorm.losses import dice_loss_by_name, domain_loss
     from deepnorm.metrics import confusion_matrix, dice
 
-    nets.train(False)
+    seg_loss = dice_loss_by_name(method.config.train.dice_loss)
     preds, seg_losses, d_true, d_pred, d_losses = [], [], [], [], []
     n = len(val.images)
     for start in range(0, n, batch_size):
@@ -137,7 +154,7 @@ def validate(method: Any, nets: Any, val: Any, *, batch_size: int, device: torch
         with _autocast(device, amp):
             normalized = method.normalize(nets, x)
             probs = torch.softmax(nets.segmenter(normalized).float(), dim=1)
-        seg_losses.append(float(weighted_dice_loss(probs, y)) * len(x))
+        seg_losses.append(float(seg_loss(probs, y)) * len(x))
         preds.append(probs.argmax(dim=1).cpu().numpy())
         if nets.discriminator is not None:
             k = nets.discriminator.n_domains
@@ -339,7 +356,8 @@ def _train(config: Config, root: Path, manifest: Manifest, folder: Path, *, resu
         if world > 1:
             means = mean_over_ranks(means, device)
         plain = type(nets)(unwrap(nets.generator), unwrap(nets.segmenter), unwrap(nets.discriminator))
-        metrics = validate(method, plain, val, batch_size=config.eval_.batch_size, device=device, amp=amp)
+        metrics = validate(method, plain, val, batch_size=config.eval_.batch_size, device=device, amp=amp,
+                           seed=config.train.seed)
         lrs = opts.lrs()
         opts.gs_scheduler.step()
         if opts.d_scheduler is not None:

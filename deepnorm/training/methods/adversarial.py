@@ -29,5 +29,6 @@ class Adversarial(Method):
             lam=t.lam,
             n_steps=t.n_steps,
             mode=t.generator_loss,
+            dice_loss=t.dice_loss,
         )
         return _floats(out)

@@ -156,7 +156,8 @@ class Method:
         from deepnorm.training.algorithm1 import segmentation_update
 
         batch = next(batches)
-        out = segmentation_update(nets.generator, nets.segmenter, opts.gs, batch.images, batch.labels, lam=0.0)
+        out = segmentation_update(nets.generator, nets.segmenter, opts.gs, batch.images, batch.labels, lam=0.0,
+                                  dice_loss=self.config.train.dice_loss)
         return _floats(out)
 
 
