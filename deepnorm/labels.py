@@ -13,16 +13,3 @@ DICE_WEIGHTS: tuple[float, ...] = (0.22, 0.30, 0.20, 0.28)
 
 #: Modality keys. "t2" is the second contrast of a site: T2 for iSEG, T2-FLAIR for MRBrainS.
 MODALITIES: tuple[str, ...] = ("t1", "t2")
-
-
-def __getattr__(name: str) -> object:
-    """``SITES`` and ``SITE_NAMES`` moved to their one home, :mod:`deepnorm.data.sites`.
-
-    Kept readable here for the modules that still import them from ``deepnorm.labels``; new
-    code imports them from ``deepnorm.data.sites``.
-    """
-    if name in ("SITES", "SITE_NAMES"):
-        from deepnorm.data import sites
-
-        return getattr(sites, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,8 +10,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from deepnorm.data.sites import SITES
 from deepnorm.errors import ConfigError
-from deepnorm.labels import MODALITIES, SITES
+from deepnorm.labels import MODALITIES
 
 
 def _fail(field_name: str, value: Any, allowed: str) -> None:
@@ -43,7 +44,7 @@ class DataConfig:
     """What the networks see.
 
     Attributes:
-        sites: site keys among ``deepnorm.labels.SITES``; the order of ``SITES`` gives each
+        sites: site keys among ``deepnorm.data.sites.SITES``; the order of ``SITES`` gives each
             site its domain index, whatever the order given here (they are sorted by it).
         modalities: input channels, "t1" and optionally "t2" (T2 for iSEG, T2-FLAIR for MRBrainS).
         spacing: isotropic voxel size in mm after resampling.

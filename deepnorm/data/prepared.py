@@ -170,8 +170,8 @@ def prepare_site(
     progress: bool = False,
 ) -> dict[str, Any]:
     """Unpadded Prepared volumes of `site` by subject id, pre-processed once and cached."""
-    from deepnorm.data.sites import open_site
     from deepnorm.data.preprocess import preprocess_subject
+    from deepnorm.data.sites import open_site
 
     dataset = open_site(data_root, site)
     ids = list(dataset.subject_ids) if subject_ids is None else list(subject_ids)

@@ -32,10 +32,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from deepnorm import metrics
+from deepnorm.data.sites import SITES
 from deepnorm.data.volume import Volume
 from deepnorm.errors import ConfigError, RunError
 from deepnorm.files import current_umask
-from deepnorm.labels import SITES, TISSUE_NAMES, TISSUES
+from deepnorm.labels import TISSUE_NAMES, TISSUES
 from deepnorm.training.runs import EVAL_DIR
 
 if TYPE_CHECKING:

@@ -15,15 +15,16 @@ from typing import Any
 
 import numpy as np
 
+from deepnorm.data.sites import SITE_NAMES
 from deepnorm.errors import DataError
-from deepnorm.labels import CLASS_NAMES, SITE_NAMES
+from deepnorm.labels import CLASS_NAMES
 from deepnorm.widgets.base import atomic_write_bytes, unwrap_volume
 from deepnorm.widgets.core import (
     blend_overlay,
     n_slices,
+    normalize_confusion,
     percentile_window,
     slice_aspect,
-    normalize_confusion,
     take_slice,
     tissue_histograms,
 )

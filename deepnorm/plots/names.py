@@ -6,7 +6,7 @@ Figures and viewers show these, never the keys: ``adversarial`` is "Ours", ``dic
 
 from __future__ import annotations
 
-from deepnorm.labels import SITE_NAMES
+from deepnorm.data.sites import SITE_NAMES
 
 METHOD_NAMES: dict[str, str] = {
     "segmenter": "Segmenter",

@@ -8,9 +8,16 @@ from typing import Any
 
 import numpy as np
 
-from deepnorm.labels import CSF, GM, SITE_NAMES, TISSUE_NAMES, TISSUES, WM
+from deepnorm.data.sites import SITE_NAMES
+from deepnorm.labels import CSF, GM, TISSUE_NAMES, TISSUES, WM
 from deepnorm.plots.figures import _new_figure, save_figure
-from deepnorm.widgets.core import LABEL_COLORS, blend_overlay, percentile_window, slice_aspect, take_slice
+from deepnorm.widgets.core import (
+    LABEL_COLORS,
+    blend_overlay,
+    percentile_window,
+    slice_aspect,
+    take_slice,
+)
 
 _MODALITY_NAMES = {"iseg": {"t1": "T1", "t2": "T2"}, "mrbrains": {"t1": "T1", "t2": "T2-FLAIR"}}
 

@@ -14,9 +14,9 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from deepnorm.data.sites import SITE_NAMES
 from deepnorm.errors import ConfigError
 from deepnorm.files import read_json, read_table
-from deepnorm.labels import SITE_NAMES
 from deepnorm.study import claims, paper
 
 Value = str | float | int

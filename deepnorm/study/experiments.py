@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from deepnorm.data.sites import SITES
 from deepnorm.errors import ConfigError
 from deepnorm.evaluation import evaluate as ev
 from deepnorm.files import atomic_write_text, write_json, write_table
-from deepnorm.labels import SITES
 from deepnorm.training.config import METHODS, PROFILES, Config
 from deepnorm.training.runs import EVAL_DIR
 

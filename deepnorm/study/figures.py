@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from deepnorm.data.sites import SITE_NAMES
+from deepnorm.files import read_json
 from deepnorm.study import experiments as ex
 from deepnorm.study import paper
-from deepnorm.labels import SITE_NAMES
-from deepnorm.files import read_json
 
 
 # --------------------------------------------------------------------------- data tour
@@ -34,9 +34,9 @@ def data_tour(ctx: ex.Context, modalities: Sequence[str] = ("t1", "t2")) -> Tour
 
     Rows: site, subjects, modalities, native shape and spacing (mm), pre-processed shape.
     """
-    from deepnorm.training.config import profile
-    from deepnorm.data.sites import available_sites, open_site
     from deepnorm.data.preprocess import preprocess_subject
+    from deepnorm.data.sites import available_sites, open_site
+    from deepnorm.training.config import profile
 
     spacing = profile(ctx.profile).data.spacing
     rows, subjects = [], {}

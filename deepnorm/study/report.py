@@ -12,10 +12,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from deepnorm.study import claims
-
-from deepnorm.study import paper
 from deepnorm.files import atomic_write_text, read_json, read_table
+from deepnorm.study import claims, paper
 
 TABLES = ("table2", "table3", "table4", "table5", "table6", "table7")
 SETTING_NAMES = {"dual": "iSEG + MRBrainS", "multi": "iSEG + MRBrainS + ABIDE"}
@@ -217,6 +215,15 @@ DIFFERENCES = """\
   divide by the sum of the weights).
 - **Reconstruction of whole volumes.** Class probabilities averaged over the sliding windows
   (the paper); the code averaged arg-max labels.
+- **Real patches of the discriminator.** Training patches get the Eq. 7 bias-field
+  augmentation (Sec. 2.3); G and S see the augmented patches, D's real class gets the same
+  patches un-augmented, since the bias-field argument (Sec. 3.5) rests on D knowing real,
+  undegraded images. The paper does not say which patches D sees. The training field spans the
+  patch's whole source volume along y, as the test-time degradation does.
+- **Equal effort.** The paper draws 40,000 patches per site and epoch, so a one-site segmenter
+  (Table 2) gets half the updates of the two-site runs it is compared with; deepnorm gives a
+  one-site run the iterations of two sites. Every method of a table trains for the same number
+  of updates.
 - **Bias field.** Eq. 7 exactly, `B(y) = (y/H)·α + (1 − α)`, linear along y. The paper's prose
   (α = 1 scales intensities from −100 % at y = 0 to +100 % at y = H) does not match Eq. 7,
   which gives ×0 → ×1 (−100 % → 0 %); we follow the equation.

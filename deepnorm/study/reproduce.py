@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from deepnorm.data.sites import SITE_NAMES
 from deepnorm.errors import DeepnormError
-from deepnorm.labels import SITE_NAMES
 
 #: The notebooks in run order (the one list: ``deepnorm reproduce``, the tests and the README follow it).
 NOTEBOOKS: tuple[str, ...] = (

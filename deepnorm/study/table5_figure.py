@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from deepnorm.data.sites import SITE_NAMES
 from deepnorm.errors import DataError
-from deepnorm.labels import SITE_NAMES, TISSUE_NAMES
+from deepnorm.labels import TISSUE_NAMES
 from deepnorm.study.display import MODALITY_NAMES
 
 if TYPE_CHECKING:

@@ -19,7 +19,12 @@ from torch import nn
 
 from deepnorm.errors import ConfigError, RunError
 from deepnorm.labels import DICE_WEIGHTS
-from deepnorm.losses import ADVERSARIAL_MODES, dice_loss_by_name, domain_loss, generator_adversarial_loss
+from deepnorm.losses import (
+    ADVERSARIAL_MODES,
+    dice_loss_by_name,
+    domain_loss,
+    generator_adversarial_loss,
+)
 
 
 class _Batch(Protocol):

@@ -11,7 +11,6 @@ from deepnorm.errors import DataError
 from deepnorm.widgets.base import PngFigureViewer, new_canvas_figure
 from deepnorm.widgets.core import normalize_confusion
 
-
 #: How the matrices are normalized, said on the figure.
 NORMALIZATION_NOTE = "row-normalized: each row (true class) sums to 1"
 #: The colour bar's label.

@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from deepnorm.data.sites import SITE_NAMES
 from deepnorm.errors import DataError
-from deepnorm.labels import CLASS_NAMES, SITE_NAMES, TISSUES
+from deepnorm.labels import CLASS_NAMES, TISSUES
 from deepnorm.widgets.base import PngFigureViewer, new_canvas_figure, unwrap_volume
 from deepnorm.widgets.core import tissue_histograms
 

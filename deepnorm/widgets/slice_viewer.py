@@ -7,9 +7,15 @@ from typing import Any, Union
 
 import numpy as np
 
+from deepnorm.data.sites import SITE_NAMES
 from deepnorm.errors import DataError
-from deepnorm.labels import CLASS_NAMES, SITE_NAMES
-from deepnorm.widgets.base import PngFigureViewer, new_canvas_figure, same_spacing, unwrap_volume
+from deepnorm.labels import CLASS_NAMES
+from deepnorm.widgets.base import (
+    PngFigureViewer,
+    new_canvas_figure,
+    same_spacing,
+    unwrap_volume,
+)
 from deepnorm.widgets.core import (
     AXES,
     LABEL_COLORS,

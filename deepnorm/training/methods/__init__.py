@@ -8,13 +8,16 @@ True
 
 from __future__ import annotations
 
-from deepnorm.training.config import Config
 from deepnorm.errors import ConfigError
+from deepnorm.training.config import Config
 from deepnorm.training.methods.adversarial import Adversarial
 from deepnorm.training.methods.base import Method, Nets, Optimizers, unwrap
 from deepnorm.training.methods.preprocessor import Preprocessor
 from deepnorm.training.methods.segmenter import Segmenter
-from deepnorm.training.methods.standardization import Standardization, StandardizationBrain
+from deepnorm.training.methods.standardization import (
+    Standardization,
+    StandardizationBrain,
+)
 
 REGISTRY: dict[str, type[Method]] = {
     cls.name: cls for cls in (Segmenter, Standardization, StandardizationBrain, Preprocessor, Adversarial)

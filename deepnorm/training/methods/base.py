@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from deepnorm.training.config import Config
 from deepnorm.labels import N_CLASSES
+from deepnorm.training.config import Config
 
 
 @dataclass
