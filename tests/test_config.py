@@ -296,9 +296,9 @@ def test_profiles_equal_the_literal_profiles(key):
     expected["train"].pop("fake_class_weight", None)
     got = profile(name, **overrides).to_dict()
     got["train"].pop("fake_class_weight", None)
-    # fields added after the oracle was recorded, at values that keep the old behaviour
+    # fields added after the oracle was recorded
     assert got["model"].pop("channels_last") is False
-    assert got["train"].pop("dice_loss") == "pooled"
+    assert got["train"].pop("dice_loss") == "per_class"  # chosen on validation Dice
     assert got == expected
 
 

@@ -105,7 +105,9 @@ class TrainConfig:
         generator_loss: "nonsaturating" (-log(1 - D_fake(G(x)))) or "minimax".
         dice_loss: "pooled" (Eq. 1 as printed: one weighted Dice pooled over the classes) or
             "per_class" (the weighted mean of per-class Dice, as the authors' code computed);
-            see :mod:`deepnorm.losses`.
+            see :mod:`deepnorm.losses`. Default "per_class", chosen on validation data: a cpu
+            segmenter alone (iSEG + MRBrainS, seed 0) reached validation Dice 0.846 with it
+            against 0.817 with "pooled" (``benchmarks/choose_dice_loss.py``).
         seed: the one seed of splits, patches, initialisation and augmentation.
         device: "auto" (cuda when available), "cpu" or "cuda".
         amp: bfloat16 autocast (used on CUDA only).
@@ -124,7 +126,7 @@ class TrainConfig:
     lam: float = 1.5
     n_steps: int = 3
     generator_loss: str = "nonsaturating"
-    dice_loss: str = "pooled"
+    dice_loss: str = "per_class"
     seed: int = 0
     device: str = "auto"
     amp: bool = False
