@@ -74,7 +74,7 @@ display(Markdown(show.markdown(tour.rows)))
 # generator's input. Move the slider, switch the axis, toggle the label overlay.
 
 # %%
-from deepnorm.labels import SITE_NAMES
+from deepnorm.data.sites import SITE_NAMES
 
 for site in tour.subjects:
     display(Markdown(f"### {SITE_NAMES.get(site, site)}"))

@@ -41,7 +41,8 @@ import torch
 import torch.nn.functional as F
 
 from deepnorm.data.prepared import prepare_split
-from deepnorm.labels import DICE_WEIGHTS, N_CLASSES, SITE_NAMES
+from deepnorm.data.sites import SITE_NAMES
+from deepnorm.labels import DICE_WEIGHTS, N_CLASSES
 from deepnorm.losses import domain_loss, generator_adversarial_loss, weighted_dice_loss
 from deepnorm.nets import Discriminator, UNet3D
 from deepnorm.sampling import PatchSampler

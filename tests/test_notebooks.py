@@ -82,7 +82,7 @@ def test_make_reproduce_smoke_writes_every_table_figure_and_the_report(smoke_rep
     results, figures, report = smoke_reproduction.results, smoke_reproduction.figures, smoke_reproduction.report
     assert smoke_reproduction.exit_code == 0
     for name in reproduce.NOTEBOOKS:
-        assert (results / "notebooks" / f"{name}.ipynb").is_file()
+        assert (results / "seed-0" / "notebooks" / f"{name}.ipynb").is_file()
     expected = {"table2": 4, "table3": 6, "table4": 6, "table5": 2, "table6": 10, "table7": 3}
     for table, n_rows in expected.items():
         rows = read_table(table, results)
@@ -202,7 +202,7 @@ def test_executed_notebooks_end_with_the_paper_beside_ours_in_display_names(smok
     assert {"smoke_algorithm1_walkthrough.png", "smoke_table5_modalities.png"} <= {p.name for p in figures.glob("*.png")}
     internal = re.compile(r"\b(dice_csf|dice_mean|mhd_mean|train_site|iseg|mrbrains|adversarial)\b")
     for name in reproduce.NOTEBOOKS:
-        nb = nbformat.read(results / "notebooks" / f"{name}.ipynb", as_version=4)
+        nb = nbformat.read(results / "seed-0" / "notebooks" / f"{name}.ipynb", as_version=4)
         shown = [o["data"]["text/markdown"] for c in nb.cells if c.cell_type == "code"
                  for o in c.outputs if "text/markdown" in o.get("data", {})]
         for text in shown:
