@@ -83,13 +83,16 @@ def test_make_reproduce_smoke_writes_every_table_figure_and_the_report(smoke_rep
     assert smoke_reproduction.exit_code == 0
     for name in reproduce.NOTEBOOKS:
         assert (results / "seed-0" / "notebooks" / f"{name}.ipynb").is_file()
-    expected = {"table2": 4, "table3": 6, "table4": 6, "table5": 2, "table6": 10, "table7": 3}
+    expected = {"table2": 4, "table3": 8, "table4": 6, "table5": 2, "table6": 10, "table7": 3}
     for table, n_rows in expected.items():
         rows = read_table(table, results)
         assert len(rows) == n_rows, table
         for row in rows:
+            assert row["n_seeds"] == 1, (table, row)
             for key, value in row.items():
-                if key.startswith(("dice", "jsd", "rho", "d_")):
+                if key.endswith("_std"):  # one seed: no spread (sample sd undefined)
+                    assert math.isnan(value), (table, key, value)
+                elif key.startswith(("dice", "jsd", "rho", "d_")):
                     assert isinstance(value, float) and math.isfinite(value), (table, key, value)
     for row in read_table("table2", results):
         assert 0.0 <= row["dice_mean"] <= 1.0
