@@ -69,6 +69,24 @@ rows = ex.table3(ctx, settings)
 display(Markdown(show.markdown(rows)))
 
 # %% [markdown]
+# ## The main result at a glance
+#
+# Dice per tissue for each method and setting; the paper's values are the black ticks (error bars appear when several
+# seeds were run).
+
+# %%
+figs.table3_bars(ctx, rows)
+
+# %% [markdown]
+# ## Input beside normalized
+#
+# Ours on two sites: each test subject's input (left) beside its normalized image (right). The site and subject
+# dropdowns switch the scan.
+
+# %%
+figs.normalized_viewer(ctx)
+
+# %% [markdown]
 # ## Training curves of Ours (two sites)
 
 # %%
