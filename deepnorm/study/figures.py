@@ -14,10 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from deepnorm.data.preprocess import Prepared
 from deepnorm.data.sites import SITE_NAMES
 from deepnorm.files import read_json
 from deepnorm.study import experiments as ex
 from deepnorm.study import paper
+from deepnorm.training.runs import Run
 
 
 # --------------------------------------------------------------------------- data tour
@@ -150,7 +152,7 @@ def training_curves(ctx: ex.Context, method: str, sites: Sequence[str]) -> Any:
 
 
 # --------------------------------------------------------------------------- Figs. 5-9
-def _first_test_subjects(ctx: ex.Context, run: Any) -> dict[str, Any]:
+def _first_test_subjects(ctx: ex.Context, run: Run) -> dict[str, Prepared]:
     return {site: ex.split_subjects(ctx, run, site)[0] for site in run.config.data.sites}
 
 

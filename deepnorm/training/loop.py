@@ -49,6 +49,7 @@ from deepnorm.data.manifest import Manifest
 from deepnorm.devices import resolve_device
 from deepnorm.errors import ConfigError, Interrupted, RunError
 from deepnorm.files import atomic_write_text
+from deepnorm.sampling import PatchBatch
 from deepnorm.training import runs
 from deepnorm.training.checkpoint import (
     load_checkpoint,
@@ -63,6 +64,7 @@ from deepnorm.training.distributed import (
     distributed_env,
     mean_over_ranks,
 )
+from deepnorm.training.methods.base import Method, Nets
 from deepnorm.training.runs import (
     HISTORY_FIELDS,
     read_history,
@@ -123,7 +125,7 @@ class _StopSignals:
 
 # --------------------------------------------------------------------------- validation
 @torch.no_grad()
-def validate(method: Any, nets: Any, val: Any, *, batch_size: int, device: torch.device, amp: bool,
+def validate(method: Method, nets: Nets, val: PatchBatch, *, batch_size: int, device: torch.device, amp: bool,
              seed: int = 0) -> dict[str, Any]:
     """Validation metrics on fixed patches `val` (a PatchBatch): Dice of S(G(x)), D accuracy/confusion.
 
@@ -141,7 +143,7 @@ def validate(method: Any, nets: Any, val: Any, *, batch_size: int, device: torch
         return _validate(method, nets, val, batch_size=batch_size, device=device, amp=amp)
 
 
-def _validate(method: Any, nets: Any, val: Any, *, batch_size: int, device: torch.device, amp: bool) -> dict[str, Any]:
+def _validate(method: Method, nets: Nets, val: PatchBatch, *, batch_size: int, device: torch.device, amp: bool) -> dict[str, Any]:
     from deepnorm.losses import dice_loss_by_name, domain_loss
     from deepnorm.metrics import confusion_matrix, dice
 
@@ -390,7 +392,7 @@ def _train(config: Config, root: Path, manifest: Manifest, folder: Path, *, resu
     return folder
 
 
-def _keep_epoch(folder: Path, config: Config, history: list[dict[str, Any]], metrics: dict[str, Any], nets: Any,
+def _keep_epoch(folder: Path, config: Config, history: list[dict[str, Any]], metrics: dict[str, Any], nets: Nets,
                 opts: Any, batches: Any) -> None:
     """Write the history, D's confusion matrix and the checkpoint of the epoch just finished."""
     write_history(history, folder / runs.HISTORY)
