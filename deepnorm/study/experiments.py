@@ -100,7 +100,9 @@ def run_for(ctx: Context, method: str, sites: Sequence[str], *, modalities: Sequ
     config = config_for(ctx, method, sites, modalities=modalities, lam=lam)
     key = config.stable_hash()
     if key not in ctx._runs:
-        folder = train(config, data_root=ctx.data_root, runs_dir=ctx.runs_dir, progress=ctx.progress)
+        # resume=True: a reproduction that was stopped continues its unfinished runs (same
+        # configuration and data, so the same numbers as an uninterrupted run)
+        folder = train(config, data_root=ctx.data_root, runs_dir=ctx.runs_dir, progress=ctx.progress, resume=True)
         ctx._runs[key] = load_run(folder, device=ctx.device)
     return ctx._runs[key]
 
