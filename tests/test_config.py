@@ -297,7 +297,7 @@ def test_profiles_equal_the_literal_profiles(key):
     got = profile(name, **overrides).to_dict()
     got["train"].pop("fake_class_weight", None)
     # fields added after the oracle was recorded
-    assert got["model"].pop("channels_last") is False
+    assert got["model"].pop("channels_last") is (name == "cpu")  # measured faster on CPU
     assert got["train"].pop("dice_loss") == "per_class"  # chosen on validation Dice
     assert got == expected
 

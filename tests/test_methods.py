@@ -128,3 +128,39 @@ def test_optimizers_follow_the_schedules():
     assert [round(r["lr_gs"], 12) for r in lrs] == [1e-3, 1e-3, 5e-4, 2.5e-4]
     # patience 1: lr(D) halves once the loss has not improved for more than one epoch
     assert lrs[0]["lr_d"] == 1e-4 and lrs[-1]["lr_d"] < 1e-4
+
+
+def test_channels_last_training_is_deterministic():
+    """The cpu profile trains G and S in channels-last layout: the same seed still gives the same weights."""
+    from deepnorm.sampling import PatchBatch
+    from deepnorm.training.config import profile as load
+
+    def run():
+        config = load("smoke", **{"train.method": "adversarial", "model.channels_last": True})
+        method = method_for(config)
+        nets = method.build(seed=0)
+        opts = method.optimizers(nets)
+        torch.manual_seed(0)
+        gen = torch.Generator().manual_seed(1)
+
+        def batches():
+            while True:
+                yield PatchBatch(images=torch.rand(4, 1, 8, 8, 8, generator=gen),
+                                 labels=torch.randint(0, 4, (4, 8, 8, 8), generator=gen),
+                                 domains=torch.randint(0, 2, (4,), generator=gen))
+
+        source = batches()
+        losses = [method.train_iteration(nets, opts, source)["loss"] for _ in range(3)]
+        return losses, [p.detach().clone() for p in nets.segmenter.parameters()]
+
+    (first, weights_1), (second, weights_2) = run(), run()
+    assert first == second
+    assert all(torch.equal(a, b) for a, b in zip(weights_1, weights_2))
+    assert nets_layout_is_channels_last()
+
+
+def nets_layout_is_channels_last() -> bool:
+    from deepnorm.training.config import profile as load
+
+    nets = method_for(load("cpu")).build(seed=0)
+    return nets.segmenter.encoders[0][0].weight.is_contiguous(memory_format=torch.channels_last_3d)
