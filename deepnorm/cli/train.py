@@ -15,7 +15,7 @@ from deepnorm.training.distributed import distributed_env
 from deepnorm.training.loop import train
 
 PROFILE_HELP = ("smoke (seconds: for tests), cpu (the default: one adversarial training on two sites takes "
-                "about 4 min on 2 CPU cores) or paper (the paper's sizes: needs a GPU)")
+                "about 7 min on 2 CPU cores) or paper (the paper's sizes: needs a GPU)")
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
