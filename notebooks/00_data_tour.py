@@ -40,14 +40,9 @@ from IPython.display import Markdown, display
 from deepnorm.study import display as show
 from deepnorm.study import experiments as ex
 from deepnorm.study import figures as figs
-from deepnorm.study.reproduce import scratch_dir
 
-ctx = ex.Context(profile=profile, data_root=data_root, seed=seed, device=device,
-                 results_dir=results_dir or str(scratch_dir("results")),
-                 figures_dir=figures_dir or str(scratch_dir("figures")), runs_dir=runs_dir)
-print("data root:", ctx.data_root)
-print("tables:", ctx.results_dir)
-print("figures:", ctx.figures_dir)
+ctx = ex.notebook_context(profile=profile, data_root=data_root, seed=seed, device=device,
+                         results_dir=results_dir, figures_dir=figures_dir, runs_dir=runs_dir)
 
 # %% [markdown]
 # ## What to look for

@@ -47,7 +47,6 @@ from deepnorm.losses import domain_loss, generator_adversarial_loss, weighted_di
 from deepnorm.nets import Discriminator, UNet3D
 from deepnorm.sampling import PatchSampler
 from deepnorm.study import experiments as ex
-from deepnorm.study.reproduce import scratch_dir
 from deepnorm.training.algorithm1 import (
     algorithm1_iteration,
     discriminator_update,
@@ -55,9 +54,8 @@ from deepnorm.training.algorithm1 import (
 )
 from deepnorm.training.config import profile as load_profile
 
-ctx = ex.Context(profile=profile, data_root=data_root, seed=seed, device=device,
-                 results_dir=results_dir or str(scratch_dir("results")),
-                 figures_dir=figures_dir or str(scratch_dir("figures")), runs_dir=runs_dir)
+ctx = ex.notebook_context(profile=profile, data_root=data_root, seed=seed, device=device,
+                         results_dir=results_dir, figures_dir=figures_dir, runs_dir=runs_dir)
 config = load_profile(profile, **{"train.seed": seed})
 torch.set_num_threads(1)  # a tiny batch: one thread is faster than several
 data, model, train = config.data, config.model, config.train

@@ -78,6 +78,24 @@ class Context:
         return folder / f"{prefix}{name}.png"
 
 
+
+def notebook_context(*, profile: str, data_root: str, seed: int, device: str, results_dir: str, figures_dir: str,
+                     runs_dir: str) -> Context:
+    """The Context of a notebook's `parameters` cell, and one line each on where it reads and writes.
+
+    Empty `results_dir` / `figures_dir` mean the scratch folders (``results/notebooks/scratch/``,
+    ignored by git): only ``deepnorm reproduce`` passes the committed ``results/`` and ``figures/``.
+    """
+    from deepnorm.study.reproduce import scratch_dir
+
+    ctx = Context(profile=profile, data_root=data_root, seed=seed, device=device,
+                  results_dir=results_dir or str(scratch_dir("results")),
+                  figures_dir=figures_dir or str(scratch_dir("figures")), runs_dir=runs_dir)
+    print("data root:", ctx.data_root)
+    print("tables:", ctx.results_dir)
+    print("figures:", ctx.figures_dir)
+    return ctx
+
 # --------------------------------------------------------------------------- runs
 def config_for(ctx: Context, method: str, sites: Sequence[str], *, modalities: Sequence[str] = ("t1",),
                lam: float | None = None) -> Config:
