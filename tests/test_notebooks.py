@@ -181,10 +181,17 @@ def test_notebooks_write_to_an_ignored_scratch_folder_by_default():
     assert figures.parent == results and results.is_relative_to(ROOT / "results" / "notebooks")
     ignored = subprocess.run(["git", "check-ignore", "-q", str(figures / "fig2_site_histograms.png")], cwd=ROOT, check=False)
     assert ignored.returncode == 0, "the scratch folder must be ignored by git"
+    # every notebook builds its context with notebook_context(), which holds the scratch default
+    import inspect
+
+    from deepnorm.study.experiments import notebook_context
+
+    code = inspect.getsource(notebook_context)
+    assert 'figures_dir=figures_dir or str(scratch_dir("figures"))' in code
     for name in reproduce.NOTEBOOKS:
         nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
         code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-        assert 'figures_dir=figures_dir or str(scratch_dir("figures"))' in code, name
+        assert "ex.notebook_context(" in code and "figures_dir=figures_dir" in code, name
 
 
 def test_the_kernel_does_not_warn_about_tcp(tmp_path):
