@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import platform
 import resource
 import sys
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from deepnorm.devices import CUBLAS_WORKSPACE
 from deepnorm.training.config import profile
 from deepnorm.training.methods import REGISTRY, method_for
 from deepnorm.sampling import PatchBatch
@@ -88,17 +90,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--amp", action="store_true", help="bf16 autocast on CUDA (ignored on CPU)")
     parser.add_argument("--channels-last", action="store_true", help="channels-last 3D U-Nets")
+    parser.add_argument("--deterministic", action="store_true",
+                        help="CUDA: deterministic kernels only (train.deterministic), not cuDNN's fastest")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     device, cuda = args.device, args.device.startswith("cuda")
     if cuda:
         if not torch.cuda.is_available():
             parser.error(f"--device {device}: no CUDA device is visible")
-        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.benchmark = not args.deterministic
+        if args.deterministic:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
+            torch.backends.cudnn.deterministic = True
+            torch.use_deterministic_algorithms(True, warn_only=True)
         args.skip_training = True
     cpu = profile("cpu")
     result: dict = {"threads": args.threads, "device": device, "amp": bool(args.amp and cuda),
                     "channels_last": args.channels_last,
+                    "deterministic": bool(args.deterministic and cuda),
                     "machine": torch.cuda.get_device_name(device) if cuda else platform.processor() or platform.machine(),
                     "torch": torch.__version__, "methods": {}}
     print(f"{'method':<16}{'s/iter':>10}{'patches/s':>12}")

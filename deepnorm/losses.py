@@ -167,7 +167,20 @@ def domain_loss(
                 f"domain_loss class_weights has {weight.numel()} entries for {logits.shape[1]} classes: "
                 "give one weight per domain plus one for the generated class"
             )
+    if logits.is_cuda and torch.are_deterministic_algorithms_enabled():
+        return _deterministic_cross_entropy(logits, domain.long(), weight)
     return F.cross_entropy(logits, domain.long(), weight=weight)
+
+
+def _deterministic_cross_entropy(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    """``F.cross_entropy(logits, target, weight=weight)`` (mean reduction) written with gathers and
+    sums, whose CUDA kernels are deterministic (CUDA's NLLLoss adds in an arbitrary order and is
+    refused in deterministic mode)."""
+    picked = -F.log_softmax(logits, dim=1).gather(1, target[:, None])[:, 0]
+    if weight is None:
+        return picked.mean()
+    w = weight[target]
+    return (w * picked).sum() / w.sum()
 
 
 def generator_adversarial_loss(logits_of_generated: torch.Tensor, mode: str = "nonsaturating") -> torch.Tensor:

@@ -86,7 +86,7 @@ def test_paper_profile_is_the_papers_setting():
     assert config.train.plateau_patience == 7
     assert (config.train.lam, config.train.n_steps, config.train.epochs) == (1.5, 3, 120)
     assert (config.data.patches_per_site, config.data.val_patches_per_site) == (40_000, 12_000)
-    assert config.train.device == "cuda" and config.train.amp
+    assert config.train.device == "cuda" and not config.train.amp and config.train.deterministic
     three = profile("paper", **{"data.sites": ["iseg", "mrbrains", "abide"]})
     assert three.train.epochs == 70 and three.train.milestones == (50, 75)
 
@@ -299,7 +299,17 @@ def test_profiles_equal_the_literal_profiles(key):
     # fields added after the oracle was recorded
     assert got["model"].pop("channels_last") is (name == "cpu")  # measured faster on CPU
     assert got["train"].pop("dice_loss") == "per_class"  # chosen on validation Dice
+    assert got["train"].pop("deterministic") is True  # bit-identical CUDA trainings by default
+    if name == "paper":  # bf16 autocast turned off after the GPU check (1.07x faster, Dice moved)
+        assert got["train"]["amp"] is False and expected["train"]["amp"] is True
+        expected["train"]["amp"] = False
     assert got == expected
+
+
+@pytest.mark.parametrize("bad", [1, "yes", None])
+def test_deterministic_must_be_a_bool(bad):
+    with pytest.raises(ConfigError, match="train.deterministic"):
+        profile("smoke", **{"train.deterministic": bad})
 
 
 def test_fake_class_weight_is_gone():

@@ -236,3 +236,16 @@ def test_per_class_dice_rejects_bad_input():
         per_class_dice_loss(probs, torch.full((1, 2, 2, 2), 4, dtype=torch.long))
     with pytest.raises(ConfigError, match="weights"):
         per_class_dice_loss(probs, torch.zeros(1, 2, 2, 2, dtype=torch.long), (0.0, 0.0, 0.0, 0.0))
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_deterministic_cross_entropy_equals_torch_cross_entropy(weighted):
+    # the gather-and-sum form used on CUDA in deterministic mode, against F.cross_entropy
+    from deepnorm.losses import _deterministic_cross_entropy
+
+    gen = torch.Generator().manual_seed(3)
+    logits = torch.randn(11, 4, generator=gen, dtype=torch.float64)
+    target = torch.randint(0, 4, (11,), generator=gen)
+    weight = torch.tensor([0.5, 2.0, 1.0, 3.0], dtype=torch.float64) if weighted else None
+    expected = torch.nn.functional.cross_entropy(logits, target, weight=weight)
+    assert torch.allclose(_deterministic_cross_entropy(logits, target, weight), expected, rtol=1e-12, atol=0)

@@ -46,7 +46,7 @@ import numpy as np
 import torch
 
 from deepnorm.data.manifest import Manifest
-from deepnorm.devices import resolve_device
+from deepnorm.devices import cuda_determinism, resolve_device
 from deepnorm.errors import ConfigError, Interrupted, RunError
 from deepnorm.files import atomic_write_text
 from deepnorm.sampling import PatchBatch
@@ -229,8 +229,10 @@ def train(
                     "or force=True (--force) to start over"
                 )
         try:
-            return _train(config, root, manifest, folder, resume=resume and not force, progress=progress,
-                          signals=signals, rank=rank, world=world, local_rank=local_rank)
+            # fixed patch shapes: on CUDA, cuDNN's fastest kernels, or deterministic ones (train.deterministic)
+            with cuda_determinism(resolve_device(config.train.device), config.train.deterministic):
+                return _train(config, root, manifest, folder, resume=resume and not force, progress=progress,
+                              signals=signals, rank=rank, world=world, local_rank=local_rank)
         except _Stop as stop:
             done = runs.finished_epochs(folder) if writer else 0
             name = signal.Signals(stop.signum).name
@@ -249,8 +251,6 @@ def _train(config: Config, root: Path, manifest: Manifest, folder: Path, *, resu
 
     writer = rank == 0
     device = resolve_device(config.train.device)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed patch shapes: let cuDNN pick its fastest kernels
     amp = config.train.amp and device.type == "cuda"
     if world > 1:
         import torch.distributed as dist
