@@ -8,9 +8,16 @@ voxels, crop, resample to the run's voxel size, [0, 1] scaling), passed through 
 generator (normalize) or generator + segmenter (segment), and written back **on the input's
 voxel grid with the input's affine**: the output overlays the input in any viewer.
 
+Orientation: the scan is processed in the closest canonical RAS orientation, as in training (the
+site loaders give every volume in RAS: deepnorm.data.io), whatever its file's voxel order (LIA
+for FreeSurfer's .mgz, LAS for a plain Analyze header, ...); the outputs are then put back in the
+input's own order, shape, spacing and affine (:func:`deepnorm.data.io.reorient_like`). So a scan
+and the same scan stored in another orientation give the same outputs, once reoriented.
+
 Inputs are checked before any inference: a second contrast and a mask must share the T1's
-shape *and* its affine (same voxels in the same place, within :data:`AFFINE_TOLERANCE_MM`), and
-a constant or empty image is refused. Only runs with a generator (see
+shape *and* its affine once in RAS order (same voxels in the same place, within
+:data:`AFFINE_TOLERANCE_MM`; a file that stores the same grid in another voxel order is
+accepted), and a constant or empty image is refused. Only runs with a generator (see
 :func:`normalizing_methods`) can normalize: the others have no normalized image to give.
 """
 
@@ -75,8 +82,12 @@ def _not_constant(path: Path, volume: Volume, brain: np.ndarray) -> None:
 
 
 def _inputs(run: Run, t1: str | Path, t2: str | Path | None, mask: str | Path | None
-            ) -> tuple[list[Path], list[Volume], Volume | None]:
-    from deepnorm.data.io import load_volume
+            ) -> tuple[list[Path], list[Volume], Volume | None, Volume]:
+    """(paths, the contrasts in RAS order, the mask in RAS order or None, the T1 as stored).
+
+    The T1 as stored (its file's voxel order, spacing and affine) is what outputs go back to.
+    """
+    from deepnorm.data.io import CANONICAL, load_volume, reorient
 
     modalities = tuple(run.config.data.modalities)
     paths = [Path(t1)] + ([Path(t2)] if t2 is not None else [])
@@ -85,7 +96,8 @@ def _inputs(run: Run, t1: str | Path, t2: str | Path | None, mask: str | Path | 
             raise DataError(f"the run {run.folder} was trained on T1 + T2 ({'+'.join(modalities)}): "
                             "give the second contrast with --t2 PATH")
         raise DataError(f"the run {run.folder} was trained on T1 alone: drop --t2 {t2}")
-    volumes = [load_volume(p) for p in paths]
+    as_stored = load_volume(paths[0], canonical=False)
+    volumes = [reorient(as_stored, CANONICAL)] + [load_volume(p) for p in paths[1:]]
     for path, volume in zip(paths[1:], volumes[1:]):
         _same_space(path, volume, paths[0], volumes[0], "the second contrast")
     mask_volume = load_volume(mask) if mask is not None else None
@@ -94,7 +106,7 @@ def _inputs(run: Run, t1: str | Path, t2: str | Path | None, mask: str | Path | 
     brain = _input_mask(volumes, mask_volume)
     for path, volume in zip(paths, volumes):
         _not_constant(path, volume, brain)
-    return paths, volumes, mask_volume
+    return paths, volumes, mask_volume, as_stored
 
 
 def _prepare(run: Run, paths: list[Path], volumes: list[Volume], mask: Volume | None) -> Prepared:
@@ -115,31 +127,41 @@ def _input_mask(volumes: list[Volume], mask: Volume | None) -> np.ndarray:
     return np.any([np.asarray(v.data) > 0 for v in volumes], axis=0)
 
 
+def _as_stored(data: np.ndarray, volumes: list[Volume], as_stored: Volume) -> Volume:
+    """`data`, computed on the RAS grid of `volumes[0]`, in the T1's own voxel order, spacing and affine."""
+    from deepnorm.data.io import reorient_like
+
+    return reorient_like(Volume(data, volumes[0].spacing, volumes[0].affine), as_stored)
+
+
 def normalize_scan(run: Run, t1: str | Path, *, t2: str | Path | None = None,
                    mask: str | Path | None = None) -> list[Volume]:
     """The run's normalized image G(x) of each input contrast, on the input's grid (float32 in [0, 1]).
 
-    Raises RunError when the run has no generator (methods other than :func:`normalizing_methods`),
-    DataError for inputs that disagree in shape or space, or a constant/empty image.
+    Computed in RAS order and returned in the T1 file's own voxel order, with its spacing and
+    affine. Raises RunError when the run has no generator (methods other than
+    :func:`normalizing_methods`), DataError for inputs that disagree in shape or space, or a
+    constant/empty image.
     """
     require_generator(run.config, run.folder)
-    paths, volumes, mask_volume = _inputs(run, t1, t2, mask)
+    paths, volumes, mask_volume, as_stored = _inputs(run, t1, t2, mask)
     prepared = _prepare(run, paths, volumes, mask_volume)
     normalized = run.normalize_volume(prepared.image, prepared.mask)
     restored = restore(prepared, normalized, order=1).astype(np.float32) * _input_mask(volumes, mask_volume)
-    return [Volume(restored[c], volumes[0].spacing, volumes[0].affine) for c in range(restored.shape[0])]
+    return [_as_stored(restored[c], volumes, as_stored) for c in range(restored.shape[0])]
 
 
 def segment_scan(run: Run, t1: str | Path, *, t2: str | Path | None = None,
                  mask: str | Path | None = None) -> Volume:
     """The run's tissue labels (0 BG, 1 CSF, 2 GM, 3 WM) of the scan, on the input's grid (uint8).
 
-    Raises DataError for inputs that disagree in shape or space, or a constant/empty image.
+    Computed in RAS order and returned in the T1 file's own voxel order, with its spacing and
+    affine. Raises DataError for inputs that disagree in shape or space, or a constant/empty image.
     """
-    paths, volumes, mask_volume = _inputs(run, t1, t2, mask)
+    paths, volumes, mask_volume, as_stored = _inputs(run, t1, t2, mask)
     prepared = _prepare(run, paths, volumes, mask_volume)
     probs = run.segment_volume(prepared.image, prepared.mask)
     labels = np.argmax(probs, axis=0).astype(np.uint8)
     labels[~np.asarray(prepared.mask, dtype=bool)] = 0
     restored = (restore(prepared, labels, order=0) * _input_mask(volumes, mask_volume)).astype(np.uint8)
-    return Volume(restored, volumes[0].spacing, volumes[0].affine)
+    return _as_stored(restored, volumes, as_stored)
