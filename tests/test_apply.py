@@ -169,3 +169,15 @@ def test_a_reoriented_scan_gives_the_same_outputs_once_reoriented(smoke_run, sca
             np.testing.assert_array_equal(back.data, reference.data)
         else:
             np.testing.assert_allclose(back.data, reference.data, rtol=0, atol=1e-6)
+
+
+def test_a_mask_storing_the_t1_grid_in_another_voxel_order_is_accepted(smoke_run, scan, brain, tmp_path):
+    from deepnorm.data.io import reorient
+    from deepnorm.evaluation.apply import _inputs
+    from deepnorm.training.runs import load_run
+
+    mask = save_volume(reorient(brain, "LIA"), tmp_path / "brainmask.mgz")
+    _, volumes, mask_volume, as_stored = _inputs(load_run(smoke_run, device="cpu"), scan, None, mask)
+    np.testing.assert_array_equal(mask_volume.data, brain.data)
+    np.testing.assert_allclose(mask_volume.affine, volumes[0].affine, rtol=0, atol=1e-5)
+    assert as_stored.shape == load_volume(scan, canonical=False).shape

@@ -237,7 +237,8 @@ def _labels_elsewhere(root: Path):
 def _mask_elsewhere(root: Path):
     raw = make_abide(root)
     save_volume(_moved(raw["NYU_0050952"][2], shift_mm=0.0), root / "ABIDE" / "NYU_0050952" / "mri" / "brainmask.mgz")
-    return lambda: ABIDE(root).load("NYU_0050952"), ("T1.mgz", "brainmask.mgz", "flipped")
+    # loaded in RAS order, the flipped grid lies beside the T1's: refused for the distance
+    return lambda: ABIDE(root).load("NYU_0050952"), ("T1.mgz", "brainmask.mgz", "mm apart")
 
 
 def _shift(mm: float) -> np.ndarray:

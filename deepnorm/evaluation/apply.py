@@ -57,15 +57,29 @@ def require_generator(config: Config, folder: str | Path) -> None:
 
 
 def _same_space(path: Path, volume: Volume, ref_path: Path, ref: Volume, what: str) -> None:
-    """Raise DataError unless `volume` has the shape and (within tolerance) the affine of `ref`."""
-    if volume.shape != ref.shape:
-        raise DataError(f"{what} {path} has shape {volume.shape} but {ref_path} has {ref.shape}: "
+    """Raise DataError unless `volume` lies on the grid of `ref` (both as stored in their files).
+
+    The grids are compared in RAS order: the same shape and (within :data:`AFFINE_TOLERANCE_MM`)
+    the same affine once both are reoriented, so a file that stores the T1's grid in another voxel
+    order passes. The message gives the shapes as stored and each file's orientation.
+    """
+    from deepnorm.data.io import CANONICAL, orientation, reorient
+
+    here, there = reorient(volume, CANONICAL), reorient(ref, CANONICAL)
+    codes, ref_codes = "".join(orientation(volume.affine)), "".join(orientation(ref.affine))
+    if here.shape != there.shape:
+        order = "" if codes == ref_codes else f" ({codes} voxel order; the T1 is {ref_codes})"
+        raise DataError(f"{what} {path} has shape {volume.shape}{order} but {ref_path} has {ref.shape}: "
                         "resample it onto the T1's voxel grid first")
-    a, b = np.asarray(volume.affine, dtype=np.float64), np.asarray(ref.affine, dtype=np.float64)
+    a, b = np.asarray(here.affine, dtype=np.float64), np.asarray(there.affine, dtype=np.float64)
     if not np.allclose(a, b, rtol=0.0, atol=AFFINE_TOLERANCE_MM):
         shift = float(np.linalg.norm(a[:3, 3] - b[:3, 3]))
-        axes = "" if np.allclose(a[:3, :3], b[:3, :3], rtol=0.0, atol=AFFINE_TOLERANCE_MM) else \
-            ", and its axes are oriented or scaled differently"
+        if codes != ref_codes:
+            axes = f", and its axes are oriented differently ({codes}; the T1 is {ref_codes})"
+        elif not np.allclose(a[:3, :3], b[:3, :3], rtol=0.0, atol=AFFINE_TOLERANCE_MM):
+            axes = ", and its axes are oriented or scaled differently"
+        else:
+            axes = ""
         raise DataError(f"{what} {path} has the shape of {ref_path} but not its place in space (origin "
                         f"{shift:.2f} mm away{axes}): resample it onto the T1's grid (e.g. with FSL flirt "
                         "-applyxfm or FreeSurfer mri_vol2vol) first")
@@ -96,13 +110,15 @@ def _inputs(run: Run, t1: str | Path, t2: str | Path | None, mask: str | Path | 
             raise DataError(f"the run {run.folder} was trained on T1 + T2 ({'+'.join(modalities)}): "
                             "give the second contrast with --t2 PATH")
         raise DataError(f"the run {run.folder} was trained on T1 alone: drop --t2 {t2}")
-    as_stored = load_volume(paths[0], canonical=False)
-    volumes = [reorient(as_stored, CANONICAL)] + [load_volume(p) for p in paths[1:]]
-    for path, volume in zip(paths[1:], volumes[1:]):
-        _same_space(path, volume, paths[0], volumes[0], "the second contrast")
-    mask_volume = load_volume(mask) if mask is not None else None
-    if mask_volume is not None:
-        _same_space(Path(mask), mask_volume, paths[0], volumes[0], "the mask")
+    stored = [load_volume(p, canonical=False) for p in paths]
+    for path, volume in zip(paths[1:], stored[1:]):
+        _same_space(path, volume, paths[0], stored[0], "the second contrast")
+    mask_stored = load_volume(mask, canonical=False) if mask is not None else None
+    if mask_stored is not None:
+        _same_space(Path(mask), mask_stored, paths[0], stored[0], "the mask")
+    volumes = [reorient(v, CANONICAL) for v in stored]
+    mask_volume = reorient(mask_stored, CANONICAL) if mask_stored is not None else None
+    as_stored = stored[0]
     brain = _input_mask(volumes, mask_volume)
     for path, volume in zip(paths, volumes):
         _not_constant(path, volume, brain)
