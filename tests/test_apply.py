@@ -1,4 +1,4 @@
-"""deepnorm evaluate / normalize / segment on a trained smoke run: outputs in the input's space."""
+"""deepnorm evaluate / normalize / segment on a trained smoke run: outputs in the input's space and orientation."""
 
 from __future__ import annotations
 
@@ -11,17 +11,28 @@ from deepnorm.data.volume import Volume
 from deepnorm.files import read_table
 
 
-@pytest.fixture(scope="module")
-def scan(smoke_root, tmp_path_factory):
-    """The central eighth of a smoke MRBrainS T1 (its place in space kept): a real scan, quick to process."""
-    source = load_volume(smoke_root / "MRBrainS13" / "TrainingData" / "1" / "T1.nii")
+def _central_eighth(source: Volume) -> Volume:
+    """The central eighth of `source`, its place in space kept."""
     start = np.array(source.shape) // 4
     stop = start + np.array(source.shape) // 2
     affine = source.affine.copy()
     affine[:3, 3] = (source.affine @ np.array([*start, 1.0]))[:3]
+    return Volume(source.data[tuple(slice(a, b) for a, b in zip(start, stop))], source.spacing, affine)
+
+
+@pytest.fixture(scope="module")
+def scan(smoke_root, tmp_path_factory):
+    """The central eighth of a smoke MRBrainS T1 (its place in space kept): a real scan, quick to process."""
     path = tmp_path_factory.mktemp("scan") / "T1.nii"
-    save_volume(Volume(source.data[tuple(slice(a, b) for a, b in zip(start, stop))], source.spacing, affine), path)
+    save_volume(_central_eighth(load_volume(smoke_root / "MRBrainS13" / "TrainingData" / "1" / "T1.nii")), path)
     return path
+
+
+@pytest.fixture(scope="module")
+def brain(smoke_root):
+    """The brain mask (labels > 0) of the same subject, on the grid of `scan`."""
+    labels = _central_eighth(load_volume(smoke_root / "MRBrainS13" / "TrainingData" / "1" / "LabelsForTesting.nii"))
+    return Volume((labels.data > 0).astype(np.uint8), labels.spacing, labels.affine)
 
 
 def test_segment_writes_labels_on_the_input_grid(smoke_run, scan, tmp_path, capsys):
@@ -123,3 +134,50 @@ def test_normalize_refuses_a_run_without_a_generator(smoke_run, scan):
     run.config = run.config.replace(**{"train.method": "segmenter"})
     with pytest.raises(RunError, match="preprocessor or adversarial"):
         normalize_scan(run, scan)
+
+
+@pytest.mark.parametrize("codes, ext", [("LIA", ".mgz"), ("PSR", ".nii.gz")])
+def test_a_reoriented_scan_gives_the_same_outputs_once_reoriented(smoke_run, scan, brain, tmp_path, codes, ext):
+    """The scan (and its mask) stored in another voxel order, FreeSurfer's LIA or PSR, is processed
+    like the original, and its outputs come back in its own order, shape and affine."""
+    from deepnorm.data.io import CANONICAL, orientation, reorient
+
+    source = load_volume(scan, canonical=False)
+    assert orientation(source.affine) == CANONICAL
+    inputs = {"ras": (scan, save_volume(brain, tmp_path / "brain.nii.gz")),
+              codes: (save_volume(reorient(source, codes), tmp_path / f"T1_{codes}{ext}"),
+                      save_volume(reorient(brain, codes), tmp_path / f"brain_{codes}{ext}"))}
+    as_stored = load_volume(inputs[codes][0], canonical=False)
+    assert orientation(as_stored.affine) == tuple(codes) and as_stored.shape != source.shape
+    outputs = {}
+    for name, (path, mask) in inputs.items():
+        for command in ("normalize", "segment"):
+            out = tmp_path / f"{command}_{name}.nii.gz"
+            assert main([command, "--device", "cpu", "--run", str(smoke_run), str(path), str(out),
+                         "--mask", str(mask)]) == 0
+            outputs[name, command] = load_volume(out, canonical=False)
+    for command in ("normalize", "segment"):
+        written = outputs[codes, command]
+        assert written.shape == as_stored.shape and written.spacing == as_stored.spacing
+        np.testing.assert_allclose(written.affine, as_stored.affine, rtol=0, atol=1e-5)
+        back, reference = reorient(written, CANONICAL), outputs["ras", command]
+        assert back.shape == reference.shape
+        np.testing.assert_allclose(back.affine, reference.affine, rtol=0, atol=1e-5)
+        assert not reference.data[brain.data == 0].any() and reference.data[brain.data > 0].any()
+        if command == "segment":
+            assert back.data.dtype == np.uint8
+            np.testing.assert_array_equal(back.data, reference.data)
+        else:
+            np.testing.assert_allclose(back.data, reference.data, rtol=0, atol=1e-6)
+
+
+def test_a_mask_storing_the_t1_grid_in_another_voxel_order_is_accepted(smoke_run, scan, brain, tmp_path):
+    from deepnorm.data.io import reorient
+    from deepnorm.evaluation.apply import _inputs
+    from deepnorm.training.runs import load_run
+
+    mask = save_volume(reorient(brain, "LIA"), tmp_path / "brainmask.mgz")
+    _, volumes, mask_volume, as_stored = _inputs(load_run(smoke_run, device="cpu"), scan, None, mask)
+    np.testing.assert_array_equal(mask_volume.data, brain.data)
+    np.testing.assert_allclose(mask_volume.affine, volumes[0].affine, rtol=0, atol=1e-5)
+    assert as_stored.shape == load_volume(scan, canonical=False).shape

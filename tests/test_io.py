@@ -1,17 +1,29 @@
-"""deepnorm.data.io: exact save -> load round trips, nibabel as the oracle, clean rejection of bad files."""
+"""deepnorm.data.io: exact save -> load round trips, canonical (RAS) loading, nibabel as the oracle,
+clean rejection of bad files."""
 
 from __future__ import annotations
 
 import gzip
+import itertools
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
 
-from deepnorm.data.io import check_label_codes, check_mask, check_same_shape, load_volume, save_volume
+from deepnorm.data.io import (
+    CANONICAL,
+    check_label_codes,
+    check_mask,
+    check_same_shape,
+    load_volume,
+    orientation,
+    reorient,
+    reorient_like,
+    save_volume,
+)
 from deepnorm.data.volume import Volume
-from deepnorm.errors import DataError
+from deepnorm.errors import ConfigError, DataError
 
 # A rotated, anisotropic, shifted affine: a plain diagonal would hide axis mix-ups.
 AFFINE = np.array([[0.0, -0.958, 0.0, 90.5], [0.958, 0.0, 0.0, -126.25], [0.0, 0.0, 3.0, -72.0], [0.0, 0.0, 0.0, 1.0]])
@@ -37,7 +49,7 @@ ROUND_TRIPS += [(".mgz", dtype) for dtype in (np.uint8, np.int16, np.int32, np.f
 def test_round_trip_is_exact(tmp_path: Path, ext: str, dtype) -> None:
     vol = _volume(dtype)
     written = save_volume(vol, tmp_path / "sub" / f"image{ext}")
-    back = load_volume(written)
+    back = load_volume(written, canonical=False)
     assert back.data.dtype == np.dtype(dtype)
     np.testing.assert_array_equal(back.data, vol.data)
     np.testing.assert_array_equal(back.affine, vol.affine)
@@ -46,17 +58,24 @@ def test_round_trip_is_exact(tmp_path: Path, ext: str, dtype) -> None:
     img = nib.load(str(written))
     np.testing.assert_array_equal(np.asanyarray(img.dataobj), vol.data)
     np.testing.assert_allclose(img.affine, AFFINE, atol=1e-4)
+    # by default the volume comes in nibabel's closest canonical (RAS) order
+    canonical, oracle = load_volume(written), nib.as_closest_canonical(img)
+    assert orientation(AFFINE) == ("A", "L", "S") and orientation(canonical.affine) == CANONICAL
+    assert canonical.data.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(canonical.data, np.asanyarray(oracle.dataobj))
+    np.testing.assert_allclose(canonical.affine, oracle.affine, atol=1e-4)
+    assert canonical.spacing == (0.958, 0.958, 3.0)
     assert sorted(p.name for p in written.parent.iterdir()) == (
         ["image.hdr", "image.img"] if ext == ".hdr" else [f"image{ext}"])
 
 
 def test_mgz_narrows_losslessly_or_refuses(tmp_path: Path) -> None:
     labels = Volume(np.array([0, 2, 41, 2035] * 6, dtype=np.int64).reshape(2, 3, 4), SPACING, AFFINE)
-    back = load_volume(save_volume(labels, tmp_path / "aseg.mgz"))
+    back = load_volume(save_volume(labels, tmp_path / "aseg.mgz"), canonical=False)
     assert back.data.dtype == np.int16
     np.testing.assert_array_equal(back.data, labels.data)
     mask = Volume(np.eye(4, dtype=bool)[:, :, None].repeat(2, axis=2), SPACING, AFFINE)
-    np.testing.assert_array_equal(load_volume(save_volume(mask, tmp_path / "mask.mgz")).data, mask.data)
+    np.testing.assert_array_equal(load_volume(save_volume(mask, tmp_path / "mask.mgz"), canonical=False).data, mask.data)
     precise = Volume(np.full((2, 2, 2), 0.1, dtype=np.float64), SPACING, AFFINE)
     with pytest.raises(DataError, match="losslessly"):
         save_volume(precise, tmp_path / "precise.mgz")
@@ -69,8 +88,8 @@ def test_save_overwrites_and_leaves_no_temporary_file(tmp_path: Path) -> None:
     save_volume(_volume(np.int16, seed=1), target)
     second = _volume(np.int16, seed=2)
     save_volume(second, tmp_path / "t1.img")  # either name of a pair means the pair
-    np.testing.assert_array_equal(load_volume(target).data, second.data)
-    np.testing.assert_array_equal(load_volume(tmp_path / "t1.img").data, second.data)
+    np.testing.assert_array_equal(load_volume(target, canonical=False).data, second.data)
+    np.testing.assert_array_equal(load_volume(tmp_path / "t1.img", canonical=False).data, second.data)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t1.hdr", "t1.img"]
 
 
@@ -79,17 +98,99 @@ def test_reads_a_plain_analyze_pair_with_a_singleton_4th_axis(tmp_path: Path) ->
     img = nib.AnalyzeImage(data, np.diag([1.0, 1.0, 1.0, 1.0]))
     img.header.set_zooms((1.0, 1.0, 1.0, 1.0))
     nib.save(img, str(tmp_path / "subject-1-T1.hdr"))
+    read = nib.load(str(tmp_path / "subject-1-T1.hdr"))
+    raw = load_volume(tmp_path / "subject-1-T1.hdr", canonical=False)
+    assert raw.shape == (3, 4, 5) and raw.data.dtype == np.int16
+    np.testing.assert_array_equal(raw.data, data[..., 0])
+    assert raw.spacing == (1.0, 1.0, 1.0)
+    np.testing.assert_array_equal(raw.affine, read.affine)
+    # a plain Analyze header holds no orientation: nibabel assumes the x axis flipped (LAS),
+    # whatever affine the image was saved with, and the canonical volume flips it back
+    assert orientation(read.affine) == ("L", "A", "S")
     vol = load_volume(tmp_path / "subject-1-T1.hdr")
-    assert vol.shape == (3, 4, 5) and vol.data.dtype == np.int16
-    np.testing.assert_array_equal(vol.data, data[..., 0])
-    assert vol.spacing == (1.0, 1.0, 1.0)
-    np.testing.assert_array_equal(vol.affine, nib.load(str(tmp_path / "subject-1-T1.hdr")).affine)
+    np.testing.assert_array_equal(vol.data, data[::-1, :, :, 0])
+    np.testing.assert_array_equal(vol.affine, nib.as_closest_canonical(read).affine)
+    assert orientation(vol.affine) == CANONICAL and vol.spacing == (1.0, 1.0, 1.0)
+
+
+# ---------------------------------------------------------------- orientation
+def _lia(ras: Volume) -> Volume:
+    """`ras` (a RAS volume with a diagonal affine) by hand in FreeSurfer's LIA order: voxel axis 0
+    runs right to left, axis 1 superior to inferior, axis 2 posterior to anterior."""
+    data = np.transpose(ras.data, (0, 2, 1))[::-1, ::-1, :]
+    nx, _, nz = ras.shape
+    (sx, sy, sz), a = ras.spacing, ras.affine
+    affine = np.zeros((4, 4))
+    affine[0, 0], affine[2, 1], affine[1, 2] = -sx, -sz, sy
+    affine[:, 3] = a @ np.array([nx - 1, 0, nz - 1, 1.0])  # voxel (0, 0, 0) of LIA is this RAS voxel
+    return Volume(data, (sx, sz, sy), affine)
+
+
+@pytest.mark.parametrize("ext", [".nii.gz", ".mgz", ".hdr"])
+def test_a_volume_saved_in_lia_loads_as_its_ras_array(tmp_path: Path, ext: str) -> None:
+    rng = np.random.default_rng(7)
+    affine = np.diag([1.2, 0.9, 1.5, 1.0])
+    affine[:3, 3] = [-10.8, 20.25, -31.5]
+    ras = Volume(rng.integers(0, 255, size=(9, 10, 11)).astype(np.uint8), (1.2, 0.9, 1.5), affine)
+    lia = _lia(ras)
+    assert orientation(lia.affine) == ("L", "I", "A") and lia.shape == (9, 11, 10)
+    written = save_volume(lia, tmp_path / f"T1{ext}")
+    assert orientation(nib.load(str(written)).affine) == ("L", "I", "A")
+    back = load_volume(written)
+    np.testing.assert_array_equal(back.data, ras.data)
+    np.testing.assert_allclose(back.affine, ras.affine, rtol=0, atol=1e-6)
+    assert back.spacing == ras.spacing
+    as_stored = load_volume(written, canonical=False)
+    np.testing.assert_array_equal(as_stored.data, lia.data)
+    assert as_stored.spacing == lia.spacing
+
+
+#: The 48 orientations: one code of each axis pair, in any order.
+ALL_ORIENTATIONS = ["".join(codes) for perm in itertools.permutations(range(3))
+                    for codes in itertools.product(*(("LR", "PA", "IS")[p] for p in perm))]
+
+
+@pytest.mark.parametrize("codes", ALL_ORIENTATIONS)
+def test_reorient_keeps_every_voxel_in_its_place_and_round_trips(codes: str) -> None:
+    vol = _volume(np.float32, seed=4)
+    moved = reorient(vol, codes)
+    assert orientation(moved.affine) == tuple(codes)
+    assert sorted(moved.shape) == sorted(vol.shape) and moved.data.dtype == vol.data.dtype
+    # every voxel of the new grid sits where the same value sat in the old one
+    index = np.indices(moved.shape).reshape(3, -1)
+    old = np.linalg.inv(vol.affine) @ moved.affine @ np.vstack([index, np.ones(index.shape[1])])
+    old_index = np.rint(old[:3]).astype(int)
+    np.testing.assert_allclose(old[:3], old_index, atol=1e-6)
+    np.testing.assert_array_equal(moved.data[tuple(index)], vol.data[tuple(old_index)])
+    np.testing.assert_allclose(np.linalg.norm(moved.affine[:3, :3], axis=0), moved.spacing)
+    # back to the start, and from the canonical grid back to the file's own order
+    back = reorient(moved, orientation(vol.affine))
+    np.testing.assert_array_equal(back.data, vol.data)
+    np.testing.assert_allclose(back.affine, vol.affine, atol=1e-9)
+    assert back.spacing == vol.spacing
+    restored = reorient_like(reorient(moved, CANONICAL), moved)
+    np.testing.assert_array_equal(restored.data, moved.data)
+    np.testing.assert_array_equal(restored.affine, moved.affine)
+    assert restored.spacing == moved.spacing
+
+
+def test_reorient_rejects_bad_codes_and_degenerate_affines() -> None:
+    vol = _volume(np.int16)
+    assert reorient(vol, orientation(vol.affine)) is vol  # nothing to do
+    for bad in ("LRS", "RA", "XYZ", ("R", "A", "S", "L")):
+        with pytest.raises(ConfigError, match="one of L/R"):
+            reorient(vol, bad)
+    flat = Volume(vol.data, SPACING, np.diag([1.0, 1.0, 0.0, 1.0]))
+    with pytest.raises(DataError, match="no orientation"):
+        reorient(flat)
+    with pytest.raises(DataError, match="not on the canonical grid"):
+        reorient_like(Volume.from_array(np.zeros((2, 3, 4))), vol)
 
 
 def test_big_endian_mgz_is_read_in_native_order(tmp_path: Path) -> None:
     vol = _volume(np.float32, seed=3)
     save_volume(vol, tmp_path / "T1.mgz")
-    back = load_volume(tmp_path / "T1.mgz")
+    back = load_volume(tmp_path / "T1.mgz", canonical=False)
     assert back.data.dtype.byteorder in ("=", "|") or back.data.dtype.isnative
     np.testing.assert_array_equal(back.data, vol.data)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,8 +12,8 @@ from scipy import stats
 
 from deepnorm.data.phantom import build as ph
 from deepnorm.data.aseg import aseg_to_tissue
-from deepnorm.data.sites import ABIDE, ISeg2017, MRBrainS13, available_sites
-from deepnorm.data.io import load_volume
+from deepnorm.data.sites import ABIDE, ISeg2017, MRBrainS13, available_sites, get_site
+from deepnorm.data.io import load_volume, orientation
 from deepnorm.data.phantom.anatomy import Anatomy, deformed_anatomy, rotation_matrix, smooth_random_field
 from deepnorm.data.phantom.sites import Contrast, render
 from deepnorm.errors import DataError
@@ -138,7 +139,7 @@ def test_same_seed_same_arrays_other_seed_different(root):
     for pick in (subjects[0], subjects[10], subjects[-1]):  # one per site
         again = ph.generate_subject(pick, "smoke", seed=0)
         for rel, volume in again.items():
-            on_disk = load_volume(root / rel)
+            on_disk = load_volume(root / rel, canonical=False)  # the file as written
             assert on_disk.data.dtype == volume.data.dtype
             assert on_disk.data.tobytes() == volume.data.tobytes(), rel
             np.testing.assert_allclose(on_disk.affine, volume.affine, atol=1e-6)
@@ -146,6 +147,25 @@ def test_same_seed_same_arrays_other_seed_different(root):
         rel = next(iter(again))
         a, b = again[rel].data, other[rel].data
         assert a.shape != b.shape or not np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("site, codes", [("iseg", ("R", "A", "S")), ("mrbrains", ("R", "A", "S")),
+                                         ("abide", ("L", "I", "A"))])
+def test_files_are_written_in_the_sites_orientation_and_load_as_rendered(root, site, codes, monkeypatch):
+    pick = next(s for s in ph.plan("smoke") if s.site == site)
+    real = get_site(site)
+    assert real.phantom.orientation == codes
+    for rel in ph.generate_subject(pick, "smoke", seed=0):
+        assert orientation(load_volume(root / rel, canonical=False).affine) == codes, rel
+    # the same subject rendered and kept in RAS: what the loaders returned before ABIDE was LIA
+    as_ras = replace(real, phantom=replace(real.phantom, orientation=("R", "A", "S")))
+    monkeypatch.setattr(ph, "get_site", lambda key: as_ras if key == site else get_site(key))
+    for rel, rendered in ph.generate_subject(pick, "smoke", seed=0).items():
+        loaded = load_volume(root / rel)
+        assert loaded.data.dtype == rendered.data.dtype and loaded.shape == rendered.shape, rel
+        assert loaded.data.tobytes() == rendered.data.tobytes(), rel
+        assert loaded.spacing == rendered.spacing
+        np.testing.assert_array_equal(loaded.affine, rendered.affine)
 
 
 def test_subjects_differ_and_labels_are_argmax():

@@ -7,7 +7,20 @@ Formats, chosen by the file name's extension:
   too. On writing, deepnorm writes a NIfTI-1 *pair* (``.hdr`` + ``.img``, the same two-file layout
   and the same raw ``.img`` voxel block): a plain Analyze header cannot hold an affine (it keeps
   only the voxel sizes and flips the x axis), so it could not give an exact round trip.
-- ``.mgz``: FreeSurfer MGH, gzipped (ABIDE).
+- ``.mgz``: FreeSurfer MGH, gzipped (ABIDE; FreeSurfer's conformed files are LIA).
+
+Orientation: a loaded volume is in the *closest canonical* orientation, RAS (voxel axes 0, 1, 2
+pointing as near as possible to the patient's right, anterior and superior), whatever the file's
+order: the axes are only permuted and flipped, never resampled, and the affine is changed to
+match, so every voxel keeps its place in world space (nibabel's ``as_closest_canonical``; see
+:func:`reorient`). ``load_volume(path, canonical=False)`` gives the file's own order, which is
+how ``deepnorm normalize``/``segment`` write their outputs back in the input's orientation.
+Analyze 7.5 headers (``.hdr``/``.img`` that are not NIfTI pairs, e.g. iSEG-2017) store voxel sizes
+and an origin but no orientation (nibabel ignores their ``orient`` byte, and an affine given when
+saving one is lost): nibabel, like SPM, gives them an affine with the x axis flipped, i.e. LAS
+(radiological storage). They are treated like every other file: the first axis is flipped to
+reach RAS and the affine follows, so each voxel keeps the world position nibabel assigns it (the
+left/right sense of such a file is that convention's guess, as in any nibabel-based tool).
 
 A loaded volume is always 3D, finite, in native byte order, with the dtype stored in the file;
 a trailing singleton 4th axis (as Analyze files often carry) is dropped. Header values stored as
@@ -22,15 +35,21 @@ from __future__ import annotations
 import gzip
 import io
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from nibabel import orientations
 
 from deepnorm.data.volume import Volume
-from deepnorm.errors import DataError
+from deepnorm.errors import ConfigError, DataError
 from deepnorm.files import atomic_write_bytes
+
+#: The orientation every loaded volume is in (nibabel axis codes: x to the right, y anterior, z superior).
+CANONICAL: tuple[str, str, str] = ("R", "A", "S")
+#: The axis codes of each world axis, (negative end, positive end), as nibabel names them.
+_AXIS_PAIRS = (("L", "R"), ("P", "A"), ("I", "S"))
 
 #: Extensions deepnorm can read and write, longest first.
 EXTENSIONS: tuple[str, ...] = (".nii.gz", ".nii", ".hdr", ".img", ".mgz")
@@ -74,12 +93,15 @@ def _tidy(value: float) -> float:
     return value
 
 
-def load_volume(path: str | os.PathLike) -> Volume:
+def load_volume(path: str | os.PathLike, *, canonical: bool = True) -> Volume:
     """Read one 3D volume from a .nii, .nii.gz, .hdr/.img (Analyze or NIfTI pair) or .mgz file.
 
     Returns a Volume whose ``data`` has shape (X, Y, Z) in the file's dtype (native byte order),
     ``spacing`` is the header's voxel size in mm along (X, Y, Z) and ``affine`` the 4x4
-    voxel-to-world (mm) matrix of the image.
+    voxel-to-world (mm) matrix of the image. With `canonical` (the default) the volume is in the
+    closest canonical RAS orientation (:func:`reorient` to :data:`CANONICAL`: axes permuted and
+    flipped, spacing and affine following them, no resampling); with ``canonical=False`` it is
+    in the file's own voxel order.
 
     Raises DataError (naming the file and the fix) for a missing file, an .hdr without its .img,
     a truncated or corrupt file, a 4D image with more than one volume, NaN/inf voxels or an
@@ -141,7 +163,80 @@ def load_volume(path: str | os.PathLike) -> Volume:
     if ext == ".mgz":  # MGH derives the affine from a float32 centre: drop the rounding noise
         affine = np.round(affine, 6) + 0.0
     affine = np.vectorize(_tidy, otypes=[np.float64])(affine)
-    return Volume(np.ascontiguousarray(data), spacing, affine, source=str(path))  # type: ignore[arg-type]
+    volume = Volume(np.ascontiguousarray(data), spacing, affine, source=str(path))  # type: ignore[arg-type]
+    if not canonical:
+        return volume
+    try:
+        return reorient(volume, CANONICAL)
+    except DataError as err:
+        raise DataError(f"{path}: {err}; fix the header's affine") from err
+
+
+def orientation(affine: np.ndarray) -> tuple[str, str, str]:
+    """The axis codes of a 4x4 voxel-to-world affine, as nibabel's ``aff2axcodes`` gives them.
+
+    Code i is the world direction voxel axis i points to (the nearest one for an oblique
+    affine): ("R", "A", "S") for RAS, ("L", "I", "A") for FreeSurfer's conformed space, ("L",
+    "A", "S") for a plain Analyze header. DataError for an affine whose axes are degenerate.
+    """
+    affine = np.asarray(affine, dtype=np.float64)
+    ok = affine.shape == (4, 4) and bool(np.all(np.isfinite(affine)))
+    ornt = orientations.io_orientation(affine) if ok else None
+    if ornt is None or np.any(np.isnan(ornt)):
+        raise DataError(f"the affine {affine.tolist()} has no orientation (an axis of length 0 or two "
+                        "parallel axes)")
+    return tuple(orientations.ornt2axcodes(ornt))  # type: ignore[return-value]
+
+
+def _check_axcodes(axcodes: Sequence[str]) -> tuple[str, str, str]:
+    codes = tuple(str(c).upper() for c in axcodes)
+    pairs = sorted(next((i for i, pair in enumerate(_AXIS_PAIRS) if c in pair), -1) for c in codes)
+    if len(codes) != 3 or pairs != [0, 1, 2]:
+        raise ConfigError(f"orientation {tuple(axcodes)!r} is invalid: give three axis codes, one of "
+                          "L/R, one of P/A and one of I/S, in voxel-axis order, e.g. ('R', 'A', 'S') or "
+                          "('L', 'I', 'A')")
+    return codes  # type: ignore[return-value]
+
+
+def reorient(volume: Volume, axcodes: Sequence[str] = CANONICAL) -> Volume:
+    """`volume` with its voxel axes permuted and flipped to point along `axcodes` (e.g. "LIA").
+
+    No resampling: the voxels are the same values in another order, the spacing is permuted with
+    the axes and the affine changed so that each voxel keeps its world position (mm). For an
+    oblique affine the axes go to the nearest codes and the rotation stays in the affine. With
+    ``axcodes=CANONICAL`` this is nibabel's ``as_closest_canonical``; in general
+    ``as_reoriented(ornt_transform(io_orientation(affine), axcodes2ornt(axcodes)))``. Pure (no
+    I/O); returns `volume` itself when it already has that orientation. ConfigError for codes
+    that are not one of L/R, P/A and I/S each; DataError for an affine without an orientation.
+    """
+    target = _check_axcodes(axcodes)
+    if orientation(volume.affine) == target:
+        return volume
+    affine = np.asarray(volume.affine, dtype=np.float64)
+    transform = orientations.ornt_transform(orientations.io_orientation(affine), orientations.axcodes2ornt(target))
+    data = orientations.apply_orientation(np.asarray(volume.data), transform)
+    spacing = [0.0, 0.0, 0.0]
+    for axis, (new_axis, _) in enumerate(transform):
+        spacing[int(new_axis)] = float(volume.spacing[axis])
+    moved = affine @ orientations.inv_ornt_aff(transform, volume.shape)
+    moved = np.round(moved, 9) + 0.0  # the sums of decimals above leave ~1e-14 mm of float noise
+    return Volume(np.ascontiguousarray(data), tuple(spacing), moved, source=volume.source)  # type: ignore[arg-type]
+
+
+def reorient_like(volume: Volume, reference: Volume) -> Volume:
+    """`volume`, computed on the canonical grid of `reference`, put back in `reference`'s own order.
+
+    The inverse of ``reorient(reference, CANONICAL)`` for a volume on that grid: the data get
+    `reference`'s axis order and shape, and the result takes `reference`'s spacing and affine
+    exactly (so an output overlays its input voxel for voxel). DataError when `volume`'s shape is
+    not that of the canonical grid of `reference`.
+    """
+    back = reorient(volume, orientation(reference.affine))
+    if back.shape != reference.shape:
+        raise DataError(f"a volume of shape {volume.shape} is not on the canonical grid of "
+                        f"{reference.source or 'the reference'} (shape {reference.shape} in its own order)")
+    return Volume(back.data, reference.spacing, np.asarray(reference.affine, dtype=np.float64).copy(),
+                  source=reference.source)
 
 
 def _storable(data: np.ndarray, allowed: set[np.dtype], path: Path) -> np.ndarray:

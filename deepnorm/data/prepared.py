@@ -34,7 +34,8 @@ from deepnorm.data.config import DataConfig
 from deepnorm.errors import DataError
 
 #: bump when the cached arrays would change for the same inputs
-CACHE_VERSION = 1
+#: (2: volumes are loaded in RAS order, so a data root stored in LIA or LAS gives other arrays)
+CACHE_VERSION = 2
 SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
 #: file of a site's cache folder: {subject id: unpadded spatial shape (voxels)}
 SHAPES_INDEX = "shapes.json"

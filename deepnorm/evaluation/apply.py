@@ -8,9 +8,16 @@ voxels, crop, resample to the run's voxel size, [0, 1] scaling), passed through 
 generator (normalize) or generator + segmenter (segment), and written back **on the input's
 voxel grid with the input's affine**: the output overlays the input in any viewer.
 
+Orientation: the scan is processed in the closest canonical RAS orientation, as in training (the
+site loaders give every volume in RAS: deepnorm.data.io), whatever its file's voxel order (LIA
+for FreeSurfer's .mgz, LAS for a plain Analyze header, ...); the outputs are then put back in the
+input's own order, shape, spacing and affine (:func:`deepnorm.data.io.reorient_like`). So a scan
+and the same scan stored in another orientation give the same outputs, once reoriented.
+
 Inputs are checked before any inference: a second contrast and a mask must share the T1's
-shape *and* its affine (same voxels in the same place, within :data:`AFFINE_TOLERANCE_MM`), and
-a constant or empty image is refused. Only runs with a generator (see
+shape *and* its affine once in RAS order (same voxels in the same place, within
+:data:`AFFINE_TOLERANCE_MM`; a file that stores the same grid in another voxel order is
+accepted), and a constant or empty image is refused. Only runs with a generator (see
 :func:`normalizing_methods`) can normalize: the others have no normalized image to give.
 """
 
@@ -50,15 +57,29 @@ def require_generator(config: Config, folder: str | Path) -> None:
 
 
 def _same_space(path: Path, volume: Volume, ref_path: Path, ref: Volume, what: str) -> None:
-    """Raise DataError unless `volume` has the shape and (within tolerance) the affine of `ref`."""
-    if volume.shape != ref.shape:
-        raise DataError(f"{what} {path} has shape {volume.shape} but {ref_path} has {ref.shape}: "
+    """Raise DataError unless `volume` lies on the grid of `ref` (both as stored in their files).
+
+    The grids are compared in RAS order: the same shape and (within :data:`AFFINE_TOLERANCE_MM`)
+    the same affine once both are reoriented, so a file that stores the T1's grid in another voxel
+    order passes. The message gives the shapes as stored and each file's orientation.
+    """
+    from deepnorm.data.io import CANONICAL, orientation, reorient
+
+    here, there = reorient(volume, CANONICAL), reorient(ref, CANONICAL)
+    codes, ref_codes = "".join(orientation(volume.affine)), "".join(orientation(ref.affine))
+    if here.shape != there.shape:
+        order = "" if codes == ref_codes else f" ({codes} voxel order; the T1 is {ref_codes})"
+        raise DataError(f"{what} {path} has shape {volume.shape}{order} but {ref_path} has {ref.shape}: "
                         "resample it onto the T1's voxel grid first")
-    a, b = np.asarray(volume.affine, dtype=np.float64), np.asarray(ref.affine, dtype=np.float64)
+    a, b = np.asarray(here.affine, dtype=np.float64), np.asarray(there.affine, dtype=np.float64)
     if not np.allclose(a, b, rtol=0.0, atol=AFFINE_TOLERANCE_MM):
         shift = float(np.linalg.norm(a[:3, 3] - b[:3, 3]))
-        axes = "" if np.allclose(a[:3, :3], b[:3, :3], rtol=0.0, atol=AFFINE_TOLERANCE_MM) else \
-            ", and its axes are oriented or scaled differently"
+        if codes != ref_codes:
+            axes = f", and its axes are oriented differently ({codes}; the T1 is {ref_codes})"
+        elif not np.allclose(a[:3, :3], b[:3, :3], rtol=0.0, atol=AFFINE_TOLERANCE_MM):
+            axes = ", and its axes are oriented or scaled differently"
+        else:
+            axes = ""
         raise DataError(f"{what} {path} has the shape of {ref_path} but not its place in space (origin "
                         f"{shift:.2f} mm away{axes}): resample it onto the T1's grid (e.g. with FSL flirt "
                         "-applyxfm or FreeSurfer mri_vol2vol) first")
@@ -75,8 +96,12 @@ def _not_constant(path: Path, volume: Volume, brain: np.ndarray) -> None:
 
 
 def _inputs(run: Run, t1: str | Path, t2: str | Path | None, mask: str | Path | None
-            ) -> tuple[list[Path], list[Volume], Volume | None]:
-    from deepnorm.data.io import load_volume
+            ) -> tuple[list[Path], list[Volume], Volume | None, Volume]:
+    """(paths, the contrasts in RAS order, the mask in RAS order or None, the T1 as stored).
+
+    The T1 as stored (its file's voxel order, spacing and affine) is what outputs go back to.
+    """
+    from deepnorm.data.io import CANONICAL, load_volume, reorient
 
     modalities = tuple(run.config.data.modalities)
     paths = [Path(t1)] + ([Path(t2)] if t2 is not None else [])
@@ -85,16 +110,19 @@ def _inputs(run: Run, t1: str | Path, t2: str | Path | None, mask: str | Path | 
             raise DataError(f"the run {run.folder} was trained on T1 + T2 ({'+'.join(modalities)}): "
                             "give the second contrast with --t2 PATH")
         raise DataError(f"the run {run.folder} was trained on T1 alone: drop --t2 {t2}")
-    volumes = [load_volume(p) for p in paths]
-    for path, volume in zip(paths[1:], volumes[1:]):
-        _same_space(path, volume, paths[0], volumes[0], "the second contrast")
-    mask_volume = load_volume(mask) if mask is not None else None
-    if mask_volume is not None:
-        _same_space(Path(mask), mask_volume, paths[0], volumes[0], "the mask")
+    stored = [load_volume(p, canonical=False) for p in paths]
+    for path, volume in zip(paths[1:], stored[1:]):
+        _same_space(path, volume, paths[0], stored[0], "the second contrast")
+    mask_stored = load_volume(mask, canonical=False) if mask is not None else None
+    if mask_stored is not None:
+        _same_space(Path(mask), mask_stored, paths[0], stored[0], "the mask")
+    volumes = [reorient(v, CANONICAL) for v in stored]
+    mask_volume = reorient(mask_stored, CANONICAL) if mask_stored is not None else None
+    as_stored = stored[0]
     brain = _input_mask(volumes, mask_volume)
     for path, volume in zip(paths, volumes):
         _not_constant(path, volume, brain)
-    return paths, volumes, mask_volume
+    return paths, volumes, mask_volume, as_stored
 
 
 def _prepare(run: Run, paths: list[Path], volumes: list[Volume], mask: Volume | None) -> Prepared:
@@ -115,31 +143,41 @@ def _input_mask(volumes: list[Volume], mask: Volume | None) -> np.ndarray:
     return np.any([np.asarray(v.data) > 0 for v in volumes], axis=0)
 
 
+def _as_stored(data: np.ndarray, volumes: list[Volume], as_stored: Volume) -> Volume:
+    """`data`, computed on the RAS grid of `volumes[0]`, in the T1's own voxel order, spacing and affine."""
+    from deepnorm.data.io import reorient_like
+
+    return reorient_like(Volume(data, volumes[0].spacing, volumes[0].affine), as_stored)
+
+
 def normalize_scan(run: Run, t1: str | Path, *, t2: str | Path | None = None,
                    mask: str | Path | None = None) -> list[Volume]:
     """The run's normalized image G(x) of each input contrast, on the input's grid (float32 in [0, 1]).
 
-    Raises RunError when the run has no generator (methods other than :func:`normalizing_methods`),
-    DataError for inputs that disagree in shape or space, or a constant/empty image.
+    Computed in RAS order and returned in the T1 file's own voxel order, with its spacing and
+    affine. Raises RunError when the run has no generator (methods other than
+    :func:`normalizing_methods`), DataError for inputs that disagree in shape or space, or a
+    constant/empty image.
     """
     require_generator(run.config, run.folder)
-    paths, volumes, mask_volume = _inputs(run, t1, t2, mask)
+    paths, volumes, mask_volume, as_stored = _inputs(run, t1, t2, mask)
     prepared = _prepare(run, paths, volumes, mask_volume)
     normalized = run.normalize_volume(prepared.image, prepared.mask)
     restored = restore(prepared, normalized, order=1).astype(np.float32) * _input_mask(volumes, mask_volume)
-    return [Volume(restored[c], volumes[0].spacing, volumes[0].affine) for c in range(restored.shape[0])]
+    return [_as_stored(restored[c], volumes, as_stored) for c in range(restored.shape[0])]
 
 
 def segment_scan(run: Run, t1: str | Path, *, t2: str | Path | None = None,
                  mask: str | Path | None = None) -> Volume:
     """The run's tissue labels (0 BG, 1 CSF, 2 GM, 3 WM) of the scan, on the input's grid (uint8).
 
-    Raises DataError for inputs that disagree in shape or space, or a constant/empty image.
+    Computed in RAS order and returned in the T1 file's own voxel order, with its spacing and
+    affine. Raises DataError for inputs that disagree in shape or space, or a constant/empty image.
     """
-    paths, volumes, mask_volume = _inputs(run, t1, t2, mask)
+    paths, volumes, mask_volume, as_stored = _inputs(run, t1, t2, mask)
     prepared = _prepare(run, paths, volumes, mask_volume)
     probs = run.segment_volume(prepared.image, prepared.mask)
     labels = np.argmax(probs, axis=0).astype(np.uint8)
     labels[~np.asarray(prepared.mask, dtype=bool)] = 0
     restored = (restore(prepared, labels, order=0) * _input_mask(volumes, mask_volume)).astype(np.uint8)
-    return Volume(restored, volumes[0].spacing, volumes[0].affine)
+    return _as_stored(restored, volumes, as_stored)

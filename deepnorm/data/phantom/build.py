@@ -8,7 +8,7 @@ abide), and written in the layouts and formats of the real data so that the same
 
     <root>/iSEG-2017/iSeg-2017-Training/subject-{1..10}-{T1,T2,label}.hdr/.img   (10 CSF/150 GM/250 WM)
     <root>/MRBrainS13/TrainingData/{1..5}/{T1.nii,T2_FLAIR.nii,LabelsForTesting.nii}  (1/2/3)
-    <root>/ABIDE/<SITE>_<5-digit id>/mri/{T1.mgz,brainmask.mgz,aparc+aseg.mgz}     (FreeSurfer codes)
+    <root>/ABIDE/<SITE>_<5-digit id>/mri/{T1.mgz,brainmask.mgz,aparc+aseg.mgz}     (FreeSurfer codes, LIA)
     <root>/PHANTOM.json   (generator, version, profile, seed, subject counts, build seconds)
 
 Every subject comes from one numpy Generator seeded by (seed, site index, subject index), so a
@@ -83,8 +83,11 @@ def generate_subject(subject: PhantomSubject, profile: str = "cpu", seed: int = 
     """The files of one subject: relative path (under the data root) -> Volume. No I/O.
 
     Seeded by (seed, site index, subject index) only. Images are int16 (iSEG, MRBrainS) or
-    uint8 (ABIDE's FreeSurfer-like T1.mgz); labels in the data set's own codes.
+    uint8 (ABIDE's FreeSurfer-like T1.mgz); labels in the data set's own codes. Each volume is
+    rendered on a RAS grid centred on the world origin and put in the site's voxel order
+    (``PhantomModel.orientation``: LIA for ABIDE, RAS otherwise), as it is written.
     """
+    from deepnorm.data.io import reorient
     from deepnorm.data.phantom.anatomy import deformed_anatomy
     from deepnorm.data.phantom.sites import head_scale_for_age, render
 
@@ -100,7 +103,7 @@ def generate_subject(subject: PhantomSubject, profile: str = "cpu", seed: int = 
     images = {key: render(anatomy, contrast, rng, noise=scanner.noise, bias=scanner.bias)
               for key, contrast in scanner.contrasts.items()}
     affine = _affine(anatomy.labels.shape, scanner.spacing)
-    return {rel: Volume(data, scanner.spacing, affine)
+    return {rel: reorient(Volume(data, scanner.spacing, affine), model.orientation)
             for rel, data in model.files(subject.subject_id, images, anatomy, scanner).items()}
 
 

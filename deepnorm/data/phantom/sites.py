@@ -94,7 +94,12 @@ class PhantomModel:
             instead of the profile's `head_scale` range.
         subjects: SiteProfile -> [(subject id, scanner name)] in build order.
         files: (subject id, rendered images by modality, anatomy, scanner) -> file path relative
-            to the data root -> array in the data set's own dtype and codes.
+            to the data root -> array in the data set's own dtype and codes (in RAS order, as
+            rendered).
+        orientation: the voxel order the files are written in, as nibabel's ``aff2axcodes``
+            names it: ("R", "A", "S") by default, ("L", "I", "A") for FreeSurfer's conformed
+            space. The loaders bring every file back to RAS, so it changes the files, not what
+            the loaders return.
     """
 
     profiles: Mapping[str, SiteProfile]
@@ -102,6 +107,7 @@ class PhantomModel:
     scale_by_age: bool
     subjects: Callable[[SiteProfile], list[tuple[str, str]]]
     files: Callable[[str, Mapping[str, np.ndarray], Anatomy, Scanner], dict[str, np.ndarray]]
+    orientation: tuple[str, str, str] = ("R", "A", "S")
 
     def profile(self, name: str) -> SiteProfile:
         """The SiteProfile of phantom profile `name` (ConfigError if unknown)."""

@@ -4,7 +4,9 @@ Layout under the data root (see data/README.md for where to obtain it)::
 
     <root>/ABIDE/<SITE>_<subject>/mri/{T1.mgz,brainmask.mgz,aparc+aseg.mgz}
 
-The image is mri/T1.mgz (mri/brain.mgz when T1.mgz is absent), the mask mri/brainmask.mgz > 0
+FreeSurfer writes them in its conformed space, 256^3 voxels of 1 mm in LIA order; like every file
+they are loaded in RAS order (deepnorm.data.io). The image is mri/T1.mgz (mri/brain.mgz when
+T1.mgz is absent), the mask mri/brainmask.mgz > 0
 (brain.mgz > 0 when brainmask.mgz is absent), labels mri/aparc+aseg.mgz mapped by
 :mod:`deepnorm.data.aseg`. The scanner is the SITE prefix: the folder name up to its last "_"
 (e.g. "UM_1" for "UM_1_0050272"). Split 60 %/20 %/20 %, stratified by scanner (paper Sec. 2.2).
@@ -12,7 +14,8 @@ The image is mri/T1.mgz (mri/brain.mgz when T1.mgz is absent), the mask mri/brai
 Phantom: adult and child T1 (ages 7-64 as head size) from several scanner sub-sites that differ
 in tissue means, contrast curve (gamma), noise and voxel size; a faint skull and scalp outside
 the brain; a uint8 T1.mgz like FreeSurfer's, its ``brainmask.mgz`` and a FreeSurfer-coded
-``aparc+aseg.mgz`` (:func:`aparc_aseg`).
+``aparc+aseg.mgz`` (:func:`aparc_aseg`), written in FreeSurfer's conformed voxel order LIA (not
+its 256^3 1 mm grid); the loader reads them back in RAS like every file.
 """
 
 from __future__ import annotations
@@ -166,6 +169,7 @@ PHANTOM = PhantomModel(
     scale_by_age=True,
     subjects=_phantom_subjects,
     files=_phantom_files,
+    orientation=("L", "I", "A"),  # FreeSurfer's conformed voxel order
 )
 
 SITE = Site(

@@ -127,9 +127,10 @@ class SiteLoader:
 
     def load(self, subject_id: str, modalities: Sequence[str] | None = None) -> Subject:
         """Load one subject: images by modality key (all of ``.modalities`` unless given), labels
-        0/1/2/3 (np.int64) and the brain mask where the set ships one; volumes in voxels of the
-        files, spacing in mm. DataError names the missing or inconsistent file, including files
-        whose voxel grids (shape or affine) disagree."""
+        0/1/2/3 (np.int64) and the brain mask where the set ships one; volumes on the files' voxel
+        grids in the closest canonical RAS order (deepnorm.data.io.load_volume: axes permuted and
+        flipped, never resampled), spacing in mm. DataError names the missing or inconsistent
+        file, including files whose voxel grids (shape or affine) disagree."""
         self._check_id(subject_id)
         wanted = tuple(self.modalities if modalities is None else modalities)
         bad = [m for m in wanted if m not in self.modalities]

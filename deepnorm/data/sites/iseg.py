@@ -5,11 +5,14 @@ Layout under the data root (see data/README.md for where to obtain it)::
     <root>/iSEG-2017/iSeg-2017-Training/subject-{i}-{T1,T2,label}.hdr/.img
 
 Subject ids are the ``i`` ("1" ... "10"); no brain mask (the images are skull-stripped; labels
-> 0 define the brain); one scanner. Split 8/1/1 (paper Sec. 2.2).
+> 0 define the brain); one scanner. Split 8/1/1 (paper Sec. 2.2). An Analyze 7.5 header holds no
+orientation: nibabel reads it as LAS (x flipped), and the volumes are loaded with that axis
+flipped to RAS like every file (deepnorm.data.io).
 
 Phantom: infant-like heads (scale 0.75-0.85), *isointense* T1 (GM ~ WM, CSF dark) and a
 low-contrast T2 (CSF bright), skull-stripped (no skull or scalp), int16 images, the same label
-codes and files as the real set.
+codes and files as the real set, written as NIfTI-1 pairs (the same .hdr/.img files, with a RAS
+affine).
 """
 
 from __future__ import annotations
