@@ -38,7 +38,7 @@ from deepnorm.data.volume import Volume
 from deepnorm.errors import ConfigError, DataError
 
 #: Bumped whenever the generated data change; a PHANTOM.json of another version is rebuilt.
-PHANTOM_VERSION = 1
+PHANTOM_VERSION = 2
 #: Value of PHANTOM.json's "generator" field: what marks a folder as a phantom deepnorm may replace.
 GENERATOR = "deepnorm.data.phantom"
 MARKER = "PHANTOM.json"
@@ -96,7 +96,12 @@ def generate_subject(subject: PhantomSubject, profile: str = "cpu", seed: int = 
         scale = head_scale_for_age(rng.uniform(*scanner.ages))
     else:
         scale = float(rng.uniform(*prof.head_scale))
-    anatomy = deformed_anatomy(rng, scanner.spacing, scale=scale, margin_mm=model.margin_mm)
+    site = model.anatomy
+    atrophy = float(rng.uniform(*site.atrophy_mm))
+    lesion = float(rng.uniform(*site.lesion_ml))
+    anatomy = deformed_anatomy(rng, scanner.spacing, scale=scale, margin_mm=model.margin_mm,
+                               csf_shell_mm=site.csf_shell_mm, atrophy_mm=atrophy, fossa=site.fossa,
+                               lesion_ml=lesion)
     images = {key: render(anatomy, contrast, rng, noise=scanner.noise, bias=scanner.bias)
               for key, contrast in scanner.contrasts.items()}
     affine = _affine(anatomy.labels.shape, scanner.spacing)
