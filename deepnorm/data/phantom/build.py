@@ -14,9 +14,10 @@ abide), and written in the layouts and formats of the real data so that the same
 Every subject comes from one numpy Generator seeded by (seed, site index, subject index), so a
 subject does not depend on the others and the same seed gives the same arrays. Profiles:
 ``smoke`` (4 mm voxels, 10/5/5 subjects, seconds), ``cpu`` (default: 1.5 mm iSEG, MRBrainS's
-real 0.958 x 0.958 x 3 mm, ABIDE 20 subjects over 4 scanners at 1.3-1.6 mm), ``paper`` (1 mm).
-Measured on 2 shared CPU cores: smoke ~10 s (7 MB), cpu ~35 s (165 MB, ~1 GB peak memory),
-paper ~2-6 s per subject (55 subjects).
+real 0.958 x 0.958 x 3 mm, ABIDE 20 subjects over 4 scanners at 1.5 mm), ``paper`` (1 mm).
+Each site's anatomy and contrast, with their sources: data/README.md. Measured on 2 CPU cores
+shared with another job: cpu ~65 s (version 1: ~35 s, measured earlier under other load), ~10 s of it the
+template's one-off preparation; paper ~2-6 s per subject (55 subjects).
 Command line: ``deepnorm data phantom [--profile smoke|cpu|paper] [--root DIR] [--seed N] [--force]``.
 """
 
