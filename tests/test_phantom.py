@@ -125,7 +125,7 @@ def test_abide_scanners_mask_codes_and_skull(root):
         # a faint skull/scalp outside the brain: skull stripping matters
         assert np.count_nonzero((~brain) & (t1 > 0.2 * wm)) > 0.02 * brain.sum()
         codes = set(np.unique(load_volume(root / "ABIDE" / sid / "mri" / "aparc+aseg.mgz").data).tolist())
-        assert {2, 41, 3, 42, 4, 43, 24, 10, 49}.issubset(codes)
+        assert {2, 41, 3, 42, 4, 43, 24, 10, 49, 8, 47, 7, 46}.issubset(codes)
         assert any(1000 <= c < 1036 for c in codes) and any(2000 <= c < 2036 for c in codes)
         means.append(_tissue_means(t1, s.labels.data) / wm)
     scanners = [site.scanner_of(s) for s in site.subject_ids]
@@ -286,3 +286,89 @@ def test_swap_keeps_a_phantom_finished_meanwhile(tmp_path):
     assert "theirs" in (target / ph.MARKER).read_text() and ours.exists()
     ph._swap_into_place(ours, target, {**meta, "built": "ours"}, before=ph._read_marker(target))
     assert not ours.exists() and not (target / ph.MARKER).exists()  # replaced by our (empty) folder
+
+
+# ------------------------------------------------------------------ site contrast and anatomy laws
+def _bayes(site, modality):
+    from deepnorm.data.phantom.checks import bayes_error
+
+    errors = []
+    for sid in site.subject_ids:
+        s = site.load(sid)
+        image, labels = s.images[modality].data.astype(float), s.labels.data
+        hi = np.percentile(image[labels > 0], 99.5)
+        errors.append(bayes_error(image[labels == GM] / hi, image[labels == WM] / hi, bins=32))
+    return float(np.mean(errors))
+
+
+def test_iseg_gm_and_wm_overlap_in_t1_and_t2(root):
+    iseg, mrb = ISeg2017(root), MRBrainS13(root)
+    for modality in ("t1", "t2"):
+        assert _bayes(iseg, modality) > 0.3, modality  # isointense: GM and WM overlap
+    assert _bayes(mrb, "t1") < _bayes(iseg, "t1") - 0.1
+
+
+def test_iseg_is_small_skull_stripped_and_without_cerebellum(root):
+    iseg, mrb = ISeg2017(root), MRBrainS13(root)
+
+    def volume_ml(site):
+        vols = []
+        for sid in site.subject_ids:
+            labels = site.load(sid).labels
+            vols.append((labels.data > 0).sum() * np.prod(labels.spacing) / 1000.0)
+        return float(np.mean(vols))
+
+    assert volume_ml(iseg) < 0.8 * volume_ml(mrb)
+    s = iseg.load(iseg.subject_ids[0])
+    for volume in s.images.values():
+        assert np.all(volume.data[s.labels.data == 0] == 0)  # 0 outside the brain
+
+
+def test_elderly_csf_fraction_above_young_adults(root):
+    def csf_fraction(site):
+        return float(np.mean([np.mean(site.load(sid).labels.data[site.load(sid).labels.data > 0] == CSF)
+                              for sid in site.subject_ids]))
+
+    assert csf_fraction(MRBrainS13(root)) > csf_fraction(ABIDE(root)) + 0.03
+
+
+def test_white_matter_lesions_bright_in_flair_dark_in_t1():
+    from deepnorm.data.sites import mrbrains
+
+    a = deformed_anatomy(np.random.default_rng(3), (2.0, 2.0, 2.0), scale=1.0, lesion_ml=8.0, fossa="unlabelled")
+    assert 4.0 < a.lesion.sum() * 8.0 / 1000.0 < 12.0  # mL, about the requested volume
+    assert np.all(a.lesion <= a.wm + 1e-6) and np.all(a.labels[a.lesion > 0.5] == WM)
+    lesion = a.lesion > 0.5
+    plain_wm = (a.labels == WM) & (a.lesion < 0.01)
+    for contrast, brighter in ((mrbrains.FLAIR, True), (mrbrains.T1, False)):
+        image = render(a, contrast, np.random.default_rng(0), noise=0.0, bias=0.0, jitter=0.0)
+        gm = image[a.labels == GM].mean()
+        if brighter:
+            assert image[lesion].mean() > gm > image[plain_wm].mean()
+        else:
+            assert image[lesion].mean() < image[plain_wm].mean()
+
+
+def test_posterior_fossa_modes():
+    base = dict(scale=1.0, margin_mm=4.0)
+    kept = deformed_anatomy(np.random.default_rng(4), (4.0, 4.0, 4.0), fossa="brain", **base)
+    unlabelled = deformed_anatomy(np.random.default_rng(4), (4.0, 4.0, 4.0), fossa="unlabelled", **base)
+    removed = deformed_anatomy(np.random.default_rng(4), (4.0, 4.0, 4.0), fossa="removed", **base)
+    fossa = kept.fossa > 0.5
+    assert 0.05 < fossa.sum() / kept.brain.sum() < 0.2  # cerebellum + brainstem: about a tenth of the brain
+    assert np.all(kept.labels[fossa] > 0) and np.all(unlabelled.labels[fossa] == 0)
+    np.testing.assert_array_equal(unlabelled.gm, kept.gm)  # still in the image
+    assert np.all(removed.labels[fossa] == 0) and removed.gm[fossa].max() < 0.5
+
+
+def test_myelination_brightens_central_wm_in_t1():
+    from deepnorm.data.sites import iseg
+
+    a = deformed_anatomy(np.random.default_rng(5), (2.0, 2.0, 2.0), scale=0.85, fossa="removed")
+    image = render(a, iseg.T1, np.random.default_rng(0), noise=0.0, bias=0.0, jitter=0.0)
+    wm = (a.labels == WM) & (a.wm > 0.9)
+    deep, shallow = wm & (a.distance < -20), wm & (a.distance > -10)
+    assert deep.sum() > 20 and shallow.sum() > 20
+    assert image[deep].mean() > image[shallow].mean() * 1.05
+    t2 = render(a, iseg.T2, np.random.default_rng(0), noise=0.0, bias=0.0, jitter=0.0)
+    assert t2[deep].mean() < t2[shallow].mean()

@@ -14,9 +14,10 @@ abide), and written in the layouts and formats of the real data so that the same
 Every subject comes from one numpy Generator seeded by (seed, site index, subject index), so a
 subject does not depend on the others and the same seed gives the same arrays. Profiles:
 ``smoke`` (4 mm voxels, 10/5/5 subjects, seconds), ``cpu`` (default: 1.5 mm iSEG, MRBrainS's
-real 0.958 x 0.958 x 3 mm, ABIDE 20 subjects over 4 scanners at 1.3-1.6 mm), ``paper`` (1 mm).
-Measured on 2 shared CPU cores: smoke ~10 s (7 MB), cpu ~35 s (165 MB, ~1 GB peak memory),
-paper ~2-6 s per subject (55 subjects).
+real 0.958 x 0.958 x 3 mm, ABIDE 20 subjects over 4 scanners at 1.5 mm), ``paper`` (1 mm).
+Each site's anatomy and contrast, with their sources: data/README.md. Measured on 2 CPU cores
+shared with another job: cpu ~65 s (version 1: ~35 s, measured earlier under other load), ~10 s of it the
+template's one-off preparation; paper ~2-6 s per subject (55 subjects).
 Command line: ``deepnorm data phantom [--profile smoke|cpu|paper] [--root DIR] [--seed N] [--force]``.
 """
 
@@ -38,7 +39,7 @@ from deepnorm.data.volume import Volume
 from deepnorm.errors import ConfigError, DataError
 
 #: Bumped whenever the generated data change; a PHANTOM.json of another version is rebuilt.
-PHANTOM_VERSION = 1
+PHANTOM_VERSION = 2
 #: Value of PHANTOM.json's "generator" field: what marks a folder as a phantom deepnorm may replace.
 GENERATOR = "deepnorm.data.phantom"
 MARKER = "PHANTOM.json"
@@ -99,7 +100,12 @@ def generate_subject(subject: PhantomSubject, profile: str = "cpu", seed: int = 
         scale = head_scale_for_age(rng.uniform(*scanner.ages))
     else:
         scale = float(rng.uniform(*prof.head_scale))
-    anatomy = deformed_anatomy(rng, scanner.spacing, scale=scale, margin_mm=model.margin_mm)
+    site = model.anatomy
+    atrophy = float(rng.uniform(*site.atrophy_mm))
+    lesion = float(rng.uniform(*site.lesion_ml))
+    anatomy = deformed_anatomy(rng, scanner.spacing, scale=scale, margin_mm=model.margin_mm,
+                               csf_shell_mm=site.csf_shell_mm, atrophy_mm=atrophy, fossa=site.fossa,
+                               lesion_ml=lesion)
     images = {key: render(anatomy, contrast, rng, noise=scanner.noise, bias=scanner.bias)
               for key, contrast in scanner.contrasts.items()}
     affine = _affine(anatomy.labels.shape, scanner.spacing)

@@ -10,7 +10,10 @@ Image model, per subject and modality (intensities in arbitrary [0, ~1] units be
     I = (sum_t p_t mu_t + (1 - brain) * head) ** gamma * exp(b * f) , then Rician noise sigma
 
 with tissue probabilities p_t of the deformed anatomy (partial volume), site means mu_t jittered
-per subject (x (1 + N(0, 0.04))), ``head`` a skull (dark) and scalp (faint) shell by distance
+per subject (x (1 + N(0, 0.04))); the WM mean varies with a myelination degree m in [0, 1]
+(0 within 4 mm of the brain surface, 1 from 20 mm deep: central WM myelinates first) as
+``mu_wm (1 + myelin (m - m_wm))`` (m_wm: the WM-weighted mean of m, so the WM mean is kept), and white-matter lesions (a part of the WM) take their own
+mean; ``head`` a skull (dark) and scalp (faint) shell by distance
 outside the brain, f a smooth random field (unit std, 80 mm control spacing; a smooth
 multiplicative inhomogeneity, not the Eq. 7 ramp) and Rician noise
 ``sqrt((I + sigma n1)^2 + (sigma n2)^2)``. Pure numpy; no file I/O.
@@ -33,7 +36,9 @@ class Contrast:
     """Mean intensities of one modality, arbitrary units in [0, 1].
 
     `csf`, `gm`, `wm` inside the brain; `skull` and `scalp` in the shells 1.5-6 mm and 6-11 mm
-    outside the brain (0 where the site is skull-stripped); `gamma` bends the contrast curve.
+    outside the brain (0 where the site is skull-stripped); `gamma` bends the contrast curve;
+    `lesion` is the mean of white-matter lesions (None: the WM mean); `myelin` the relative WM
+    change from peripheral to central (myelinated) WM (0: none).
     """
 
     csf: float
@@ -42,6 +47,8 @@ class Contrast:
     skull: float = 0.0
     scalp: float = 0.0
     gamma: float = 1.0
+    lesion: float | None = None
+    myelin: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,23 @@ def check_profile(profile: str) -> str:
 
 
 @dataclass(frozen=True)
+class AnatomyModel:
+    """A site's anatomy on top of the template warp (deepnorm.data.phantom.anatomy).
+
+    Attributes:
+        csf_shell_mm: extra extracerebral CSF (mm) around the brain.
+        atrophy_mm: (low, high) mm of GM/WM next to CSF turned into CSF, uniform per subject.
+        lesion_ml: (low, high) white-matter lesion volume in mL, uniform per subject.
+        fossa: cerebellum + brainstem: "brain", "unlabelled" or "removed" (anatomy.FOSSA_MODES).
+    """
+
+    csf_shell_mm: float = 0.0
+    atrophy_mm: tuple[float, float] = (0.0, 0.0)
+    lesion_ml: tuple[float, float] = (0.0, 0.0)
+    fossa: str = "brain"
+
+
+@dataclass(frozen=True)
 class PhantomModel:
     """How the phantom renders and writes one site (filled in by the site's own file).
 
@@ -100,6 +124,7 @@ class PhantomModel:
             names it: ("R", "A", "S") by default, ("L", "I", "A") for FreeSurfer's conformed
             space. The loaders bring every file back to RAS, so it changes the files, not what
             the loaders return.
+        anatomy: the site's anatomy (AnatomyModel: CSF spaces, atrophy, lesions, posterior fossa).
     """
 
     profiles: Mapping[str, SiteProfile]
@@ -108,6 +133,7 @@ class PhantomModel:
     subjects: Callable[[SiteProfile], list[tuple[str, str]]]
     files: Callable[[str, Mapping[str, np.ndarray], Anatomy, Scanner], dict[str, np.ndarray]]
     orientation: tuple[str, str, str] = ("R", "A", "S")
+    anatomy: AnatomyModel = AnatomyModel()
 
     def profile(self, name: str) -> SiteProfile:
         """The SiteProfile of phantom profile `name` (ConfigError if unknown)."""
@@ -115,8 +141,21 @@ class PhantomModel:
 
 
 def head_scale_for_age(age: float) -> float:
-    """Head size relative to an adult (the template) for an age in years: 0.9 at 7, 1.0 from 20."""
-    return float(0.9 + 0.1 * np.clip((age - 7.0) / 13.0, 0.0, 1.0))
+    """Linear brain size relative to an adult (the template) for an age in years.
+
+    The brain volume is 0.92 of an adult's at 7 and adult from 14, linear in between: total
+    brain volume is about 90-95 % of its peak by age 6 and peaks near 10.5 (girls) to 14.5
+    (boys) years (Lenroot et al., NeuroImage 2007; the exact numbers are a choice in that
+    range). Returns the cube root of that volume fraction.
+    """
+    return float((0.92 + 0.08 * np.clip((age - 7.0) / 7.0, 0.0, 1.0)) ** (1.0 / 3.0))
+
+
+def myelination(anatomy: Anatomy, *, shallow_mm: float = 4.0, deep_mm: float = 20.0) -> np.ndarray:
+    """Myelination degree in [0, 1], float32: 0 within `shallow_mm` of the brain surface, 1 from
+    `deep_mm` deep, linear in between (myelination proceeds from central to peripheral WM)."""
+    depth = -np.asarray(anatomy.distance, dtype=np.float32)
+    return np.clip((depth - shallow_mm) / (deep_mm - shallow_mm), 0.0, 1.0).astype(np.float32)
 
 
 # ---------------------------------------------------------------------------- rendering
@@ -145,7 +184,14 @@ def render(
     """
     mu = np.array([contrast.csf, contrast.gm, contrast.wm], dtype=np.float32)
     mu *= (1.0 + jitter * rng.standard_normal(3)).astype(np.float32)
-    image = anatomy.csf * mu[0] + anatomy.gm * mu[1] + anatomy.wm * mu[2]
+    wm_mean: np.ndarray | np.float32 = mu[2]
+    if contrast.myelin:
+        m = myelination(anatomy)
+        centre = np.float32((m * anatomy.wm).sum() / max(float(anatomy.wm.sum()), 1e-6))
+        wm_mean = mu[2] * (1.0 + np.float32(contrast.myelin) * (m - centre))
+    image = anatomy.csf * mu[0] + anatomy.gm * mu[1] + anatomy.wm * wm_mean
+    if anatomy.lesion is not None and contrast.lesion is not None and anatomy.lesion.any():
+        image = image + anatomy.lesion * (np.float32(contrast.lesion) * mu[2] / np.float32(contrast.wm) - wm_mean)
     if contrast.skull or contrast.scalp:
         outside = np.clip(1.0 - (anatomy.csf + anatomy.gm + anatomy.wm), 0.0, 1.0)
         head = contrast.skull * _shell(anatomy.distance, 1.5, 6.0) + contrast.scalp * _shell(anatomy.distance, 6.0, 11.0)

@@ -11,11 +11,13 @@ T1.mgz is absent), the mask mri/brainmask.mgz > 0
 :mod:`deepnorm.data.aseg`. The scanner is the SITE prefix: the folder name up to its last "_"
 (e.g. "UM_1" for "UM_1_0050272"). Split 60 %/20 %/20 %, stratified by scanner (paper Sec. 2.2).
 
-Phantom: adult and child T1 (ages 7-64 as head size) from several scanner sub-sites that differ
-in tissue means, contrast curve (gamma), noise and voxel size; a faint skull and scalp outside
-the brain; a uint8 T1.mgz like FreeSurfer's, its ``brainmask.mgz`` and a FreeSurfer-coded
-``aparc+aseg.mgz`` (:func:`aparc_aseg`), written in FreeSurfer's conformed voxel order LIA (not
-its 256^3 1 mm grid); the loader reads them back in RAS like every file.
+Phantom (parameters and sources: the block below and data/README.md): child and adult T1
+(ages as brain size) from scanner sub-sites of several vendors and sequences that differ in
+tissue means, contrast curve (gamma) and noise; a faint skull and scalp outside the brain;
+cerebellum and brainstem inside the brain and labelled; a uint8 T1.mgz like FreeSurfer's (white
+matter near 110), its ``brainmask.mgz`` and a FreeSurfer-coded ``aparc+aseg.mgz`` (:func:`aparc_aseg`),
+written in FreeSurfer's conformed voxel order LIA (not its 256^3 1 mm grid); the loader reads
+them back in RAS like every file.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from deepnorm.data.aseg import aseg_to_tissue
 from deepnorm.data.io import load_volume
 from deepnorm.data.phantom.anatomy import Anatomy
 from deepnorm.data.phantom.sites import (
+    AnatomyModel,
     Contrast,
     PhantomModel,
     Scanner,
@@ -87,12 +90,26 @@ class ABIDE(SiteLoader):
 
 
 # ------------------------------------------------------------------------------------- phantom
-#: ABIDE-like scanner sub-sites: T1 only, different tissue means, gamma, noise and voxel size.
+# Every number: the fact it comes from, its source, and where the source gives only an order or
+# a range, that the exact value is a choice within it.
+#
+# ABIDE I: 17 sites, ages 7-64 (Di Martino et al., Mol Psychiatry 2014); the images deepnorm
+# reads are FreeSurfer's T1.mgz, conformed to 256^3 at 1 mm and intensity-normalized so that
+# white matter is near 110 (FreeSurfer recon-all, mri_normalize) -> every scanner at one
+# isotropic voxel size per profile, WM stored near 110 (store_max = 110 / wm), a residual field
+# of 0.03 after FreeSurfer's N3 correction (choice). What differs between scanners is the rest
+# of the contrast curve: GM and CSF relative to WM and its shape. Sequences: MPRAGE (Siemens,
+# Philips) gives more GM/WM contrast than GE's SPGR (e.g. Tardif et al., NeuroImage 2009) ->
+# GM/WM means 0.62-0.65 for MPRAGE, 0.72 for SPGR, each curve bent by a gamma of 0.85-1.2, so the
+# stored GM/WM ratio is 0.56-0.66 for MPRAGE and 0.76 for SPGR (choices); noise 0.02-0.03 (choice). Sub-sites, their vendor and sequence as listed on the ABIDE site pages,
+# and age ranges rounded from Di Martino et al. 2014 (Table 1): NYU (Siemens Allegra, MPRAGE,
+# 7-39), STANFORD (GE Signa, SPGR, 8-13), USM (Siemens Trio, MPRAGE, 9-50), KKI (Philips
+# Achieva, MPRAGE, 8-13).
 SCANNERS: tuple[Scanner, ...] = (
-    Scanner("NYU", {"t1": Contrast(0.20, 0.52, 0.80, 0.05, 0.30, 1.00)}, (1.5, 1.5, 1.5), 0.020, 0.08, (7, 40), 230),
-    Scanner("PITT", {"t1": Contrast(0.26, 0.56, 0.78, 0.07, 0.25, 0.80)}, (1.4, 1.4, 1.6), 0.035, 0.12, (9, 35), 210),
-    Scanner("USM", {"t1": Contrast(0.15, 0.45, 0.84, 0.04, 0.35, 1.25)}, (1.6, 1.6, 1.6), 0.025, 0.06, (9, 50), 250),
-    Scanner("OLIN", {"t1": Contrast(0.22, 0.60, 0.86, 0.06, 0.20, 0.90)}, (1.3, 1.3, 1.7), 0.045, 0.10, (20, 64), 190),
+    Scanner("NYU", {"t1": Contrast(0.26, 0.53, 0.82, 0.05, 0.30, 1.00)}, (1.5, 1.5, 1.5), 0.020, 0.03, (7, 39), 110 / 0.82),
+    Scanner("STANFORD", {"t1": Contrast(0.34, 0.60, 0.83, 0.07, 0.25, 0.85)}, (1.5, 1.5, 1.5), 0.030, 0.03, (8, 13), 110 / 0.83),
+    Scanner("USM", {"t1": Contrast(0.22, 0.52, 0.84, 0.04, 0.35, 1.20)}, (1.5, 1.5, 1.5), 0.025, 0.03, (9, 50), 110 / 0.84),
+    Scanner("KKI", {"t1": Contrast(0.28, 0.54, 0.86, 0.06, 0.20, 0.90)}, (1.5, 1.5, 1.5), 0.025, 0.03, (8, 13), 110 / 0.86),
 )
 
 
@@ -130,8 +147,9 @@ def aparc_aseg(anatomy: Anatomy, *, deep_mm: float = 14.0) -> np.ndarray:
     mm from the brain surface -> subcortical (caudate 11/50 front, hippocampus 17/53 low,
     thalamus 10/49 otherwise); cortical GM -> aparc parcels 1000+k/2000+k by an antero-posterior
     band, every third band left as the plain cortex code 3/42; CSF deeper than `deep_mm` ->
-    lateral ventricles 4/43, else extracerebral CSF 24. Maps back to the same tissues through
-    FreeSurfer's table (deepnorm.data.aseg).
+    lateral ventricles 4/43, else extracerebral CSF 24; in the posterior fossa (anatomy.fossa >
+    0.5) GM -> cerebellar cortex 8/47 and WM -> cerebellar WM 7/46 (the brainstem included: both
+    map to WM). Maps back to the same tissues through FreeSurfer's table (deepnorm.data.aseg).
     """
     labels = anatomy.labels
     shape = labels.shape
@@ -155,6 +173,10 @@ def aparc_aseg(anatomy: Anatomy, *, deep_mm: float = 14.0) -> np.ndarray:
     csf = labels == CSF
     out[csf & deep] = np.where(side, 43, 4)[csf & deep]
     out[csf & ~deep] = 24
+    if anatomy.fossa is not None:
+        fossa = anatomy.fossa > 0.5
+        out[fossa & gm] = np.where(side, 47, 8)[fossa & gm]
+        out[fossa & (labels == WM)] = np.where(side, 46, 7)[fossa & (labels == WM)]
     assert BG == 0
     return out
 
@@ -170,6 +192,7 @@ PHANTOM = PhantomModel(
     subjects=_phantom_subjects,
     files=_phantom_files,
     orientation=("L", "I", "A"),  # FreeSurfer's conformed voxel order
+    anatomy=AnatomyModel(fossa="brain"),  # FreeSurfer labels cerebellum (8/47, 7/46) and brainstem (16)
 )
 
 SITE = Site(

@@ -8,8 +8,11 @@ Layout under the data root (see data/README.md for where to obtain it)::
 ``LabelsForTesting`` is absent. Subject ids are the ``i`` ("1" ... "5"); no brain mask (labels
 > 0 define the brain, the skull is kept in the images); one scanner. Split 3/1/1 (paper Sec. 2.2).
 
-Phantom: adult T1 (WM > GM > CSF) and T2-FLAIR (CSF dark, GM > WM) with skull and scalp, the
-real anisotropic voxels (cpu, paper profiles), int16 images, ``LabelsForTesting`` codes 1/2/3.
+Phantom (parameters and sources: the block below and data/README.md): elderly brains (65-80)
+with atrophy (wider sulci and ventricles) and white-matter lesions (bright in FLAIR, dark in T1,
+labelled WM), T1 (WM > GM > CSF) and T2-FLAIR (CSF dark, GM > WM) with skull and scalp,
+cerebellum and brainstem in the images but labelled background, acquired in 3 mm axial slices
+(0.958 x 0.958 x 3.0 mm voxels, a box slice profile), int16 images, ``LabelsForTesting`` codes 1/2/3.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import numpy as np
 from deepnorm.data.io import load_volume
 from deepnorm.data.phantom.anatomy import Anatomy
 from deepnorm.data.phantom.sites import (
+    AnatomyModel,
     Contrast,
     PhantomModel,
     Scanner,
@@ -81,12 +85,37 @@ class MRBrainS13(SiteLoader):
 
 
 # ------------------------------------------------------------------------------------- phantom
-T1 = Contrast(csf=0.18, gm=0.50, wm=0.78, skull=0.06, scalp=0.40)
-FLAIR = Contrast(csf=0.08, gm=0.62, wm=0.45, skull=0.05, scalp=0.30)
+# Every number: the fact it comes from, its source, and where the source gives only an order or
+# a range, that the exact value is a choice within it.
+#
+# Contrast. Adult T1: WM > GM > CSF; FLAIR: CSF suppressed (dark), GM > WM. Grey-white contrast
+# in T1 falls with age (Salat et al., NeuroImage 2009) -> GM/WM 0.67 here against 0.56-0.66 for
+# ABIDE's younger MPRAGE scanners (the values are choices in that order). White-matter hyperintensities
+# are bright in FLAIR and iso- to hypointense in T1 (STRIVE, Wardlaw et al., Lancet Neurol 2013)
+# -> lesion means 0.85 in FLAIR (above GM) and 0.58 in T1 (between GM and WM); choices.
+T1 = Contrast(csf=0.18, gm=0.52, wm=0.78, skull=0.06, scalp=0.40, lesion=0.58)
+FLAIR = Contrast(csf=0.08, gm=0.62, wm=0.45, skull=0.05, scalp=0.30, lesion=0.85)
+# Acquisition. 3 T; every sequence on the FLAIR grid of 0.958 x 0.958 x 3.0 mm, manual labels
+# drawn on those 3 mm slices (Mendrik et al. 2015; mrbrains13.isi.uu.nl/data) -> the cpu and
+# paper profiles use that grid, with a 3 mm box slice profile (anatomy.load_atlas). Noise 0.02
+# (choice; below iSEG's, see iseg.py). Bias-corrected before release (Mendrik et al. 2015) ->
+# a residual field of 0.03 (choice).
+NOISE = 0.02
+BIAS = 0.03
+# Anatomy. Subjects aged 65-80 with "varying degrees of atrophy and white matter lesions"
+# (Mendrik et al. 2015). Atrophy: the brain parenchymal fraction falls from about 0.86-0.87 in
+# young adults to about 0.78-0.80 at 70-80 (Vagberg et al., PLoS ONE 2017, a review of healthy
+# adults) -> 0.9-1.5 mm of GM/WM next to CSF turned into CSF, which brings the phantom's CSF
+# fraction from 0.13 (the template, a young adult) to 0.18-0.22 (measured: data/README.md). WM
+# lesions are nearly universal at 60-90 (95 %, de Leeuw et al., JNNP 2001) -> 1-10 mL per
+# subject (choice), deep and periventricular, labelled WM as LabelsForTesting does (labels 3 and
+# 4 merged). Cerebellum (7) and brainstem (8) are not among LabelsForTesting's classes -> in the
+# image, labelled background (fossa "unlabelled"). Head size: adult (scale 1).
+ANATOMY = AnatomyModel(atrophy_mm=(0.9, 1.5), lesion_ml=(1.0, 10.0), fossa="unlabelled")
 
 
 def _scanner(spacing: tuple[float, float, float]) -> Scanner:
-    return Scanner(KEY, {"t1": T1, "t2": FLAIR}, spacing, 0.025, 0.10, (50, 80), 1500)
+    return Scanner(KEY, {"t1": T1, "t2": FLAIR}, spacing, NOISE, BIAS, (65, 80), 1500)
 
 
 def _phantom_subjects(profile: SiteProfile) -> list[tuple[str, str]]:
@@ -111,6 +140,7 @@ PHANTOM = PhantomModel(
     scale_by_age=False,
     subjects=_phantom_subjects,
     files=_phantom_files,
+    anatomy=ANATOMY,
 )
 
 SITE = Site(

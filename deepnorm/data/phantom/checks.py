@@ -1,0 +1,126 @@
+"""Data-only checks of a multi-site data root: the site shift before any network is trained.
+
+Numbers that need no training and that the paper's data show (SPEC Sec. 4-5), computed on the
+pre-processed volumes (skull strip, crop, resample to `spacing` mm, robust min-max to [0, 1]):
+
+- :func:`bayes_error` — the GM-vs-WM Bayes error of one intensity (or a joint T1/T2 histogram):
+  how far the two tissues overlap. Isointense infant scans overlap (error near 0.5); adult scans
+  separate them (error near 0);
+- :func:`rim_csf` — the fraction of CSF voxels on the 1-voxel rim of the brain mask, and the
+  Dice of labelling that rim alone as CSF (a segmenter could score it from the mask's shape);
+- :func:`site_report` — per site: raw brain volume, tissue fractions and means, the Bayes errors,
+  the rim numbers, Table 6's ρ of the bias-degraded inputs (no normalizer) and Table 4's JSD of
+  the inputs between sites and between ABIDE's scanners.
+
+Pure numpy/scipy on loaded arrays, except :func:`site_report`, which reads a data root.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from deepnorm import metrics
+from deepnorm.labels import CSF, GM, WM
+
+#: Histogram bins of the Bayes error, per axis (intensities in [0, 1]).
+BAYES_BINS = 64
+
+
+def bayes_error(a: np.ndarray, b: np.ndarray, *, bins: int = BAYES_BINS) -> float:
+    """Bayes error of telling samples of `a` from samples of `b`, equal priors, in [0, 0.5].
+
+    ``0.5 * sum_k min(p_k, q_k)`` over a common histogram of values in [0, 1]: `a` and `b` are
+    (n,) intensities or (n, d) joint intensities (d channels, ``bins`` per channel). 0.5 when
+    the distributions coincide, 0 when they do not overlap.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    a = a[:, None] if a.ndim == 1 else a
+    b = b[:, None] if b.ndim == 1 else b
+    edges = [np.linspace(0.0, 1.0, bins + 1)] * a.shape[1]
+    p = np.histogramdd(np.clip(a, 0.0, 1.0), bins=edges)[0].ravel()
+    q = np.histogramdd(np.clip(b, 0.0, 1.0), bins=edges)[0].ravel()
+    return float(0.5 * np.minimum(p / p.sum(), q / q.sum()).sum())
+
+
+def rim_csf(labels: np.ndarray, mask: np.ndarray | None = None) -> tuple[float, float]:
+    """(fraction of CSF voxels on the brain mask's 1-voxel rim, Dice of "rim = CSF").
+
+    The rim is the mask minus its erosion by the 6-neighbourhood; `mask` defaults to labels > 0.
+    """
+    labels = np.asarray(labels)
+    mask = labels > 0 if mask is None else np.asarray(mask, dtype=bool)
+    rim = mask & ~ndimage.binary_erosion(mask)
+    csf = labels == CSF
+    n_csf = int(csf.sum())
+    if n_csf == 0:
+        return float("nan"), float("nan")
+    both = int((rim & csf).sum())
+    return both / n_csf, 2.0 * both / (int(rim.sum()) + n_csf)
+
+
+def _mean(values: Sequence[float]) -> float:
+    values = [v for v in values if np.isfinite(v)]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def site_report(root: str | os.PathLike, *, spacing: float = 2.0,
+                sites: Sequence[str] | None = None) -> dict[str, Any]:
+    """Data-only numbers of every site under `root` (see the module docstring), all subjects.
+
+    Returns ``{"sites": {site: {...}}, "table6": {site: {alpha: rho}}, "table4": {...}}``; the
+    ρ are whole-brain means over subjects of the inputs degraded by Eq. 7 (no normalizer); the
+    JSD are true JSDs (nats) of pooled T1 brain histograms (deepnorm.evaluation.evaluate).
+    """
+    from deepnorm.data.preprocess import preprocess_subject
+    from deepnorm.data.sites import available_sites, open_site
+    from deepnorm.evaluation import evaluate as ev
+
+    sites = list(available_sites(root) if sites is None else sites)
+    out: dict[str, Any] = {"spacing_mm": spacing, "sites": {}, "table6": {}, "table4": {}}
+    histograms: dict[str, np.ndarray] = {}
+    by_scanner: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    for key in sites:
+        dataset = open_site(root, key)
+        rows: list[dict[str, float]] = []
+        prepared = []
+        for sid in dataset.subject_ids:
+            subject = dataset.load(sid)
+            raw = np.asarray(subject.labels.data)
+            voxel_ml = float(np.prod(subject.labels.spacing)) / 1000.0
+            modalities = tuple(m for m in ("t1", "t2") if m in subject.images)
+            p = preprocess_subject(subject, modalities, spacing)
+            prepared.append(p)
+            labels = np.asarray(p.labels)
+            row: dict[str, float] = {"brain_ml": float((raw > 0).sum()) * voxel_ml}
+            for tissue, name in ((CSF, "csf"), (GM, "gm"), (WM, "wm")):
+                row[f"{name}_fraction"] = float((raw == tissue).sum()) / float((raw > 0).sum())
+            for c, m in enumerate(modalities):
+                for tissue, name in ((CSF, "csf"), (GM, "gm"), (WM, "wm")):
+                    row[f"{m}_{name}_mean"] = float(p.image[c][labels == tissue].mean())
+                row[f"{m}_bayes_gm_wm"] = bayes_error(p.image[c][labels == GM], p.image[c][labels == WM])
+            if len(modalities) == 2:
+                joint = np.moveaxis(p.image, 0, -1)
+                row["joint_bayes_gm_wm"] = bayes_error(joint[labels == GM], joint[labels == WM], bins=32)
+            row["rim_csf_fraction"], row["rim_csf_dice"] = rim_csf(labels, p.mask)
+            rows.append(row)
+            by_scanner.setdefault(p.scanner if key == "abide" else key, []).append((p.image, p.mask))
+        out["sites"][key] = {name: _mean([r[name] for r in rows]) for name in rows[0]}
+        out["sites"][key]["n"] = len(rows)
+        histograms[key] = ev.brain_histogram([(p.image, p.mask) for p in prepared])
+        table6 = ev.bias_correlations(prepared, lambda image, mask: image)
+        out["table6"][key] = {f"{r['alpha']:g}": r["rho_degraded"] for r in table6}
+    if len(histograms) >= 2:
+        out["table4"]["sites"] = ev.site_jsd(histograms)
+    scanners = {k: v for k, v in by_scanner.items() if k not in sites}
+    if len(scanners) >= 2:
+        hist = {k: ev.brain_histogram(v) for k, v in scanners.items()}
+        pairs = {f"{a}_{b}": metrics.jensen_shannon(hist[a], hist[b]) for a, b in combinations(sorted(hist), 2)}
+        out["table4"]["abide_scanners"] = {**pairs, "mean": float(np.mean(list(pairs.values())))}
+    return out
