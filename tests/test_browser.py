@@ -175,20 +175,32 @@ def _stop(process: subprocess.Popen) -> None:
             process.wait(timeout=15)
 
 
-def _img_digest(page, image) -> str:
-    """SHA-256 of the bytes behind the <img>'s src (a blob: or data: URL)."""
-    src = image.get_attribute("src")
-    encoded = page.evaluate(
-        """async (src) => {
-            const buffer = await (await fetch(src)).arrayBuffer();
-            let text = '';
-            const bytes = new Uint8Array(buffer);
-            for (let i = 0; i < bytes.length; i++) text += String.fromCharCode(bytes[i]);
-            return btoa(text);
-        }""",
-        src,
-    )
-    return hashlib.sha256(base64.b64decode(encoded)).hexdigest()
+def _img_digest(page, image, attempts: int = 5) -> str:
+    """SHA-256 of the bytes behind the <img>'s src (a blob: or data: URL).
+
+    The widget revokes a picture's blob: URL when the next one arrives, so a src read just before
+    an update can fail to fetch ("Failed to fetch"): the src is read again and fetched anew.
+    """
+    for attempt in range(attempts):
+        src = image.get_attribute("src")
+        try:
+            encoded = page.evaluate(
+                """async (src) => {
+                    const buffer = await (await fetch(src)).arrayBuffer();
+                    let text = '';
+                    const bytes = new Uint8Array(buffer);
+                    for (let i = 0; i < bytes.length; i++) text += String.fromCharCode(bytes[i]);
+                    return btoa(text);
+                }""",
+                src,
+            )
+        except Exception as error:  # playwright's Error: only a revoked blob is retried
+            if "Failed to fetch" not in str(error) or attempt == attempts - 1:
+                raise
+            page.wait_for_timeout(200)
+            continue
+        return hashlib.sha256(base64.b64decode(encoded)).hexdigest()
+    raise AssertionError("unreachable")
 
 
 def _wait_for_new_picture(page, image, old_digest: str, timeout: float) -> str:

@@ -11,6 +11,8 @@ from deepnorm.data.sites import SITE_NAMES
 METHOD_NAMES: dict[str, str] = {
     "segmenter": "Segmenter",
     "standardization": "Standardization",
+    # not a method of the paper: the z-score over the brain only, kept as an extra row of Table 3
+    "standardization_brain": "Standardization (brain only)",
     "preprocessor": "Pre-processor",
     "adversarial": "Ours",
 }

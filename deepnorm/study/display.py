@@ -17,6 +17,7 @@ from pathlib import Path
 from deepnorm.data.sites import SITE_NAMES
 from deepnorm.errors import ConfigError
 from deepnorm.files import read_json, read_table
+from deepnorm.plots import names as plot_names
 from deepnorm.study import claims, paper
 
 Value = str | float | int
@@ -34,8 +35,7 @@ COLUMN_NAMES: dict[str, str] = {
     "lam": "λ", "d_train_acc": "D train accuracy", "d_test_acc": "D test accuracy",
 }
 #: Display names of the methods (Table 3's columns and the runs).
-METHOD_NAMES: dict[str, str] = {"segmenter": "Segmenter", "standardization": "Standardization",
-                                "preprocessor": "Pre-processor", "adversarial": "Ours"}
+METHOD_NAMES: dict[str, str] = dict(plot_names.METHOD_NAMES)
 #: Display names of Table 3's site sets.
 SETTING_NAMES: dict[str, str] = {"dual": "iSEG-2017 + MRBrainS13", "multi": "iSEG-2017 + MRBrainS13 + ABIDE"}
 #: Display names of Table 4's image stages.

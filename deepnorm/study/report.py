@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from deepnorm.files import atomic_write_text, read_json, read_table
+from deepnorm.plots import names as plot_names
 from deepnorm.study import claims, paper
 
 TABLES = ("table2", "table3", "table4", "table5", "table6", "table7")
 SETTING_NAMES = {"dual": "iSEG + MRBrainS", "multi": "iSEG + MRBrainS + ABIDE"}
-METHOD_NAMES = {"segmenter": "Segmenter", "standardization": "Standardization",
-                "standardization_brain": "Standardization (brain only, not the paper's)",
-                "preprocessor": "Pre-processor", "adversarial": "Ours"}
+METHOD_NAMES = {**plot_names.METHOD_NAMES,
+                "standardization_brain": "Standardization (brain only, not the paper's)"}
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
