@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import platform
 import resource
 import sys
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from deepnorm.devices import CUBLAS_WORKSPACE
+from deepnorm.devices import cuda_determinism
 from deepnorm.training.config import profile
 from deepnorm.training.methods import REGISTRY, method_for
 from deepnorm.sampling import PatchBatch
@@ -98,11 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     if cuda:
         if not torch.cuda.is_available():
             parser.error(f"--device {device}: no CUDA device is visible")
-        torch.backends.cudnn.benchmark = not args.deterministic
-        if args.deterministic:
-            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
-            torch.backends.cudnn.deterministic = True
-            torch.use_deterministic_algorithms(True, warn_only=True)
+        # the training's own switch (train.deterministic), held for the rest of this process
+        contextlib.ExitStack().enter_context(cuda_determinism(torch.device(device), args.deterministic))
         args.skip_training = True
     cpu = profile("cpu")
     result: dict = {"threads": args.threads, "device": device, "amp": bool(args.amp and cuda),
