@@ -97,8 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     if cuda:
         if not torch.cuda.is_available():
             parser.error(f"--device {device}: no CUDA device is visible")
-        # the training's own switch (train.deterministic), held for the rest of this process
-        contextlib.ExitStack().enter_context(cuda_determinism(torch.device(device), args.deterministic))
+        # the training's own switch (train.deterministic), held until main() returns
+        switch = contextlib.ExitStack()
+        switch.enter_context(cuda_determinism(torch.device(device), args.deterministic))
         args.skip_training = True
     cpu = profile("cpu")
     result: dict = {"threads": args.threads, "device": device, "amp": bool(args.amp and cuda),
