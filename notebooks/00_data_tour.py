@@ -14,13 +14,15 @@
 # ---
 
 # %% [markdown]
-# # Data tour: three sites, one anatomy
+# # Data tour: three sites and their domain shift
 #
 # The paper trains on iSEG-2017 (infants, isointense T1/T2), MRBrainS13 (adults, T1/FLAIR, 3 mm slices) and ABIDE
 # (children and adults from many scanners, T1). Without the real data, deepnorm builds an embedded phantom with the
-# same layouts and file formats from the MNI ICBM152 anatomy shipped in nilearn, so the very same loaders and
-# pre-processing run on both. This notebook loads one subject per site, shows each in the slice viewer, and compares
-# the sites' tissue intensity histograms: the domain shift the paper's normalizer removes.
+# same layouts and file formats, each site built from published facts about the real set (infant brain size and
+# isointense contrast, elderly atrophy and white-matter lesions, per-scanner contrast curves; `data/README.md`) on
+# the MNI ICBM152 anatomy shipped in nilearn, so the very same loaders and pre-processing run on both. This notebook
+# loads one subject per site, shows each in the slice viewer, compares the sites' tissue intensity histograms (the
+# domain shift the paper's normalizer removes) and measures the data-only patterns of the paper's data.
 #
 # **Run time:** `smoke` under a minute; `cpu` about a minute on 2 cores (the first run builds the phantom);
 # `paper` a few minutes with the real data.
@@ -47,7 +49,8 @@ ctx = ex.notebook_context(profile=profile, data_root=data_root, seed=seed, devic
 # %% [markdown]
 # ## What to look for
 #
-# - The same anatomy at three different resolutions: MRBrainS13's 3 mm slices show as blocky along one axis.
+# - Three anatomies at three resolutions: the small infant brain, the elderly brain's wide sulci and ventricles,
+#   and MRBrainS13's 3 mm slices, blocky along one axis.
 # - iSEG-2017's isointense infant contrast: in T1, grey and white matter are nearly the same grey; T2 separates them.
 # - In the histograms, the same tissue peaks at different intensities per site, and in iSEG-2017 the GM and WM
 #   peaks overlap. A segmenter trained on one site meets unfamiliar intensities on the others (Table 2).
@@ -85,3 +88,16 @@ figs.tour_histograms(ctx, tour)
 
 # %%
 display(figs.tour_histogram_viewer(ctx, tour))
+
+# %% [markdown]
+# ## Properties of the data, before any normalizer (D2, D3; D1 comes with Table 2)
+#
+# Per site: brain volume, CSF fraction, how much GM and WM overlap in intensity (Bayes error: 0 separable, 0.5
+# identical) and how much of CSF lies on the brain's one-voxel rim. Then the inputs' Jensen–Shannon divergence between
+# sites and between ABIDE scanners. The report judges these patterns (`deepnorm/study/data_checks.py`); on the
+# phantom they check that it has the paper's site shift.
+
+# %%
+checks = ex.data_checks(ctx)
+display(Markdown(show.markdown(checks["data_sites"])))
+display(Markdown(show.markdown(checks["data_jsd"])))

@@ -169,6 +169,22 @@ def _mean_row(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
     return {k: summary[k] for k in keys if k in summary}
 
 
+# --------------------------------------------------------------------------- the data
+def data_checks(ctx: Context) -> dict[str, list[dict[str, Any]]]:
+    """The data-only numbers of the data root (no network): ``data_sites`` and ``data_jsd`` rows.
+
+    Pre-processed at the profile's voxel size; written to ``results/data_sites.csv`` and
+    ``results/data_jsd.csv`` and judged as D1-D3 (:mod:`deepnorm.study.data_checks`).
+    """
+    from deepnorm.study.data_checks import data_tables
+    from deepnorm.training.config import profile
+
+    sites, jsd = data_tables(ctx.data_root, spacing=profile(ctx.profile).data.spacing)
+    write_table("data_sites", sites, Path(ctx.results_dir))
+    write_table("data_jsd", jsd, Path(ctx.results_dir))
+    return {"data_sites": sites, "data_jsd": jsd}
+
+
 # --------------------------------------------------------------------------- Table 2
 def table2(ctx: Context, sites: Sequence[str] = CROSS_SITES) -> list[dict[str, Any]]:
     """Segmenter alone, trained on one site and tested on each: Table 2 rows (C1)."""
