@@ -111,9 +111,12 @@ def main(args: argparse.Namespace) -> int:
             raise
         print(f"[seeds] tables not aggregated ({err})", flush=True)
 
+    from deepnorm.data.phantom.build import PHANTOM_VERSION
+
     meta: dict[str, Any] = {
         "profile": args.profile,
-        "data": f"embedded phantom ({shown_path(data_root, root)})" if args.data_root is None else shown_path(data_root, root),
+        "data": (f"embedded phantom version {PHANTOM_VERSION} ({shown_path(data_root, root)})" if args.data_root is None
+                 else shown_path(data_root, root)),
         "seed": args.seed,
         "seeds": seeds,
         "device": args.device,

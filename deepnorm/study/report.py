@@ -217,10 +217,13 @@ def _section_table7(rows: Sequence[Mapping[str, Any]]) -> str:
 
 DIFFERENCES = """\
 - **Data.** Unless a data root is given, every number comes from the embedded phantom (three
-  synthetic sites built from the MNI ICBM152 2009a anatomy; see `data/README.md`), not from
-  iSEG-2017, MRBrainS13 and ABIDE. The phantom reproduces the *kind* of domain shift (infant
-  isointense T1/T2, adult T1/FLAIR, multi-scanner T1 with non-linear contrast curves), not the
-  real images: absolute numbers are not comparable with the paper's, the claims are.
+  synthetic sites on the MNI ICBM152 2009a anatomy, each built from published facts about the
+  real set: infant brain size and isointense T1/T2 contrast for iSEG-2017, elderly atrophy,
+  white-matter lesions and 3 mm slices for MRBrainS13, per-scanner contrast curves for ABIDE;
+  `data/README.md` lists every parameter with its source), not from iSEG-2017, MRBrainS13 and
+  ABIDE. It reproduces the *kind* of domain shift, not the real images: absolute numbers are not
+  comparable with the paper's, the claims are. The data section above says which of the paper's
+  data-only patterns the data have.
 - **Scale (`cpu` profile).** 2 mm voxels with 16³ patches (the paper's physical 32 mm patch),
   U-Net widths 8-16-32-64 instead of 64-128-256-512-512, far fewer patches and epochs; the
   `paper` profile has the paper's hyper-parameters verbatim.
