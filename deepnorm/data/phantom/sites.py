@@ -143,10 +143,11 @@ class PhantomModel:
 def head_scale_for_age(age: float) -> float:
     """Linear brain size relative to an adult (the template) for an age in years.
 
-    The brain volume is 0.92 of an adult's at 7 and adult from 14, linear in between: total
-    brain volume is about 90-95 % of its peak by age 6 and peaks near 10.5 (girls) to 14.5
-    (boys) years (Lenroot et al., NeuroImage 2007; the exact numbers are a choice in that
-    range). Returns the cube root of that volume fraction.
+    The brain volume is 0.92 of an adult's at 7 and adult from 14, linear in between: cerebral
+    volume is about 95 % of an adult's at age 6 (Giedd et al., Nat Neurosci 1999) and total
+    cerebral volume peaks at 10.5 (girls) and 14.5 (boys) years (Lenroot et al., NeuroImage
+    2007); the exact numbers are a choice in that range. Returns the cube root of that volume
+    fraction.
     """
     return float((0.92 + 0.08 * np.clip((age - 7.0) / 7.0, 0.0, 1.0)) ** (1.0 / 3.0))
 

@@ -99,7 +99,8 @@ class ABIDE(SiteLoader):
 # isotropic voxel size per profile, WM stored near 110 (store_max = 110 / wm), a residual field
 # of 0.03 after FreeSurfer's N3 correction (choice). What differs between scanners is the rest
 # of the contrast curve: GM and CSF relative to WM and its shape. Sequences: MPRAGE (Siemens,
-# Philips) gives more GM/WM contrast than GE's SPGR (e.g. Tardif et al., NeuroImage 2009) ->
+# Philips) has a higher cortical GM/WM contrast-to-noise ratio than a spoiled gradient echo
+# (FLASH, the SPGR family; Tardif et al., NeuroImage 2009) ->
 # GM/WM means 0.62-0.65 for MPRAGE, 0.72 for SPGR, each curve bent by a gamma of 0.85-1.2, so the
 # stored GM/WM ratio is 0.56-0.66 for MPRAGE and 0.76 for SPGR (choices); noise 0.02-0.03 (choice). Sub-sites, their vendor and sequence as listed on the ABIDE site pages,
 # and age ranges rounded from Di Martino et al. 2014 (Table 1): NYU (Siemens Allegra, MPRAGE,

@@ -102,11 +102,13 @@ T2 = Contrast(csf=0.95, gm=0.474, wm=0.55, myelin=-0.16)
 # intensity-inhomogeneity correction (Wang et al. 2019) -> a residual field of 0.03 (choice).
 NOISE = 0.035
 BIAS = 0.03
-# Anatomy. Brain volume: about 1/3 of an adult's at birth and "just more than half" at 3 months
-# (Holland et al., JAMA Neurol 2014), +101 % over the first year to about 72 % at 1 year
-# (Knickmeyer et al., J Neurosci 2008) -> 0.60-0.68 at 6-8 months (a choice in that interval),
+# Anatomy. Brain volume: about 1/3 of an elderly adult's at birth and "just more than half" at
+# 3 months (Holland et al., JAMA Neurol 2014), +101 % over the first year (Knickmeyer et al.,
+# J Neurosci 2008; the ~72 % of adult at 1 year is from secondary sources) -> 0.60-0.68 at 6-8
+# months (a choice in that interval; isointense phase ~6-9 months, Wang et al. 2019),
 # i.e. a linear scale of its cube root. Extracerebral CSF is wider in infants than in adults
-# (craniocortical width up to about 4 mm in normal infants, Libicher & Troger, Radiology 1992)
+# (craniocortical width 0.3-6.3 mm, 95th-percentile upper limit 4 mm, in 89 healthy infants by
+# ultrasound, Libicher & Troger, Radiology 1992)
 # -> 1 mm more than the template's 1.5 mm shell (choice). Released with "cerebellum and brain
 # stem removed" after skull stripping (Wang et al. 2019) -> fossa "removed".
 VOLUME = (0.60, 0.68)

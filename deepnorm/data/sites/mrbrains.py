@@ -102,12 +102,13 @@ FLAIR = Contrast(csf=0.08, gm=0.62, wm=0.45, skull=0.05, scalp=0.30, lesion=0.85
 # a residual field of 0.03 (choice).
 NOISE = 0.02
 BIAS = 0.03
-# Anatomy. Subjects aged 65-80 with "varying degrees of atrophy and white matter lesions"
-# (Mendrik et al. 2015). Atrophy: the brain parenchymal fraction falls from about 0.86-0.87 in
-# young adults to about 0.78-0.80 at 70-80 (Vagberg et al., PLoS ONE 2017, a review of healthy
-# adults) -> 0.9-1.5 mm of GM/WM next to CSF turned into CSF, which brings the phantom's CSF
+# Anatomy. "3T brain MRI scans of elderly subjects (65-80 y)" (Mendrik et al. 2015), released
+# with a "white matter lesions" label (4). Atrophy: the brain parenchymal fraction falls from
+# about 0.86-0.87 in young adults to about 0.78-0.80 at 70-80 (Vagberg et al., PLoS ONE 2017, a
+# review of healthy adults; values read from its per-study table) -> 0.9-1.5 mm of GM/WM next to CSF turned into CSF, which brings the phantom's CSF
 # fraction from 0.13 (the template, a young adult) to 0.18-0.22 (measured: data/README.md). WM
-# lesions are nearly universal at 60-90 (95 %, de Leeuw et al., JNNP 2001) -> 1-10 mL per
+# lesions are nearly universal at 60-90 (only 5 % of 1077 subjects had none, de Leeuw et al.,
+# JNNP 2001) -> 1-10 mL per
 # subject (choice), deep and periventricular, labelled WM as LabelsForTesting does (labels 3 and
 # 4 merged). Cerebellum (7) and brainstem (8) are not among LabelsForTesting's classes -> in the
 # image, labelled background (fossa "unlabelled"). Head size: adult (scale 1).
