@@ -20,6 +20,7 @@ from deepnorm.study import reproduce
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
+ALL = reproduce.NOTEBOOKS + reproduce.BEYOND_NOTEBOOKS
 
 
 RESYNC = "re-sync with `jupytext --sync notebooks/*.py` (or `jupytext --to ipynb notebooks/NAME.py`)"
@@ -31,11 +32,11 @@ def _cells(nb: nbformat.NotebookNode) -> list[tuple[str, str, list[str]]]:
 
 def test_the_notebook_list_names_every_notebook_source():
     sources = sorted(p.stem for p in NOTEBOOKS.glob("*.py"))
-    assert sources == sorted(reproduce.NOTEBOOKS), "notebooks/*.py and deepnorm.study.reproduce.NOTEBOOKS differ"
+    assert sources == sorted(ALL), "notebooks/*.py and deepnorm.study.reproduce's NOTEBOOKS + BEYOND_NOTEBOOKS differ"
     assert sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb")) == sources, f"a .py has no .ipynb: {RESYNC}"
 
 
-@pytest.mark.parametrize("name", reproduce.NOTEBOOKS)
+@pytest.mark.parametrize("name", ALL)
 def test_each_ipynb_is_its_py_percent_source_stripped(name):
     source = jupytext.read(NOTEBOOKS / f"{name}.py", fmt="py:percent")
     nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
@@ -54,7 +55,7 @@ def test_the_sync_check_fails_on_an_edited_notebook(tmp_path):
     assert _cells(nb) != _cells(source)
 
 
-@pytest.mark.parametrize("name", reproduce.NOTEBOOKS)
+@pytest.mark.parametrize("name", ALL)
 def test_each_notebook_says_what_to_look_for(name):
     nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
     assert any(c.cell_type == "markdown" and c.source.startswith("## What to look for") for c in nb.cells), name
@@ -69,7 +70,7 @@ def test_each_experiment_notebook_ends_with_the_paper_beside_ours(name):
     assert "markdown_table" not in code, f"{name} shows internal keys: use deepnorm.study.display.markdown"
 
 
-@pytest.mark.parametrize("name", reproduce.NOTEBOOKS)
+@pytest.mark.parametrize("name", ALL)
 def test_every_batch_parameter_is_declared(name):
     declared = papermill.inspect_notebook(str(NOTEBOOKS / f"{name}.ipynb"))
     passed = reproduce.notebook_parameters(profile="smoke", data_root=None, seed=0, device="cpu",
@@ -108,6 +109,38 @@ def test_make_reproduce_smoke_writes_every_table_figure_and_the_report(smoke_rep
     verdict_rows = re.findall(r"^\| (C\d) \| .* \| (holds|does not hold|inconclusive|not measured) \|", text, flags=re.MULTILINE)
     assert [c for c, _ in verdict_rows] == [f"C{i}" for i in range(1, 10)]
     assert all(v != "not measured" for _, v in verdict_rows), verdict_rows
+    data_rows = re.findall(r"^\| (D\d) \| .* \| (holds|does not hold|inconclusive|not measured) \|", text, flags=re.MULTILINE)
+    assert [c for c, _ in data_rows] == ["D1", "D2", "D3"]
+    assert all(v != "not measured" for _, v in data_rows), data_rows
+    assert "## Beyond the paper" not in text  # the paper's reproduction alone
+
+
+def test_reproduce_beyond_smoke_adds_the_unseen_site_and_b1_b3(smoke_reproduction, smoke_root):
+    from deepnorm.cli import main as cli_main
+    from deepnorm.study import beyond
+
+    r = smoke_reproduction
+    header_before = r.report.read_text(encoding="utf-8").split("## The data")[0]
+    code = cli_main(["reproduce", "--beyond", "--profile", "smoke", "--device", "cpu", "--data-root", str(smoke_root),
+                     "--results-dir", str(r.results), "--figures-dir", str(r.figures),
+                     "--runs-dir", str(r.runs), "--report", str(r.report)])
+    assert code == 0
+    unseen = read_table("unseen_site", r.results)
+    n_methods = len(beyond.UNSEEN_METHODS)
+    assert len(unseen) == n_methods * 4  # three rotations and their mean, per method
+    for row in unseen:
+        assert 0.0 <= row["dice_mean"] <= 1.0 and 0.0 <= row["seen_dice_mean"] <= 1.0
+    held = {row["held_out"] for row in unseen}
+    assert held == {"iseg", "mrbrains", "abide", "mean"}
+    assert len(read_table("table3_beyond", r.results)) == 2 * (len(beyond.CLASSICAL) + 1)
+    assert len(read_table("table4_beyond", r.results)) == 2 * len(beyond.CLASSICAL)
+    assert (r.figures / "unseen_site.png").is_file()
+    text = r.report.read_text(encoding="utf-8")
+    assert text.split("## The data")[0] == header_before  # the paper's reproduction still heads the report
+    rows = re.findall(r"^\| (B\d) \| .* \| (holds|does not hold|inconclusive|not measured) \|", text, flags=re.MULTILINE)
+    assert [c for c, _ in rows] == ["B1", "B2", "B3"]
+    assert all(v != "not measured" for _, v in rows), rows
+    assert "(beyond the paper)" in text.split("### Table 3")[1].split("### Table 4")[0]
 
 
 # --------------------------------------------------------------------------- reproduce's terminal

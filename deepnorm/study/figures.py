@@ -143,6 +143,16 @@ def table4_bars(ctx: ex.Context, rows: Sequence[dict[str, Any]]) -> Any:
                           ylim=None, xlabel="sites", path=ctx.figure("table4_jsd"))
 
 
+def unseen_site_bars(ctx: ex.Context, rows: Sequence[dict[str, Any]]) -> Any:
+    """The unseen-site table as bars: Dice per tissue and method, one panel per held-out site and one
+    for the mean over rotations; error bars from the seeds when the rows carry ``dice_*_std``."""
+    from deepnorm.plots import display_name, plot_method_tissue_bars
+
+    shown = [{**row, "setting": "mean over rotations" if row["held_out"] == "mean"
+              else f"held out: {display_name(row['held_out'])}"} for row in rows]
+    return plot_method_tissue_bars(shown, path=ctx.figure("unseen_site"))
+
+
 def training_curves(ctx: ex.Context, method: str, sites: Sequence[str]) -> Any:
     """Per-epoch losses, discriminator accuracies and validation Dice of one run."""
     from deepnorm.plots import plot_training_curves

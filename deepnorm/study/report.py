@@ -16,6 +16,8 @@ from deepnorm.files import atomic_write_text, read_json, read_table
 from deepnorm.plots import names as plot_names
 from deepnorm.study import claims, data_checks, paper
 
+#: Tables of the experiments beyond the paper (notebook 07_beyond_unseen_site).
+BEYOND_TABLES = ("table3_beyond", "table4_beyond", "unseen_site")
 #: Appended to C1's statement: the phantom was checked on C1's pattern (data check D1).
 C1_DATA_NOTE = " (a property of the data used to check the phantom, D1; not an independent confirmation)"
 TABLES = ("table2", "table3", "table4", "table5", "table6", "table7")
@@ -85,7 +87,7 @@ def load_tables(folder: Path | None = None) -> dict[str, Any]:
     tables["table7_confusion_std"] = {float(k): v["matrix_std"] for k, v in confusion.items() if "matrix_std" in v}
     tables["seeds"] = (read_json("seeds", folder) or {}).get("seeds")
     tables["table4_legacy"] = read_table("table4", folder)
-    for name in ("data_sites", "data_jsd"):
+    for name in ("data_sites", "data_jsd", *BEYOND_TABLES):
         tables[name] = read_table(name, folder)
     return tables
 
@@ -133,7 +135,8 @@ def _section_table2(rows: Sequence[Mapping[str, Any]]) -> str:
     return "### Table 2 — segmenter alone, no normalization (Dice, paper / ours)\n\n" + _md_table(header, body)
 
 
-def _section_table3(rows: Sequence[Mapping[str, Any]]) -> str:
+def _section_table3(rows: Sequence[Mapping[str, Any]], beyond: Sequence[Mapping[str, Any]] = ()) -> str:
+    rows = list(rows) + [{**r, "method": f"{r.get('method')}", "_beyond": True} for r in beyond]
     body = []
     for (setting, method), ref in paper.TABLE3.items():
         ours = _find(rows, setting=setting, method=method)
@@ -146,8 +149,10 @@ def _section_table3(rows: Sequence[Mapping[str, Any]]) -> str:
     for ours in rows:  # extra rows the paper does not have (e.g. standardization_brain)
         if (str(ours.get("setting")), str(ours.get("method"))) in paper.TABLE3:
             continue
-        line = ([SETTING_NAMES.get(str(ours.get("setting")), str(ours.get("setting"))),
-                 METHOD_NAMES.get(str(ours.get("method")), str(ours.get("method")))]
+        name = METHOD_NAMES.get(str(ours.get("method")), str(ours.get("method")))
+        if ours.get("_beyond") and "beyond the paper" not in name:
+            name += " (beyond the paper)"
+        line = ([SETTING_NAMES.get(str(ours.get("setting")), str(ours.get("setting"))), name]
                 + [f"– / {_cell(ours, 'dice_' + c)}" for c in ("csf", "gm", "wm", "mean")]
                 + [f"– / {_cell(ours, 'mhd_mean')}"])
         if any("empty_csf" in r for r in rows):
@@ -163,13 +168,17 @@ def _section_table3(rows: Sequence[Mapping[str, Any]]) -> str:
             + _md_table(header, body))
 
 
-def _section_table4(rows: Sequence[Mapping[str, Any]]) -> str:
+def _section_table4(rows: Sequence[Mapping[str, Any]], beyond: Sequence[Mapping[str, Any]] = ()) -> str:
     body = []
     for setting, ref in paper.TABLE4.items():
         for stage in ("inputs", "preprocessor", "adversarial"):
             ours = _find(rows, setting=setting, stage=stage)
             body.append([SETTING_NAMES[setting], {"inputs": "Input data"}.get(stage, METHOD_NAMES.get(stage, stage)),
                          f"{ref[stage]:.4f}", _cell(ours, "jsd_legacy", 4), _cell(ours, "jsd", 4)])
+        for ours in (r for r in beyond if str(r.get("setting")) == setting):
+            name = METHOD_NAMES.get(str(ours.get("stage")), str(ours.get("stage")))
+            body.append([SETTING_NAMES[setting], name if "beyond the paper" in name else f"{name} (beyond the paper)",
+                         "–", _cell(ours, "jsd_legacy", 4), _cell(ours, "jsd", 4)])
     return ("### Table 4 — Jensen–Shannon divergence between data sets\n\n"
             "The paper's column is the authors' code's quantity; `legacy` is our reconstruction of it; "
             "`true JSD` is the Jensen–Shannon divergence in nats (bounded by ln 2 ≈ 0.693).\n\n"
@@ -213,6 +222,32 @@ def _section_table7(rows: Sequence[Mapping[str, Any]]) -> str:
                      f"{100 * ref['d_train_acc']:.1f} % / {_percent(ours, 'd_train_acc')}",
                      f"{100 * ref['d_test_acc']:.1f} % / {_percent(ours, 'd_test_acc')}"])
     return "### Table 7 — λ (paper / ours)\n\n" + _md_table(["λ", "mean Dice", "D train acc.", "D test acc."], body)
+
+
+def _section_beyond(tables: Mapping[str, Any]) -> str:
+    """Beyond the paper: B1-B3 and the unseen-site table ("" when none of its tables exists)."""
+    if not any(tables.get(name) for name in BEYOND_TABLES):
+        return ""
+    verdicts = claims.judge_beyond(tables)
+    lines = ["## Beyond the paper", "",
+             "Classical normalizers (intensity-normalization: Nyúl–Udupa, WhiteStripe, FCM, KDE), each followed by the "
+             "same segmenter, and contrast randomisation (a segmenter trained on random per-tissue contrasts, no "
+             "normalizer), trained with the same effort as the paper's methods; and a site that training never saw "
+             "(`make reproduce-beyond`, notebook `07_beyond_unseen_site`). Criteria in `deepnorm/study/claims.py`, "
+             "fixed before the runs.", "",
+             _md_table(["claim", "statement", "verdict", "numbers"],
+                       [[v.claim, v.text, v.verdict, v.evidence] for v in verdicts])]
+    unseen = tables.get("unseen_site") or []
+    if unseen:
+        body = [[METHOD_NAMES.get(str(r.get("method")), str(r.get("method"))),
+                 plot_names.SITE_NAMES.get(str(r.get("held_out")), str(r.get("held_out"))),
+                 _cell(r, "seen_dice_mean"), _cell(r, "dice_csf"), _cell(r, "dice_gm"), _cell(r, "dice_wm"),
+                 _cell(r, "dice_mean"), _cell(r, "mhd_mean")] for r in unseen]
+        lines += ["", "### Unseen site — trained on two sites, tested on the third (Dice; MHD in mm)", "",
+                  "`seen` is the same run's mean Dice on the test subjects of its training sites; `mean` rows "
+                  "average the three rotations.", "",
+                  _md_table(["method", "held-out site", "seen", "CSF", "GM", "WM", "mean Dice", "mean MHD"], body)]
+    return "\n".join(lines)
 
 
 DIFFERENCES = """\
@@ -313,9 +348,13 @@ def build_report(folder: Path | None = None, *, meta: Mapping[str, Any] | None =
                            [[v.claim, v.text + (C1_DATA_NOTE if v.claim == "C1" else ""), v.verdict, v.evidence]
                             for v in verdicts]))
     lines += ["", "## Tables", ""]
-    for section in (_section_table2(tables["table2"]), _section_table3(tables["table3"]), _section_table4(tables["table4"]),
+    for section in (_section_table2(tables["table2"]), _section_table3(tables["table3"], tables.get("table3_beyond") or []),
+                    _section_table4(tables["table4"], tables.get("table4_beyond") or []),
                     _section_table5(tables["table5"]), _section_table6(tables["table6"]), _section_table7(tables["table7"])):
         lines += [section, ""]
+    beyond = _section_beyond(tables)
+    if beyond:
+        lines += [beyond, ""]
     lines += ["Figures are in `figures/` (PNG).", "", "## Differences from the paper", "", DIFFERENCES]
     return "\n".join(lines)
 

@@ -34,6 +34,8 @@ NOTEBOOKS: tuple[str, ...] = (
     "05_table6_bias_field",
     "06_table7_lambda",
 )
+#: Notebooks beyond the paper, run by ``deepnorm reproduce --beyond`` (``make reproduce-beyond``).
+BEYOND_NOTEBOOKS: tuple[str, ...] = ("07_beyond_unseen_site",)
 
 #: Arguments of the notebooks' kernel: its log level hides ipykernel's start-up warning
 #: "Kernel is running over TCP without encryption" (the kernel listens on the loopback only).
