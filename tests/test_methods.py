@@ -19,6 +19,7 @@ EXPECTED = {  # name -> (has G, has D)
     "standardization_brain": (False, False),
     "preprocessor": (True, False),
     "adversarial": (True, True),
+    "contrast_randomisation": (False, False),
 }
 
 

@@ -22,7 +22,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Options of ``deepnorm train``."""
     from deepnorm.paths import describe_home
 
-    parser.add_argument("--method", required=True, help="segmenter, standardization, preprocessor or adversarial")
+    parser.add_argument("--method", required=True, help="segmenter, standardization, preprocessor or adversarial (the paper's); "
+                        "standardization_brain or contrast_randomisation (beyond it)")
     parser.add_argument("--sites", default="iseg,mrbrains", help="comma-separated sites (iseg, mrbrains, abide)")
     parser.add_argument("--modalities", default="t1", help="t1 or t1,t2")
     parser.add_argument("--lambda", dest="lam", type=float, default=None,

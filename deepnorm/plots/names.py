@@ -15,6 +15,8 @@ METHOD_NAMES: dict[str, str] = {
     "standardization_brain": "Standardization (brain only)",
     "preprocessor": "Pre-processor",
     "adversarial": "Ours",
+    # beyond the paper: SynthSeg-style training on random contrasts (Billot et al. 2023)
+    "contrast_randomisation": "Contrast randomisation",
 }
 SETTING_NAMES: dict[str, str] = {"dual": "iSEG + MRBrainS", "multi": "iSEG + MRBrainS + ABIDE"}
 #: Image stages of Table 4 (the inputs, then each method's normalized images).

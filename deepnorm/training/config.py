@@ -35,12 +35,17 @@ from pathlib import Path
 from typing import Any
 
 from deepnorm.data.config import DataConfig, _fail, _non_negative, _positive_int
+from deepnorm.data.randomise import RandomisationParams
 from deepnorm.devices import DEVICES
 from deepnorm.errors import ConfigError
 from deepnorm.files import atomic_write_text
 from deepnorm.losses import DICE_LOSSES
 
-METHODS: tuple[str, ...] = ("segmenter", "standardization", "standardization_brain", "preprocessor", "adversarial")
+#: The methods of the paper's experiments (with the extra z-score baseline standardization_brain).
+PAPER_METHODS: tuple[str, ...] = ("segmenter", "standardization", "standardization_brain", "preprocessor", "adversarial")
+#: Beyond the paper: trained and evaluated like the others, never a column of the paper's tables.
+BEYOND_PAPER_METHODS: tuple[str, ...] = ("contrast_randomisation",)
+METHODS: tuple[str, ...] = PAPER_METHODS + BEYOND_PAPER_METHODS
 #: A one-site run is given the iterations per epoch of this many sites (equal effort).
 MIN_SITES_FOR_UPDATES = 2
 GENERATOR_LOSSES: tuple[str, ...] = ("nonsaturating", "minimax")
@@ -116,6 +121,10 @@ class TrainConfig:
             weights on the same GPU (:func:`deepnorm.devices.cuda_determinism`); false lets cuDNN
             pick its fastest kernels, whose sums run in an arbitrary order. The CPU is
             deterministic either way.
+        randomisation: the laws of method "contrast_randomisation"
+            (:class:`~deepnorm.data.randomise.RandomisationParams`, its defaults when not given);
+            None for every other method, which ignores it, so that their configs (and run
+            hashes) do not carry it.
     """
 
     method: str = "adversarial"
@@ -136,9 +145,20 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = False
     deterministic: bool = True
+    randomisation: RandomisationParams | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "milestones", tuple(self.milestones))
+        randomisation = self.randomisation
+        if self.method != "contrast_randomisation":
+            randomisation = None
+        elif randomisation is None:
+            randomisation = RandomisationParams()
+        elif isinstance(randomisation, dict):
+            randomisation = RandomisationParams.from_dict(randomisation)
+        elif not isinstance(randomisation, RandomisationParams):
+            _fail("train.randomisation", randomisation, "expected a mapping of RandomisationParams fields")
+        object.__setattr__(self, "randomisation", randomisation)
         if self.method not in METHODS:
             _fail("train.method", self.method, f"expected one of {', '.join(METHODS)}")
         _positive_int("train.epochs", self.epochs)
@@ -232,8 +252,11 @@ class Config:
 
     # ----------------------------------------------------------------- serialisation
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON/YAML-able dict (tuples become lists)."""
-        return json.loads(json.dumps(dataclasses.asdict(self)))
+        """Plain JSON/YAML-able dict (tuples become lists; no ``train.randomisation`` when it is None)."""
+        values = json.loads(json.dumps(dataclasses.asdict(self)))
+        if values["train"]["randomisation"] is None:  # the other methods' configs keep their hashes
+            del values["train"]["randomisation"]
+        return values
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Config:

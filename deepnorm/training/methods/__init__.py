@@ -1,5 +1,5 @@
 """Training methods by name: segmenter, standardization, preprocessor, adversarial (and the extra
-baseline standardization_brain).
+baseline standardization_brain; beyond the paper, contrast_randomisation).
 
 >>> from deepnorm.training.config import profile
 >>> get_method("preprocessor")(profile("smoke")).uses_generator
@@ -13,6 +13,7 @@ from deepnorm.training.config import Config
 from deepnorm.training.methods.adversarial import Adversarial
 from deepnorm.training.methods.base import Method, Nets, Optimizers, unwrap
 from deepnorm.training.methods.preprocessor import Preprocessor
+from deepnorm.training.methods.randomisation import ContrastRandomisation
 from deepnorm.training.methods.segmenter import Segmenter
 from deepnorm.training.methods.standardization import (
     Standardization,
@@ -22,6 +23,7 @@ from deepnorm.training.methods.standardization import (
 REGISTRY: dict[str, type[Method]] = {
     cls.name: cls for cls in (Segmenter, Standardization, StandardizationBrain, Preprocessor, Adversarial)
 }
+REGISTRY[ContrastRandomisation.name] = ContrastRandomisation  # beyond the paper
 
 
 def get_method(name: str) -> type[Method]:
@@ -37,6 +39,6 @@ def method_for(config: Config) -> Method:
 
 
 __all__ = [
-    "REGISTRY", "Adversarial", "Method", "Nets", "Optimizers", "Preprocessor", "Segmenter",
+    "REGISTRY", "Adversarial", "ContrastRandomisation", "Method", "Nets", "Optimizers", "Preprocessor", "Segmenter",
     "Standardization", "StandardizationBrain", "get_method", "method_for", "unwrap",
 ]
