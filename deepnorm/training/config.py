@@ -40,7 +40,11 @@ from deepnorm.errors import ConfigError
 from deepnorm.files import atomic_write_text
 from deepnorm.losses import DICE_LOSSES
 
-METHODS: tuple[str, ...] = ("segmenter", "standardization", "standardization_brain", "preprocessor", "adversarial")
+#: Classical MRI intensity normalizers followed by S (beyond the paper: no column of its tables),
+#: from the intensity-normalization library (:mod:`deepnorm.training.methods.classical`).
+CLASSICAL: tuple[str, ...] = ("nyul", "whitestripe", "fcm", "kde")
+METHODS: tuple[str, ...] = ("segmenter", "standardization", "standardization_brain", "preprocessor", "adversarial",
+                            *CLASSICAL)
 #: A one-site run is given the iterations per epoch of this many sites (equal effort).
 MIN_SITES_FOR_UPDATES = 2
 GENERATOR_LOSSES: tuple[str, ...] = ("nonsaturating", "minimax")

@@ -1,5 +1,6 @@
-"""Training methods by name: segmenter, standardization, preprocessor, adversarial (and the extra
-baseline standardization_brain).
+"""Training methods by name: segmenter, standardization, preprocessor, adversarial (the paper's),
+the extra baseline standardization_brain, and the classical normalizers nyul, whitestripe, fcm
+and kde (beyond the paper, :mod:`deepnorm.training.methods.classical`).
 
 >>> from deepnorm.training.config import profile
 >>> get_method("preprocessor")(profile("smoke")).uses_generator
@@ -12,6 +13,7 @@ from deepnorm.errors import ConfigError
 from deepnorm.training.config import Config
 from deepnorm.training.methods.adversarial import Adversarial
 from deepnorm.training.methods.base import Method, Nets, Optimizers, unwrap
+from deepnorm.training.methods.classical import FCM, KDE, Nyul, WhiteStripe
 from deepnorm.training.methods.preprocessor import Preprocessor
 from deepnorm.training.methods.segmenter import Segmenter
 from deepnorm.training.methods.standardization import (
@@ -20,7 +22,8 @@ from deepnorm.training.methods.standardization import (
 )
 
 REGISTRY: dict[str, type[Method]] = {
-    cls.name: cls for cls in (Segmenter, Standardization, StandardizationBrain, Preprocessor, Adversarial)
+    cls.name: cls
+    for cls in (Segmenter, Standardization, StandardizationBrain, Preprocessor, Adversarial, Nyul, WhiteStripe, FCM, KDE)
 }
 
 
@@ -37,6 +40,6 @@ def method_for(config: Config) -> Method:
 
 
 __all__ = [
-    "REGISTRY", "Adversarial", "Method", "Nets", "Optimizers", "Preprocessor", "Segmenter",
-    "Standardization", "StandardizationBrain", "get_method", "method_for", "unwrap",
+    "FCM", "KDE", "REGISTRY", "Adversarial", "Method", "Nets", "Nyul", "Optimizers", "Preprocessor", "Segmenter",
+    "Standardization", "StandardizationBrain", "WhiteStripe", "get_method", "method_for", "unwrap",
 ]
