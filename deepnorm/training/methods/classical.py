@@ -29,7 +29,8 @@ Background. Each method is a monotone map of intensity fitted on the brain (``ma
 one, the voxels where some channel is > 0) and applied to the whole volume, as the library
 does: the background (0 in prepared volumes) takes the value of intensity 0, which is 0 for
 ``fcm`` and ``kde`` (a division), ``-mean / sd`` of the stripe for ``whitestripe`` and the
-linear extrapolation of the first Nyúl segment for ``nyul``; always finite, and below the brain.
+linear extrapolation of the first Nyúl segment for ``nyul``: finite, and never above a brain
+voxel (the maps increase and prepared intensities are >= 0).
 
 Scale. Prepared volumes are in [0, 1] on the brain (:mod:`deepnorm.data.preprocess`), which the
 library's KDE needs: its bandwidth factor is ``max / 80`` times the intensities' standard
@@ -62,7 +63,8 @@ LIBRARY_MODALITY: dict[str, str] = {"t1": "t1", "t2": "t2"}
 #: The library release these baselines were written against (``fit.json`` records it).
 LIBRARY_VERSION = "3.0.1"
 
-Volume = tuple[np.ndarray, "np.ndarray | None"]
+#: A volume as the methods take it: (C, X, Y, Z) float32 image and (X, Y, Z) bool brain mask or None.
+ImageMask = tuple[np.ndarray, "np.ndarray | None"]
 
 
 # --------------------------------------------------------------------------- shared checks
@@ -184,7 +186,7 @@ class NyulFit:
         return normalizer
 
 
-def fit_nyul(volumes: Sequence[Volume], channels: Sequence[str]) -> NyulFit:
+def fit_nyul(volumes: Sequence[ImageMask], channels: Sequence[str]) -> NyulFit:
     """Fit one Nyúl standard scale per channel on `volumes` ((C, X, Y, Z) image, (X, Y, Z) mask or None).
 
     Landmarks are taken on each volume's brain (its mask; without one, where a channel is > 0).
@@ -290,7 +292,7 @@ class Nyul(Method):
         super().__init__(config)
         self.fitted: NyulFit | None = None
 
-    def fit(self, volumes: Sequence[Volume]) -> None:
+    def fit(self, volumes: Sequence[ImageMask]) -> None:
         """Learn the standard scale of each channel from the training `volumes` ((C, X, Y, Z), mask)."""
         self.fitted = fit_nyul(volumes, self.config.data.modalities)
 
