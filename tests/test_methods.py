@@ -19,6 +19,10 @@ EXPECTED = {  # name -> (has G, has D)
     "standardization_brain": (False, False),
     "preprocessor": (True, False),
     "adversarial": (True, True),
+    "nyul": (False, False),
+    "whitestripe": (False, False),
+    "fcm": (False, False),
+    "kde": (False, False),
     "contrast_randomisation": (False, False),
 }
 

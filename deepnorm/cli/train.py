@@ -9,7 +9,7 @@ from typing import Any
 
 from deepnorm.cli._paths import writable_folder
 from deepnorm.errors import ConfigError
-from deepnorm.training.config import Config
+from deepnorm.training.config import CLASSICAL, Config
 from deepnorm.training.config import profile as load_profile
 from deepnorm.training.distributed import distributed_env
 from deepnorm.training.loop import train
@@ -22,8 +22,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Options of ``deepnorm train``."""
     from deepnorm.paths import describe_home
 
-    parser.add_argument("--method", required=True, help="segmenter, standardization, preprocessor or adversarial (the paper's); "
-                        "standardization_brain or contrast_randomisation (beyond it)")
+    parser.add_argument("--method", required=True,
+                        help="segmenter, standardization, preprocessor or adversarial (the paper's); "
+                             f"standardization_brain, {', '.join(CLASSICAL)} or contrast_randomisation (beyond the paper)")
     parser.add_argument("--sites", default="iseg,mrbrains", help="comma-separated sites (iseg, mrbrains, abide)")
     parser.add_argument("--modalities", default="t1", help="t1 or t1,t2")
     parser.add_argument("--lambda", dest="lam", type=float, default=None,

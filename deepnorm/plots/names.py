@@ -15,8 +15,13 @@ METHOD_NAMES: dict[str, str] = {
     "standardization_brain": "Standardization (brain only)",
     "preprocessor": "Pre-processor",
     "adversarial": "Ours",
+    # classical normalizers from the intensity-normalization library, then S: not in the paper
+    "nyul": "Nyúl (beyond the paper)",
+    "whitestripe": "WhiteStripe (beyond the paper)",
+    "fcm": "FCM (beyond the paper)",
+    "kde": "KDE (beyond the paper)",
     # beyond the paper: SynthSeg-style training on random contrasts (Billot et al. 2023)
-    "contrast_randomisation": "Contrast randomisation",
+    "contrast_randomisation": "Contrast randomisation (beyond the paper)",
 }
 SETTING_NAMES: dict[str, str] = {"dual": "iSEG + MRBrainS", "multi": "iSEG + MRBrainS + ABIDE"}
 #: Image stages of Table 4 (the inputs, then each method's normalized images).

@@ -85,6 +85,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from deepnorm.study.paper import CLAIMS
+from deepnorm.training.config import CLASSICAL as _CLASSICAL
 
 HOLDS, FAILS, INCONCLUSIVE, MISSING = "holds", "does not hold", "inconclusive", "not measured"
 #: C4: Ours may exceed the Pre-processor's JSD by this fraction of the inputs' JSD.
@@ -338,8 +339,8 @@ BEYOND_CLAIMS: dict[str, str] = {
     "B2": "Ours beats the best classical normalizer on a site training never saw (mean Dice)",
     "B3": "Ours beats contrast randomisation on a site training never saw (mean Dice)",
 }
-#: The classical normalizers B1 and B2 compare with.
-CLASSICAL: tuple[str, ...] = ("nyul", "whitestripe", "fcm", "kde")
+#: The classical normalizers B1 and B2 compare with (one home: deepnorm.training.config).
+CLASSICAL: tuple[str, ...] = _CLASSICAL
 
 
 def _beats(claim: str, ours: Row | None, rivals: Sequence[Row], what: str) -> Verdict:

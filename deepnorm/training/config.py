@@ -43,8 +43,11 @@ from deepnorm.losses import DICE_LOSSES
 
 #: The methods of the paper's experiments (with the extra z-score baseline standardization_brain).
 PAPER_METHODS: tuple[str, ...] = ("segmenter", "standardization", "standardization_brain", "preprocessor", "adversarial")
+#: Classical MRI intensity normalizers followed by S (beyond the paper: no column of its tables),
+#: from the intensity-normalization library (:mod:`deepnorm.training.methods.classical`).
+CLASSICAL: tuple[str, ...] = ("nyul", "whitestripe", "fcm", "kde")
 #: Beyond the paper: trained and evaluated like the others, never a column of the paper's tables.
-BEYOND_PAPER_METHODS: tuple[str, ...] = ("contrast_randomisation",)
+BEYOND_PAPER_METHODS: tuple[str, ...] = (*CLASSICAL, "contrast_randomisation")
 METHODS: tuple[str, ...] = PAPER_METHODS + BEYOND_PAPER_METHODS
 #: A one-site run is given the iterations per epoch of this many sites (equal effort).
 MIN_SITES_FOR_UPDATES = 2

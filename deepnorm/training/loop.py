@@ -12,7 +12,9 @@
   (K+1)x(K+1) confusion matrix on the validation patches (rows: true class, real domains then
   "generated"; adversarial method only);
 - ``checkpoint.pt`` (atomic, every epoch: networks, optimizers, schedulers, sampler position,
-  augmentation and global RNG states, history), ``final.pt`` (networks) and ``DONE``.
+  augmentation and global RNG states, history), ``final.pt`` (networks) and ``DONE``;
+- ``fit.json`` for a population method ("nyul"): fitted on the training subjects of every site
+  before the first epoch; a resumed run reads it back instead of fitting again.
 
 A finished run with the same configuration and data is reused. ``resume=True`` continues from
 the last checkpoint and ends with exactly the weights of an uninterrupted run (same seed -> same
@@ -271,6 +273,13 @@ def _train(config: Config, root: Path, manifest: Manifest, folder: Path, *, resu
         if not volumes[name]:
             raise RunError(f"no {name} subjects for sites {config.data.sites} under {root}: check the data root")
     method = method_for(config)
+    checkpoint_path = folder / runs.CHECKPOINT
+    resuming = resume and checkpoint_path.is_file()
+    if method.needs_fit:
+        if resuming:  # the fit the finished epochs were trained with, never a new one
+            runs.read_fit(folder, method)
+        else:  # a population method learns from the training subjects of every site
+            method.fit([(p.image, p.mask) for p in volumes["train"]])
     domain_of = {site: z for z, site in enumerate(config.data.sites)}
 
     def sampler_for(split: str, offset: int) -> PatchSampler:
@@ -294,8 +303,7 @@ def _train(config: Config, root: Path, manifest: Manifest, folder: Path, *, resu
     opts = method.optimizers(nets)
     history: list[dict[str, Any]] = []
     start_epoch = 0
-    checkpoint_path = folder / runs.CHECKPOINT
-    if resume and checkpoint_path.is_file():
+    if resuming:
         state = load_checkpoint(checkpoint_path, map_location=device)
         fix = "it is not a checkpoint of this run: train again with force=True (--force)"
         missing = [k for k in ("epoch", "nets", "optimizers", "batches", "history", "rng") if k not in state]
@@ -319,6 +327,8 @@ def _train(config: Config, root: Path, manifest: Manifest, folder: Path, *, resu
             config.to_yaml(folder / runs.CONFIG)
             runs.write_run_info(folder, config, manifest)
             atomic_write_text(folder / runs.SPLITS, json.dumps(splits, indent=2) + "\n")
+            if method.needs_fit:
+                runs.write_fit(folder, method)
         seed_everything(seed)  # every rank starts from the same RNG state
 
     train_nets = nets

@@ -8,6 +8,8 @@ A run folder ``<runs_dir>/<run_key>/`` carries everything needed to use the run 
 - ``splits.json``: ``{site: {train, val, test: subject ids}}``;
 - ``history.csv`` (one row per epoch), ``confusion.json`` and ``confusion/epoch-NNN.json``;
 - ``checkpoint.pt`` (every epoch), ``final.pt`` (networks) and ``DONE``;
+- ``fit.json``: what a population method (``needs_fit``: "nyul") learned from the training
+  volumes, written before the first epoch and restored on resume and by :func:`load_run`;
 - ``eval/``: evaluations of the run; ``.lock``: held by the process that trains it.
 
 The folder name :func:`run_key` hashes the configuration and the digest of the data's content,
@@ -64,6 +66,7 @@ CONFUSION = "confusion.json"
 CONFUSION_DIR = "confusion"
 EVAL_DIR = "eval"
 LOCK = ".lock"
+FIT = "fit.json"
 
 #: files a finished run must hold
 _REQUIRED = (CONFIG, SPLITS, HISTORY, FINAL, DONE)
@@ -183,6 +186,33 @@ def finished_epochs(folder: Path) -> int:
     return len(read_history(path)) if path.is_file() else 0
 
 
+def write_fit(folder: Path, method: Method) -> None:
+    """Write ``fit.json``: the method's name and what it learned (:meth:`Method.fit_state`)."""
+    text = json.dumps({"method": method.name, "state": method.fit_state()}, indent=1)
+    atomic_write_text(folder / FIT, text + "\n")
+
+
+def read_fit(folder: Path, method: Method) -> None:
+    """Load ``fit.json`` of `folder` into `method` (:meth:`Method.load_fit`).
+
+    Raises:
+        RunError: the file is missing, corrupt, or holds another method's or configuration's fit
+            (names the file and the fix).
+    """
+    path = folder / FIT
+    fix = "train the run again with force=True (--force), which fits it on the training volumes again"
+    if not path.is_file():
+        raise RunError(f"{path} is missing: method {method.name!r} needs the fit it learned from the run's training "
+                       f"volumes, and refitting it silently could change the run; {fix}")
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(saved, dict) or saved.get("method") != method.name or not isinstance(saved.get("state"), dict):
+            raise ValueError(f"expected {{'method': {method.name!r}, 'state': {{...}}}}")
+        method.load_fit(saved["state"])
+    except (ValueError, DataError) as err:
+        raise RunError(f"{path} is not a usable fit of this run ({err}); {fix}") from None
+
+
 def clear_run(folder: Path) -> None:
     """Delete everything in `folder` but its lock file (held by the caller)."""
     for child in folder.iterdir():
@@ -246,6 +276,7 @@ class Run:
     discriminator: nn.Module | None
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     info: RunInfo | None = None
+    _prepare: Method | None = field(default=None, repr=False, compare=False)
 
     @property
     def method(self) -> str:
@@ -316,9 +347,15 @@ class Run:
         return [pad_to(prepared[s], shape) for s in ids]
 
     def _method(self) -> Method:
+        """The run's method, with its saved fit (``fit.json``) when it has one; built once."""
         from deepnorm.training.methods import method_for
 
-        return method_for(self.config)
+        if self._prepare is None:
+            method = method_for(self.config)
+            if method.needs_fit:
+                read_fit(self.folder, method)
+            self._prepare = method
+        return self._prepare
 
     def _check(self, image: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
         image = np.asarray(image, dtype=np.float32)
@@ -350,7 +387,8 @@ class Run:
     def normalize_volume(self, image: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         """The normalized volume (C, X, Y, Z) float32 of a prepared image (C, X, Y, Z).
 
-        segmenter: the input; standardization: z-score on the brain; preprocessor/adversarial:
+        segmenter: the input; standardization and the classical methods: their volume transform
+        (:meth:`Method.prepare_volume`; nyul with the run's saved fit); preprocessor/adversarial:
         G by sliding window (patch and stride of the config), then 0 outside `mask` when given.
         """
         image, mask = self._check(image, mask)
@@ -365,7 +403,8 @@ class Run:
     def segment_volume(self, image: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         """Class probabilities (4, X, Y, Z) of softmax(S(G(x))) averaged over sliding windows.
 
-        G and S run patch by patch, as in training; `mask` only matters for "standardization".
+        G and S run patch by patch, as in training; `mask` matters only to the methods whose volume
+        transform uses the brain (standardization_brain and the classical methods).
         """
         image, mask = self._check(image, mask)
         prepared = self._method().prepare_volume(image, mask)
@@ -392,8 +431,8 @@ def load_run(folder: str | Path, *, device: str | torch.device = "auto") -> Run:
     """Load a finished run folder (networks in eval mode on `device`: "auto", "cpu", "cuda").
 
     Raises:
-        RunError: the folder is missing, incomplete, or holds files of another configuration
-            (names the file and the fix).
+        RunError: the folder is missing, incomplete, holds files of another configuration, or
+            lacks the ``fit.json`` its method needs (names the file and the fix).
     """
     from deepnorm.devices import resolve_device
     from deepnorm.training.checkpoint import load_checkpoint
@@ -424,4 +463,6 @@ def load_run(folder: str | Path, *, device: str | torch.device = "auto") -> Run:
             raise RunError(f"{folder / FINAL} has no {name} weights; {fix}")
         load_state(net, state["nets"][name], folder / FINAL, name, fix)
         net.to(device).eval()
-    return Run(folder, config, splits, history, nets.generator, nets.segmenter, nets.discriminator, device, info)
+    run = Run(folder, config, splits, history, nets.generator, nets.segmenter, nets.discriminator, device, info)
+    run._method()  # a population method's fit.json is read now: a missing one is reported at load
+    return run

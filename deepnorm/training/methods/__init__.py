@@ -1,5 +1,6 @@
-"""Training methods by name: segmenter, standardization, preprocessor, adversarial (and the extra
-baseline standardization_brain; beyond the paper, contrast_randomisation).
+"""Training methods by name: segmenter, standardization, preprocessor, adversarial (the paper's),
+the extra baseline standardization_brain, and beyond the paper the classical normalizers nyul,
+whitestripe, fcm and kde (:mod:`deepnorm.training.methods.classical`) and contrast_randomisation.
 
 >>> from deepnorm.training.config import profile
 >>> get_method("preprocessor")(profile("smoke")).uses_generator
@@ -12,6 +13,7 @@ from deepnorm.errors import ConfigError
 from deepnorm.training.config import Config
 from deepnorm.training.methods.adversarial import Adversarial
 from deepnorm.training.methods.base import Method, Nets, Optimizers, unwrap
+from deepnorm.training.methods.classical import FCM, KDE, Nyul, WhiteStripe
 from deepnorm.training.methods.preprocessor import Preprocessor
 from deepnorm.training.methods.randomisation import ContrastRandomisation
 from deepnorm.training.methods.segmenter import Segmenter
@@ -21,9 +23,10 @@ from deepnorm.training.methods.standardization import (
 )
 
 REGISTRY: dict[str, type[Method]] = {
-    cls.name: cls for cls in (Segmenter, Standardization, StandardizationBrain, Preprocessor, Adversarial)
+    cls.name: cls
+    for cls in (Segmenter, Standardization, StandardizationBrain, Preprocessor, Adversarial,  # the paper's
+                Nyul, WhiteStripe, FCM, KDE, ContrastRandomisation)  # beyond the paper
 }
-REGISTRY[ContrastRandomisation.name] = ContrastRandomisation  # beyond the paper
 
 
 def get_method(name: str) -> type[Method]:
@@ -39,6 +42,7 @@ def method_for(config: Config) -> Method:
 
 
 __all__ = [
-    "REGISTRY", "Adversarial", "ContrastRandomisation", "Method", "Nets", "Optimizers", "Preprocessor", "Segmenter",
-    "Standardization", "StandardizationBrain", "get_method", "method_for", "unwrap",
+    "FCM", "KDE", "REGISTRY", "Adversarial", "ContrastRandomisation", "Method", "Nets", "Nyul", "Optimizers",
+    "Preprocessor", "Segmenter", "Standardization", "StandardizationBrain", "WhiteStripe", "get_method", "method_for",
+    "unwrap",
 ]

@@ -4,15 +4,19 @@ A method (one small module each, registered by name in ``deepnorm.training.metho
 
 - which networks it builds (:meth:`Method.build`): S always, G for the pre-processor and
   adversarial methods, D for the adversarial method only;
-- how a whole volume is given to S (:meth:`Method.prepare_volume`: identity, or a z-score on the
-  brain for "standardization"), before patches are drawn or windows slide;
+- how a whole volume is given to S (:meth:`Method.prepare_volume`: identity, a z-score for
+  "standardization", a classical normalizer of :mod:`~deepnorm.training.methods.classical`),
+  before patches are drawn or windows slide;
+- for a population method (``needs_fit``, e.g. "nyul"), what it learns once from the training
+  volumes of every site (:meth:`Method.fit`), saved in the run folder as :meth:`Method.fit_state`
+  and restored with :meth:`Method.load_fit`; the other methods learn nothing;
 - how a patch batch is normalized (:meth:`Method.normalize`: identity, or G);
 - how one training iteration runs (:meth:`Method.train_iteration`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -93,6 +97,8 @@ class Method:
     name: ClassVar[str] = ""
     uses_generator: ClassVar[bool] = False
     uses_discriminator: ClassVar[bool] = False
+    #: whether prepare_volume needs what :meth:`fit` learns from the training volumes
+    needs_fit: ClassVar[bool] = False
 
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -138,6 +144,17 @@ class Method:
         return Optimizers(gs, d, gs_scheduler, d_scheduler)
 
     # ------------------------------------------------------------------ data
+    def fit(self, volumes: Sequence[tuple[np.ndarray, np.ndarray | None]]) -> None:
+        """Learn from the training volumes ((C, X, Y, Z) float32 image, (X, Y, Z) bool mask or None) of
+        every site, once, before :meth:`prepare_volume`; nothing by default."""
+
+    def fit_state(self) -> dict[str, Any]:
+        """What :meth:`fit` learned, as a JSON-ready dict (empty by default)."""
+        return {}
+
+    def load_fit(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`fit_state` returned (nothing by default)."""
+
     def prepare_volume(self, image: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
         """The volume (C, X, Y, Z) float32 as S's pipeline takes it (identity by default)."""
         return np.asarray(image, dtype=np.float32)
