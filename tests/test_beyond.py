@@ -74,3 +74,35 @@ def test_report_adds_the_beyond_section_and_marks_the_extra_rows(tmp_path: Path)
     table4 = text[text.index("### Table 4"):text.index("### Table 5")]
     assert "(beyond the paper)" in table4 and "0.0100" in table4
     assert "| 0.800 | 0.600 | 0.600 | 0.600 | 0.600 | 3.000 |" in section
+
+
+def test_holdout_scanner_sends_all_its_subjects_to_test_and_keeps_the_others_split(smoke_root: Path) -> None:
+    from deepnorm.data.prepared import site_splits
+    from deepnorm.data.sites import open_site
+
+    dataset = open_site(smoke_root, "abide")
+    held = [s for s in dataset.subject_ids if dataset.scanner_of(s) == beyond.HOLDOUT_SCANNER]
+    assert held, "the smoke phantom has no subject of the held-out scanner"
+    plain = site_splits(smoke_root, "abide", 0)
+    out = site_splits(smoke_root, "abide", 0, (beyond.HOLDOUT_SCANNER,))
+    assert set(held) <= set(out["test"])
+    assert not set(held) & (set(out["train"]) | set(out["val"]))
+    assert sorted(sum(out.values(), [])) == sorted(sum(plain.values(), []))  # every subject, once
+
+
+def test_holdout_scanners_stay_out_of_the_hash_unless_given_and_are_checked(smoke_root: Path) -> None:
+    from deepnorm.data.prepared import check_holdout
+    from deepnorm.errors import DataError
+    from deepnorm.training.config import profile
+
+    plain = profile("smoke")
+    assert "holdout_scanners" not in plain.to_dict()["data"]
+    held = profile("smoke", **{"data.holdout_scanners": ("STANFORD",), "data.sites": ("iseg", "mrbrains", "abide")})
+    assert held.stable_hash() != plain.replace(**{"data.sites": ("iseg", "mrbrains", "abide")}).stable_hash()
+    assert type(held).from_dict(held.to_dict()) == held
+    check_holdout(smoke_root, held.data)
+    with pytest.raises(DataError, match="NOWHERE"):
+        check_holdout(smoke_root, held.replace(**{"data.holdout_scanners": ("NOWHERE",)}).data)
+    assert profile("smoke", **{"data.holdout_scanners": "USM, STANFORD"}).data.holdout_scanners == ("STANFORD", "USM")
+    with pytest.raises(ConfigError, match="holdout_scanners"):
+        profile("smoke", **{"data.holdout_scanners": [3]})

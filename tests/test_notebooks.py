@@ -135,6 +135,9 @@ def test_reproduce_beyond_smoke_adds_the_unseen_site_and_b1_b3(smoke_reproductio
     assert len(read_table("table3_beyond", r.results)) == 2 * (len(beyond.CLASSICAL) + 1)
     assert len(read_table("table4_beyond", r.results)) == 2 * len(beyond.CLASSICAL)
     assert (r.figures / "unseen_site.png").is_file()
+    scanner = read_table("unseen_scanner", r.results)
+    assert [row["method"] for row in scanner] == list(beyond.UNSEEN_METHODS)
+    assert all(row["held_out"] == beyond.HOLDOUT_SCANNER and row["n_subjects"] >= 1 for row in scanner)
     text = r.report.read_text(encoding="utf-8")
     assert text.split("## The data")[0] == header_before  # the paper's reproduction still heads the report
     rows = re.findall(r"^\| (B\d) \| .* \| (holds|does not hold|inconclusive|not measured) \|", text, flags=re.MULTILINE)

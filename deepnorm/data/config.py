@@ -52,6 +52,10 @@ class DataConfig:
         patches_per_site: training patches drawn per site and epoch (the paper's 40,000).
         val_patches_per_site: fixed validation patches per site (the paper's 12,000).
         bias_augment: probability that a training patch gets a random Eq. 7 bias field.
+        holdout_scanners: scanners (e.g. ABIDE's "STANFORD") whose subjects never enter training
+            or validation: every one of them goes to its site's test split, so the run can be
+            tested on a scanner it never saw. Empty (the default) for every experiment of the
+            paper, and then left out of the configuration's dict and hash.
     """
 
     sites: tuple[str, ...] = ("iseg", "mrbrains")
@@ -61,6 +65,7 @@ class DataConfig:
     patches_per_site: int = 400
     val_patches_per_site: int = 64
     bias_augment: float = 0.5
+    holdout_scanners: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sites", tuple(self.sites))
@@ -83,6 +88,9 @@ class DataConfig:
         if not isinstance(self.bias_augment, (int, float)) or not 0.0 <= self.bias_augment <= 1.0:
             _fail("data.bias_augment", self.bias_augment, "expected a probability in [0, 1]")
         object.__setattr__(self, "bias_augment", float(self.bias_augment))
+        if isinstance(self.holdout_scanners, str) or not all(isinstance(s, str) and s for s in self.holdout_scanners):
+            _fail("data.holdout_scanners", self.holdout_scanners, "expected a list of scanner names, e.g. ['STANFORD']")
+        object.__setattr__(self, "holdout_scanners", tuple(sorted(set(self.holdout_scanners))))
 
     @property
     def n_domains(self) -> int:

@@ -150,15 +150,43 @@ def load_prepared(path: str | Path) -> Any:
 
 
 # --------------------------------------------------------------------------- sites and splits
-def site_splits(data_root: str | Path, site: str, seed: int = 0) -> dict[str, list[str]]:
-    """train/val/test subject ids of `site` under `data_root`, fixed by `seed`."""
+def site_splits(data_root: str | Path, site: str, seed: int = 0,
+                holdout_scanners: tuple[str, ...] = ()) -> dict[str, list[str]]:
+    """train/val/test subject ids of `site` under `data_root`, fixed by `seed`.
+
+    The subjects of `holdout_scanners` are left out of the split and all added to "test"; the
+    others are split as without them.
+    """
     from deepnorm.data.sites import open_site
     from deepnorm.data.splits import make_splits
 
     dataset = open_site(data_root, site)
     ids = list(dataset.subject_ids)
     scanners = {s: dataset.scanner_of(s) for s in ids}
-    return make_splits(ids, site, seed=seed, scanners=scanners)
+    held = sorted(s for s in ids if scanners[s] in holdout_scanners)
+    kept = [s for s in ids if s not in held]
+    if held and len(kept) < 2:
+        raise DataError(f"site {site!r} keeps {len(kept)} subject(s) once scanners {list(holdout_scanners)} are held out; "
+                        "a split needs at least 2: hold out fewer scanners")
+    splits = make_splits(kept, site, seed=seed, scanners={s: scanners[s] for s in kept})
+    splits["test"] = sorted(splits["test"] + held)
+    return splits
+
+
+def check_holdout(data_root: str | Path, data: DataConfig) -> None:
+    """DataError unless every scanner of ``data.holdout_scanners`` has subjects in one of ``data.sites``."""
+    if not data.holdout_scanners:
+        return
+    from deepnorm.data.sites import open_site
+
+    found = set()
+    for site in data.sites:
+        dataset = open_site(data_root, site)
+        found |= {dataset.scanner_of(s) for s in dataset.subject_ids}
+    missing = sorted(set(data.holdout_scanners) - found)
+    if missing:
+        raise DataError(f"data.holdout_scanners {missing}: no subject of {list(data.sites)} under {data_root} comes from "
+                        f"them; the scanners there are {sorted(found)}")
 
 
 def prepare_site(
@@ -264,7 +292,7 @@ def prepare_split(
 
     if split not in SPLIT_NAMES:
         raise DataError(f"split {split!r} does not exist; use one of {', '.join(SPLIT_NAMES)}")
-    ids = site_splits(data_root, site, seed)[split]
+    ids = site_splits(data_root, site, seed, data.holdout_scanners)[split]
     shape = common_padded_shape(data_root, data, runs_dir=runs_dir)
     prepared = prepare_site(data_root, data, site, runs_dir=runs_dir, subject_ids=ids, progress=progress)
     return [pad_to(prepared[s], shape) for s in ids]
@@ -279,7 +307,8 @@ def prepare_all(
     progress: bool = False,
 ) -> tuple[dict[str, list[Any]], dict[str, dict[str, list[str]]]]:
     """({split: Prepared volumes of every site, in SITES order}, {site: its splits})."""
-    splits = {site: site_splits(data_root, site, seed) for site in data.sites}
+    check_holdout(data_root, data)
+    splits = {site: site_splits(data_root, site, seed, data.holdout_scanners) for site in data.sites}
     volumes: dict[str, list[Any]] = {name: [] for name in SPLIT_NAMES}
     for site in data.sites:
         for name in SPLIT_NAMES:

@@ -98,24 +98,27 @@ def notebook_context(*, profile: str, data_root: str, seed: int, device: str, re
 
 # --------------------------------------------------------------------------- runs
 def config_for(ctx: Context, method: str, sites: Sequence[str], *, modalities: Sequence[str] = ("t1",),
-               lam: float | None = None) -> Config:
-    """The profile's configuration for one training of `method` on `sites`."""
+               lam: float | None = None, holdout_scanners: Sequence[str] = ()) -> Config:
+    """The profile's configuration for one training of `method` on `sites` (without the subjects of
+    `holdout_scanners`, which all go to the test split)."""
     from deepnorm.training.config import profile as load_profile
 
     overrides: dict[str, Any] = {"train.method": method, "data.sites": tuple(sites), "data.modalities": tuple(modalities),
                                  "train.seed": ctx.seed, "train.device": ctx.device}
     if lam is not None:
         overrides["train.lam"] = float(lam)
+    if holdout_scanners:
+        overrides["data.holdout_scanners"] = tuple(holdout_scanners)
     return load_profile(ctx.profile, **overrides)
 
 
 def run_for(ctx: Context, method: str, sites: Sequence[str], *, modalities: Sequence[str] = ("t1",),
-            lam: float | None = None) -> Run:
+            lam: float | None = None, holdout_scanners: Sequence[str] = ()) -> Run:
     """Train (or reuse) one run and load it on the context's device."""
     from deepnorm.training.loop import train
     from deepnorm.training.runs import load_run
 
-    config = config_for(ctx, method, sites, modalities=modalities, lam=lam)
+    config = config_for(ctx, method, sites, modalities=modalities, lam=lam, holdout_scanners=holdout_scanners)
     key = config.stable_hash()
     if key not in ctx._runs:
         # resume=True: a reproduction that was stopped continues its unfinished runs (same

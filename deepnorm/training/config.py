@@ -255,10 +255,13 @@ class Config:
 
     # ----------------------------------------------------------------- serialisation
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON/YAML-able dict (tuples become lists; no ``train.randomisation`` when it is None)."""
+        """Plain JSON/YAML-able dict (tuples become lists; no ``train.randomisation`` when it is None,
+        no ``data.holdout_scanners`` when it is empty)."""
         values = json.loads(json.dumps(dataclasses.asdict(self)))
         if values["train"]["randomisation"] is None:  # the other methods' configs keep their hashes
             del values["train"]["randomisation"]
+        if not values["data"]["holdout_scanners"]:  # likewise every run that holds no scanner out
+            del values["data"]["holdout_scanners"]
         return values
 
     @classmethod

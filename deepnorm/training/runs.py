@@ -326,7 +326,7 @@ class Run:
             raise DataError(f"split {split!r} does not exist; use one of {', '.join(SPLIT_NAMES)}")
         if site in self.splits:
             return list(self.splits[site][split])
-        return site_splits(data_root, site, self.seed)[split]
+        return site_splits(data_root, site, self.seed, self.config.data.holdout_scanners)[split]
 
     def prepare_split(self, data_root: Path, site: str, split: str = "test", *, runs_dir: str | Path | None = None,
                       progress: bool = False) -> list[Prepared]:
