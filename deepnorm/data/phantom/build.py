@@ -15,9 +15,9 @@ Every subject comes from one numpy Generator seeded by (seed, site index, subjec
 subject does not depend on the others and the same seed gives the same arrays. Profiles:
 ``smoke`` (4 mm voxels, 10/5/5 subjects, seconds), ``cpu`` (default: 1.5 mm iSEG, MRBrainS's
 real 0.958 x 0.958 x 3 mm, ABIDE 20 subjects over 4 scanners at 1.5 mm), ``paper`` (1 mm).
-Each site's anatomy and contrast, with their sources: data/README.md. Measured on 2 CPU cores
-shared with another job: cpu ~65 s (version 1: ~35 s, measured earlier under other load), ~10 s of it the
-template's one-off preparation; paper ~2-6 s per subject (55 subjects).
+Each site's anatomy and contrast, with their sources: data/README.md. Measured on 2 quiet CPU
+cores: cpu 44 s (59-65 s on a loaded machine; version 1: ~35 s), ~10 s of it the template's
+one-off preparation; paper ~2-6 s per subject (55 subjects).
 Command line: ``deepnorm data phantom [--profile smoke|cpu|paper] [--root DIR] [--seed N] [--force]``.
 """
 
