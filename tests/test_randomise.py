@@ -156,7 +156,7 @@ def test_beyond_the_paper_not_in_its_tables():
     assert "contrast_randomisation" not in PAPER_METHODS and "contrast_randomisation" not in NORMALIZERS
     assert NORMALIZERS == ("standardization", "standardization_brain", "preprocessor", "adversarial")
     assert set(REGISTRY) == set(METHODS)
-    assert display_name("contrast_randomisation") == "Contrast randomisation"
+    assert display_name("contrast_randomisation") == "Contrast randomisation (beyond the paper)"
 
 
 # --------------------------------------------------------------------------- the method

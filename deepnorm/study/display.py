@@ -51,8 +51,10 @@ TABLE_CLAIMS: dict[str, tuple[str, ...]] = {
 
 _VALUE_NAMES: dict[str, Mapping[str, str]] = {
     "train_site": SITE_NAMES, "test_site": SITE_NAMES, "site": SITE_NAMES, "setting": SETTING_NAMES,
-    "method": METHOD_NAMES, "stage": STAGE_NAMES, "modalities": MODALITY_NAMES,
+    "method": METHOD_NAMES, "stage": STAGE_NAMES, "modalities": MODALITY_NAMES, "held_out": SITE_NAMES,
 }
+#: Columns whose values join several site keys ("iseg–mrbrains", "iseg+mrbrains").
+_JOINED_SITES: dict[str, str] = {"pair": "–", "trained_on": "+"}
 
 
 def column_name(key: str) -> str:
@@ -62,6 +64,11 @@ def column_name(key: str) -> str:
 
 def value_name(key: str, value: Value) -> Value:
     """The display form of `value` in column `key`: site, method, setting, stage or input names."""
+    if key in _JOINED_SITES and isinstance(value, str):
+        sep = _JOINED_SITES[key]
+        if value.startswith("abide scanners"):
+            return "ABIDE scanners" + value[len("abide scanners"):]
+        return f" {sep} ".join(SITE_NAMES.get(part, part) for part in value.split(sep))
     names = _VALUE_NAMES.get(key)
     return names.get(str(value), value) if names is not None and isinstance(value, str) else value
 
