@@ -43,7 +43,7 @@ from deepnorm.training.config import PROFILES
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Options of ``deepnorm reproduce``."""
     parser.add_argument("--profile", default="cpu", choices=PROFILES,
-                        help="cpu (default: every table on the phantom, about 40-45 min a seed on 2 cores), "
+                        help="cpu (default: every table on the phantom, about 70 min a seed on 2 cores), "
                         "smoke (seconds, for tests) or paper (the paper's settings: real data and a GPU)")
     parser.add_argument("--data-root", default=None, help="real data root (default: the embedded phantom)")
     parser.add_argument("--seed", type=int, default=0,
