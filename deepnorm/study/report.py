@@ -72,6 +72,11 @@ def _empties(row: Mapping[str, Any]) -> str:
     return "/".join(_fmt(row.get(f"empty_{t}"), 0) for t in ("csf", "gm", "wm"))
 
 
+def _verdict_table(verdicts: Sequence[claims.Verdict], names: tuple[str, str] = ("claim", "statement")) -> str:
+    """Verdicts as a Markdown table: id, statement, verdict, numbers."""
+    return _md_table([*names, "verdict", "numbers"], [[v.claim, v.text, v.verdict, v.evidence] for v in verdicts])
+
+
 def _find(rows: Sequence[Mapping[str, Any]], **keys: Any) -> Mapping[str, Any]:
     for row in rows:
         if all(str(row.get(k)) == str(v) for k, v in keys.items()):
@@ -102,8 +107,7 @@ def _section_data(tables: Mapping[str, Any]) -> str:
              "the real data set (`data/README.md`), none was moved to make a claim hold. D1 is C1's criterion plus "
              "a high in-domain Dice, so **C1 is a property of the data used to check the phantom, not an independent "
              "confirmation of the paper**.", "",
-             _md_table(["check", "pattern", "verdict", "numbers"],
-                       [[v.claim, v.text, v.verdict, v.evidence] for v in verdicts])]
+             _verdict_table(verdicts, ("check", "pattern"))]
     sites = tables.get("data_sites") or []
     if sites:
         body = [[plot_names.SITE_NAMES.get(str(r.get("site")), str(r.get("site"))),
@@ -235,8 +239,7 @@ def _section_beyond(tables: Mapping[str, Any]) -> str:
              "normalizer), trained with the same effort as the paper's methods; and a site that training never saw "
              "(`make reproduce-beyond`, notebook `07_beyond_unseen_site`). Criteria in `deepnorm/study/claims.py`, "
              "fixed before the runs.", "",
-             _md_table(["claim", "statement", "verdict", "numbers"],
-                       [[v.claim, v.text, v.verdict, v.evidence] for v in verdicts])]
+             _verdict_table(verdicts)]
     unseen = tables.get("unseen_site") or []
     if unseen:
         body = [[METHOD_NAMES.get(str(r.get("method")), str(r.get("method"))),
