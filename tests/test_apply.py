@@ -124,16 +124,70 @@ def test_a_mask_must_share_the_t1s_place_in_space(smoke_run, scan, tmp_path, nam
         _inputs(run, scan, None, mask)
 
 
-def test_normalize_refuses_a_run_without_a_generator(smoke_run, scan):
+def test_normalize_refuses_a_run_that_leaves_the_image_unchanged(smoke_run, scan):
     from deepnorm.errors import RunError
     from deepnorm.evaluation.apply import normalize_scan, normalizing_methods
+    from deepnorm.training.methods import REGISTRY
     from deepnorm.training.runs import load_run
 
-    assert set(normalizing_methods()) == {"preprocessor", "adversarial"}  # the paper's methods with a G
+    # a generator or a volume transform of its own: the two methods that feed S the image as it is are left out
+    assert set(normalizing_methods()) == set(REGISTRY) - {"segmenter", "contrast_randomisation"}
+    assert {"preprocessor", "adversarial", "standardization", "nyul", "whitestripe"} <= set(normalizing_methods())
     run = load_run(smoke_run, device="cpu")
-    run.config = run.config.replace(**{"train.method": "segmenter"})
-    with pytest.raises(RunError, match="preprocessor or adversarial"):
-        normalize_scan(run, scan)
+    for method in ("segmenter", "contrast_randomisation"):
+        run.config = run.config.replace(**{"train.method": method})
+        with pytest.raises(RunError, match=f"{method}.*unchanged"):
+            normalize_scan(run, scan)
+
+
+@pytest.fixture(scope="module")
+def volume_method_runs(smoke_root, smoke_config, smoke_runs_dir):
+    """Finished smoke runs of two volume-transform methods: the brain z-score and Nyúl (with its fit)."""
+    from deepnorm.training.loop import train
+    from deepnorm.training.runs import load_run
+
+    return {method: load_run(train(smoke_config.replace(**{"train.method": method}), data_root=smoke_root,
+                                   runs_dir=smoke_runs_dir, progress=False), device="cpu")
+            for method in ("standardization_brain", "nyul")}
+
+
+def _normalized_brain(run, scan, brain, tmp_path) -> tuple[np.ndarray, np.ndarray]:
+    from deepnorm.evaluation.apply import normalize_scan
+
+    mask_path = save_volume(brain, tmp_path / "brain.nii.gz")
+    (out,) = normalize_scan(run, scan, mask=mask_path)
+    source = load_volume(scan)
+    assert out.shape == source.shape and np.isfinite(out.data).all()
+    np.testing.assert_allclose(out.affine, source.affine, atol=1e-5)
+    inside = np.asarray(brain.data) > 0
+    assert not out.data[~inside].any()  # 0 outside the brain
+    return out.data[inside].astype(np.float64), load_volume(scan).data[inside].astype(np.float64)
+
+
+def test_normalize_with_a_brain_zscore_run_gives_mean_0_sd_1_in_the_brain(volume_method_runs, scan, brain, tmp_path):
+    """standardization_brain's law on the user's scan: the brain has mean 0 and sd 1 on the run's grid.
+    Back on the scan's finer grid, linear interpolation smooths, so the sd may only fall a little
+    below 1 (0.91 measured on this scan), never rise above it."""
+    values, _ = _normalized_brain(volume_method_runs["standardization_brain"], scan, brain, tmp_path)
+    assert abs(values.mean()) < 0.1
+    assert 0.8 < values.std() < 1.02
+
+
+def test_normalize_with_a_nyul_run_puts_the_brain_on_the_fitted_standard_scale(volume_method_runs, scan, brain,
+                                                                              tmp_path):
+    """Nyúl's law on the user's scan: its brain percentiles land on the standard scale of the run's fit.json
+    (up to the resampling), and the map is monotone in the input."""
+    import json
+
+    from scipy.stats import spearmanr
+
+    run = volume_method_runs["nyul"]
+    state = json.loads((run.folder / "fit.json").read_text(encoding="utf-8"))["state"]
+    values, inputs = _normalized_brain(run, scan, brain, tmp_path)
+    scale = np.asarray(state["channels"]["t1"])
+    landmarks = np.percentile(values, state["percentiles"])
+    np.testing.assert_allclose(landmarks[1:-1], scale[1:-1], atol=0.06 * (scale[-1] - scale[0]))
+    assert spearmanr(values, inputs).statistic > 0.9
 
 
 @pytest.mark.parametrize("codes, ext", [("LIA", ".mgz"), ("PSR", ".nii.gz")])

@@ -260,7 +260,7 @@ CASES = [
     Case("--lambda with the segmenter method", lambda_without_discriminator, lambda c: r"--lambda.*segmenter.*adversarial", 2),
     Case("--mask shifted by 50 mm", mask_shifted, lambda c: re.escape(str(c.tmp / "mask.nii.gz")) + r".*50\.00 mm", 2),
     Case("--mask flipped", mask_flipped, lambda c: re.escape(str(c.tmp / "mask-flipped.nii.gz")) + ".*oriented", 2),
-    Case("normalize with a segmenter run", segmenter_run, lambda c: r"'segmenter'.*no generator.*preprocessor or adversarial", 2),
+    Case("normalize with a segmenter run", segmenter_run, lambda c: r"'segmenter'.*unchanged.*no normalized image.*adversarial.*or kde", 2),
     Case("a 2D image", image_2d, lambda c: re.escape(str(c.tmp / "slice.nii.gz")), 2),
     Case("a constant image", constant_image, lambda c: re.escape(str(c.tmp / "constant.nii.gz")) + ".*constant", 2),
     Case("folder mode into its own input folder", folder_into_itself, lambda c: re.escape(str(c.tmp / "scans")) + ".*input folder", 2),

@@ -27,7 +27,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("data", "phantom"): ("deepnorm.cli.data", "build the embedded multi-site phantom data set"),
     ("train",): ("deepnorm.cli.train", "train one method on one or more sites; prints the run folder"),
     ("evaluate",): ("deepnorm.cli.evaluate", "evaluate a finished run on its test subjects"),
-    ("normalize",): ("deepnorm.cli.apply", "normalize your own scans (a file or a folder) with a trained run's generator"),
+    ("normalize",): ("deepnorm.cli.apply", "normalize your own scans (a file or a folder) with a trained run's normalizer (a generator, a z-score or a classical method)"),
     ("segment",): ("deepnorm.cli.apply", "segment your own scans (a file or a folder) into CSF/GM/WM with a trained run"),
     ("runs", "list"): ("deepnorm.cli.runs", "list the trained runs of a runs folder: alias, method, sites, test Dice"),
     ("reproduce",): ("deepnorm.cli.reproduce", "run every notebook (all tables and figures), then write REPORT.md"),

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from deepnorm.cli import one_line, os_error_message
 from deepnorm.cli._paths import output_file, writable_folder
 from deepnorm.errors import ConfigError, DataError, DeepnormError
-from deepnorm.evaluation.apply import normalize_scan, require_generator, segment_scan
+from deepnorm.evaluation.apply import normalize_scan, require_normalizer, segment_scan
 
 if TYPE_CHECKING:
     from deepnorm.data.volume import Volume
@@ -92,8 +92,8 @@ def _load(args: argparse.Namespace, normalizing: bool) -> Run:
     from deepnorm.training.runs import load_run
 
     config_file = Path(args.run) / "config.yaml"
-    if normalizing and config_file.is_file():  # refuse a run without a generator before loading networks
-        require_generator(Config.from_yaml(config_file), args.run)
+    if normalizing and config_file.is_file():  # refuse a run with no normalized image before loading networks
+        require_normalizer(Config.from_yaml(config_file), args.run)
     return load_run(args.run, device=args.device)
 
 

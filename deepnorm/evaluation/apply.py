@@ -5,7 +5,8 @@
 
 The scan is pre-processed exactly as in training (skull strip with the mask or the non-zero
 voxels, crop, resample to the run's voxel size, [0, 1] scaling), passed through the run's
-generator (normalize) or generator + segmenter (segment), and written back **on the input's
+normalizer (a generator, or the method's volume transform: a z-score, or a classical
+normalizer with the run's saved fit) and segmenter, and written back **on the input's
 voxel grid with the input's affine**: the output overlays the input in any viewer.
 
 Orientation: the scan is processed in the closest canonical RAS orientation, as in training (the
@@ -17,8 +18,9 @@ and the same scan stored in another orientation give the same outputs, once reor
 Inputs are checked before any inference: a second contrast and a mask must share the T1's
 shape *and* its affine once in RAS order (same voxels in the same place, within
 :data:`AFFINE_TOLERANCE_MM`; a file that stores the same grid in another voxel order is
-accepted), and a constant or empty image is refused. Only runs with a generator (see
-:func:`normalizing_methods`) can normalize: the others have no normalized image to give.
+accepted), and a constant or empty image is refused. Only runs that transform the image before S
+(see :func:`normalizing_methods`) can normalize: the segmenter alone and contrast randomisation
+have no normalized image to give.
 """
 
 from __future__ import annotations
@@ -39,20 +41,22 @@ AFFINE_TOLERANCE_MM = 1e-2
 
 
 def normalizing_methods() -> list[str]:
-    """The training methods whose runs have a generator, i.e. a normalized image to give."""
+    """The training methods whose runs have a normalized image to give: a generator (preprocessor,
+    adversarial) or a volume transform (standardization, standardization_brain and the classical
+    normalizers, nyul with the run's saved fit)."""
     from deepnorm.training.methods import REGISTRY
 
-    return [name for name, cls in REGISTRY.items() if cls.uses_generator]
+    return [name for name, cls in REGISTRY.items() if cls.normalizes()]
 
 
-def require_generator(config: Config, folder: str | Path) -> None:
-    """Raise RunError unless the run of `config` (in `folder`) has a generator that normalizes."""
+def require_normalizer(config: Config, folder: str | Path) -> None:
+    """Raise RunError unless the run of `config` (in `folder`) transforms the image before S."""
     methods = normalizing_methods()
     if config.train.method not in methods:
         raise RunError(
-            f"run {folder} was trained with method {config.train.method!r}, which has no generator, so it has "
-            f"no normalized image to give; normalize with a run of method {' or '.join(methods)}, "
-            "or use `deepnorm segment` with this run"
+            f"run {folder} was trained with method {config.train.method!r}, which gives S the pre-processed image "
+            f"unchanged, so it has no normalized image to give; normalize with a run of method "
+            f"{', '.join(methods[:-1])} or {methods[-1]}, or use `deepnorm segment` with this run"
         )
 
 
@@ -152,14 +156,16 @@ def _as_stored(data: np.ndarray, volumes: list[Volume], as_stored: Volume) -> Vo
 
 def normalize_scan(run: Run, t1: str | Path, *, t2: str | Path | None = None,
                    mask: str | Path | None = None) -> list[Volume]:
-    """The run's normalized image G(x) of each input contrast, on the input's grid (float32 in [0, 1]).
+    """The run's normalized image of each input contrast, on the input's grid (float32, 0 outside the brain).
 
-    Computed in RAS order and returned in the T1 file's own voxel order, with its spacing and
-    affine. Raises RunError when the run has no generator (methods other than
-    :func:`normalizing_methods`), DataError for inputs that disagree in shape or space, or a
-    constant/empty image.
+    The scale is the method's: [0, 1] for G(x) (preprocessor, adversarial), z-scores for
+    standardization and standardization_brain, the fitted standard scale for nyul, a WM stripe
+    of mean 0 and sd 1 for whitestripe, WM near 1 for fcm and kde. Computed in RAS order and
+    returned in the T1 file's own voxel order, with its spacing and affine. Raises RunError when
+    the run has no normalized image (methods other than :func:`normalizing_methods`), DataError
+    for inputs that disagree in shape or space, or a constant/empty image.
     """
-    require_generator(run.config, run.folder)
+    require_normalizer(run.config, run.folder)
     paths, volumes, mask_volume, as_stored = _inputs(run, t1, t2, mask)
     prepared = _prepare(run, paths, volumes, mask_volume)
     normalized = run.normalize_volume(prepared.image, prepared.mask)

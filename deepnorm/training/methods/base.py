@@ -100,6 +100,12 @@ class Method:
     #: whether prepare_volume needs what :meth:`fit` learns from the training volumes
     needs_fit: ClassVar[bool] = False
 
+    @classmethod
+    def normalizes(cls) -> bool:
+        """Whether S sees a transformed image: a generator, or a volume transform of its own
+        (:meth:`prepare_volume` overridden). Such a run has a normalized image to give."""
+        return cls.uses_generator or cls.prepare_volume is not Method.prepare_volume
+
     def __init__(self, config: Config) -> None:
         self.config = config
 
