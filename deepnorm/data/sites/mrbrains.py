@@ -105,7 +105,8 @@ BIAS = 0.03
 # Anatomy. "3T brain MRI scans of elderly subjects (65-80 y)" (Mendrik et al. 2015), released
 # with a "white matter lesions" label (4). Atrophy: the brain parenchymal fraction falls from
 # about 0.86-0.87 in young adults to about 0.78-0.80 at 70-80 (Vagberg et al., PLoS ONE 2017, a
-# review of healthy adults; values read from its per-study table) -> 0.9-1.5 mm of GM/WM next to CSF turned into CSF, which brings the phantom's CSF
+# review of healthy adults; values from its per-study table, the young ones checked there, the
+# elderly ones not re-checked) -> 0.9-1.5 mm of GM/WM next to CSF turned into CSF, which brings the phantom's CSF
 # fraction from 0.13 (the template, a young adult) to 0.18-0.22 (measured: data/README.md). WM
 # lesions are nearly universal at 60-90 (only 5 % of 1077 subjects had none, de Leeuw et al.,
 # JNNP 2001) -> 1-10 mL per
