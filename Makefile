@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml environment.yml | sha256s
 PROFILE ?= cpu
 DATA_ROOT ?=
 SEEDS ?= 1
+JOBS ?= 1
 PYTEST_ARGS ?=
 
 .PHONY: install browser test test-slow reproduce reproduce-beyond phantom bench clean-venv
@@ -39,12 +40,12 @@ phantom: install
 	$(VENV)/bin/deepnorm data phantom --profile $(PROFILE)
 
 reproduce: install
-	$(VENV)/bin/deepnorm reproduce --profile $(PROFILE) --seeds $(SEEDS) $(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
+	$(VENV)/bin/deepnorm reproduce --profile $(PROFILE) --seeds $(SEEDS) --jobs $(JOBS) $(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
 
 # Beyond the paper (classical normalizers, contrast randomisation, an unseen site): after `make reproduce`
 # with the same SEEDS, whose runs it reuses; adds its rows, table and claims B1-B3 to REPORT.md.
 reproduce-beyond: install
-	$(VENV)/bin/deepnorm reproduce --beyond --profile $(PROFILE) --seeds $(SEEDS) $(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
+	$(VENV)/bin/deepnorm reproduce --beyond --profile $(PROFILE) --seeds $(SEEDS) --jobs $(JOBS) $(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
 
 # Re-sync each notebooks/NN_name.ipynb with its jupytext source notebooks/NN_name.py (whichever is newer wins),
 # then strip the outputs (the committed notebooks carry none).

@@ -255,3 +255,38 @@ def test_executed_notebooks_end_with_the_paper_beside_ours_in_display_names(smok
             assert not internal.search(text), (name, internal.search(text))
         if name[:2] != "00":
             assert "paper / ours" in shown[-1] and "| C" in shown[-1], name
+
+
+def test_reproduce_jobs_runs_seeds_side_by_side_with_the_same_numbers(smoke_reproduction, smoke_root, tmp_path, capfd):
+    """--jobs 2: two seeds in two processes, each with its own lines; seed 0's data-only tables equal
+    those of the one-process smoke reproduction, and both seeds are aggregated."""
+    from deepnorm.cli import main as cli_main
+
+    results = tmp_path / "results"
+    code = cli_main(["reproduce", "--profile", "smoke", "--device", "cpu", "--data-root", str(smoke_root),
+                     "--only", "00_data_tour", "--seeds", "2", "--jobs", "2", "--no-report",
+                     "--results-dir", str(results), "--figures-dir", str(tmp_path / "figures"),
+                     "--runs-dir", str(tmp_path / "runs")])
+    out = capfd.readouterr().out
+    assert code == 0, out
+    assert re.search(r"\[jobs\] 2 seeds, 2 at once, \d+ threads? each", out), out
+    for seed in (0, 1):
+        assert f"00_data_tour (seed {seed}, {seed + 1}/2) done in" in out
+    for name in ("data_sites", "data_jsd"):
+        ours, theirs = read_table(name, results / "seed-0"), read_table(name, smoke_reproduction.results / "seed-0")
+        assert [list(r) for r in ours] == [list(r) for r in theirs]
+        for mine, one_process in zip(ours, theirs):
+            for key, value in mine.items():  # equal, or NaN in both (a contrast a site does not have)
+                assert value == one_process[key] or (math.isnan(value) and math.isnan(one_process[key])), key
+        assert read_table(name, results / "seed-1")
+    assert read_table("data_sites", results)  # the mean over both seeds
+
+
+def test_reproduce_refuses_jobs_below_one(tmp_path, capsys):
+    from deepnorm.cli import main as cli_main
+
+    code = cli_main(["reproduce", "--profile", "smoke", "--jobs", "0", "--no-report",
+                     "--results-dir", str(tmp_path / "results")])
+    assert code == 2
+    assert "--jobs 0" in capsys.readouterr().err
+    assert not (tmp_path / "results").exists()
