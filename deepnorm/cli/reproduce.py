@@ -7,7 +7,7 @@ One line per notebook; on a terminal it shows, while the notebook runs, its elap
 training in progress (method, sites, epoch, time left), then how long it took.
 
 ``--jobs N`` runs N seeds at once, each in its own process with its share of the CPU threads
-(``OMP_NUM_THREADS`` = cores // N unless set): small networks use two threads poorly, so two
+(``OMP_NUM_THREADS`` = max(1, cores // N) unless set): small networks use two threads poorly, so two
 seeds side by side on 2 cores finish sooner than one after the other. Measured on the ``cpu``
 profile (phantom version 2, notebooks 00 to 05): 44 min for one seed alone on 2 threads, 67 min
 for each of two seeds side by side on 1 thread each, i.e. two seeds in 0.75x the time of two in
@@ -140,7 +140,7 @@ def _threads(jobs: int) -> int:
 def _run_parallel(seed_jobs: list[SeedJob], jobs: int) -> list[SeedOutcome]:
     """`seed_jobs` in `jobs` processes (spawned, so no state is shared), in seed order.
 
-    Each process and its notebook kernels get ``OMP_NUM_THREADS`` = cores // jobs, unless the
+    Each process and its notebook kernels get ``OMP_NUM_THREADS`` = max(1, cores // jobs), unless the
     caller set it; the environment is restored afterwards.
     """
     import multiprocessing
