@@ -80,3 +80,14 @@ def test_table3_shows_an_extra_method_and_empty_predictions(tmp_path: Path) -> N
     text = report.build_report(tmp_path)
     assert "| iSEG + MRBrainS | Standardization | 0.897 / 0.500 | 0.836 / 0.800 | 0.790 / 0.900 | 0.841 / 0.733 | 0.675 / 4.000 | 2/0/1 |" in text
     assert "| iSEG + MRBrainS | Standardization (brain only, not the paper's) | – / 0.500 |" in text
+
+
+def test_data_numbers_show_a_spread_only_where_the_seeds_differ() -> None:
+    """Data-only numbers: "–" for a contrast the site lacks, no "± 0.00" for a spread below the last digit shown."""
+    cell = report._data_cell
+    assert cell({"t2": float("nan"), "t2_std": float("nan")}, "t2", 2) == "–"
+    assert cell({"x": 0.1053, "x_std": 1e-17}, "x", 4) == "0.1053"
+    assert cell({"x": 0.67, "x_std": 0.004}, "x", 2) == "0.67"  # rounds to 0.00 at two digits
+    assert cell({"x": 0.67, "x_std": 0.02}, "x", 2) == "0.67 ± 0.02"
+    assert cell({"x": 10.0}, "x", 0) == "10"  # one seed: no spread column
+    assert cell({"site": "abide"}, "site", 0) == "abide"

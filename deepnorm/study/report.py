@@ -97,6 +97,18 @@ def load_tables(folder: Path | None = None) -> dict[str, Any]:
     return tables
 
 
+def _data_cell(row: Mapping[str, Any], column: str, digits: int) -> str:
+    """A data-only number: "–" where the site lacks it (NaN), and no "± 0" where the spread over seeds
+    (which see the same data) is below the last digit shown."""
+    try:
+        value, sd = float(row.get(column)), float(row.get(f"{column}_std", "nan"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return _cell(row, column, digits)
+    if math.isnan(value):
+        return "–"
+    return f"{value:.{digits}f}" if not sd >= 0.5 * 10.0 ** -digits else _cell(row, column, digits)
+
+
 def _section_data(tables: Mapping[str, Any]) -> str:
     """The data section: D1-D3 (properties of the data, judged before any normalizer) and the per-site numbers."""
     verdicts = data_checks.judge_data(tables)
@@ -111,19 +123,21 @@ def _section_data(tables: Mapping[str, Any]) -> str:
     sites = tables.get("data_sites") or []
     if sites:
         body = [[plot_names.SITE_NAMES.get(str(r.get("site")), str(r.get("site"))),
-                 _cell(r, "subjects", 0), _cell(r, "brain_ml", 0), _cell(r, "csf_fraction", 2),
-                 _cell(r, "t1_bayes_gm_wm", 2), _cell(r, "t2_bayes_gm_wm", 2), _cell(r, "joint_bayes_gm_wm", 2),
-                 _cell(r, "rim_csf_fraction", 2), _cell(r, "rim_csf_dice", 2)] for r in sites]
+                 *(_data_cell(r, column, digits) for column, digits in (
+                     ("subjects", 0), ("brain_ml", 0), ("csf_fraction", 2), ("t1_bayes_gm_wm", 2),
+                     ("t2_bayes_gm_wm", 2), ("joint_bayes_gm_wm", 2), ("rim_csf_fraction", 2), ("rim_csf_dice", 2)))]
+                for r in sites]
         lines += ["", "Per site, all subjects, at the profile's voxel size: brain volume (ml), CSF fraction of the brain, "
                   "the GM-vs-WM Bayes error of the intensities (0 = separable, 0.5 = identical) in T1, in the second "
                   "contrast and jointly, and the share of CSF voxels on the brain mask's one-voxel rim with that rim's "
-                  "Dice as a CSF segmentation (how much of CSF a trivial rule finds).", "",
+                  "Dice as a CSF segmentation (how much of CSF a trivial rule finds); \"–\": the site has no second "
+                  "contrast. Every seed sees the same data: a number shown without a spread varied by less than its last digit.", "",
                   _md_table(["site", "subjects", "brain ml", "CSF fraction", "Bayes GM/WM T1", "2nd contrast", "joint",
                              "CSF on rim", "rim Dice"], body)]
     jsd = tables.get("data_jsd") or []
     if jsd:
         lines += ["", "Inputs' true JSD (nats) between pooled T1 brain histograms:", "",
-                  _md_table(["pair", "JSD"], [[str(r.get("pair")), _cell(r, "jsd", 4)] for r in jsd])]
+                  _md_table(["pair", "JSD"], [[str(r.get("pair")), _data_cell(r, "jsd", 4)] for r in jsd])]
     return "\n".join(lines)
 
 
