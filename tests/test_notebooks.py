@@ -217,6 +217,12 @@ def test_notebooks_write_to_an_ignored_scratch_folder_by_default():
     assert figures.parent == results and results.is_relative_to(ROOT / "results" / "notebooks")
     ignored = subprocess.run(["git", "check-ignore", "-q", str(figures / "fig2_site_histograms.png")], cwd=ROOT, check=False)
     assert ignored.returncode == 0, "the scratch folder must be ignored by git"
+    # make reproduce SEEDS=N keeps each seed's executed notebooks beside its tables: ignored too
+    from deepnorm.study.seeds import seed_folder
+
+    executed = seed_folder(ROOT / "results", 1) / "notebooks" / "01_table2_cross_site.ipynb"
+    ignored = subprocess.run(["git", "check-ignore", "-q", str(executed)], cwd=ROOT, check=False)
+    assert ignored.returncode == 0, "a seed's executed notebooks must be ignored by git"
     # every notebook builds its context with notebook_context(), which holds the scratch default
     import inspect
 
