@@ -161,7 +161,7 @@ def _normalized_brain(run, scan, brain, tmp_path) -> tuple[np.ndarray, np.ndarra
     np.testing.assert_allclose(out.affine, source.affine, atol=1e-5)
     inside = np.asarray(brain.data) > 0
     assert not out.data[~inside].any()  # 0 outside the brain
-    return out.data[inside].astype(np.float64), load_volume(scan).data[inside].astype(np.float64)
+    return out.data[inside].astype(np.float64), source.data[inside].astype(np.float64)
 
 
 def test_normalize_with_a_brain_zscore_run_gives_mean_0_sd_1_in_the_brain(volume_method_runs, scan, brain, tmp_path):

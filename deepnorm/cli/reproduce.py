@@ -132,9 +132,10 @@ def _run_seed_quietly(job: SeedJob) -> SeedOutcome:
     return run_seed(job, live=False)
 
 
-def _threads(jobs: int) -> int:
-    """CPU threads per process when `jobs` processes share this machine's cores."""
-    return max(1, (os.cpu_count() or 1) // jobs)
+def _threads(jobs: int) -> str:
+    """CPU threads per process when `jobs` processes share this machine's cores: the caller's
+    ``OMP_NUM_THREADS`` when set, else max(1, cores // jobs)."""
+    return os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // jobs))
 
 
 def _run_parallel(seed_jobs: list[SeedJob], jobs: int) -> list[SeedOutcome]:
@@ -147,10 +148,8 @@ def _run_parallel(seed_jobs: list[SeedJob], jobs: int) -> list[SeedOutcome]:
     from concurrent.futures import ProcessPoolExecutor
 
     saved = os.environ.get("OMP_NUM_THREADS")
-    if saved is None:
-        os.environ["OMP_NUM_THREADS"] = str(_threads(jobs))
+    threads = os.environ["OMP_NUM_THREADS"] = _threads(jobs)
     try:
-        threads = os.environ["OMP_NUM_THREADS"]
         print(f"[jobs] {len(seed_jobs)} seeds, {jobs} at once, {threads} thread{'' if threads == '1' else 's'} each",
               flush=True)
         with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -199,9 +198,11 @@ def main(args: argparse.Namespace) -> int:
         seed_jobs.append(SeedJob(seed, label, len(seeds) > 1, tuple(names), params, notebooks_dir, seed_results, runs))
     seconds: dict[str, float] = {}
     total_start = time.perf_counter()
-    outcomes = _run_parallel(seed_jobs, jobs) if jobs > 1 else []
-    if jobs == 1:
-        for job in seed_jobs:
+    if jobs > 1:
+        outcomes = _run_parallel(seed_jobs, jobs)
+    else:
+        outcomes = []
+        for job in seed_jobs:  # one after the other, stopping at the first failure
             outcomes.append(run_seed(job, live=True))
             if outcomes[-1].failed:
                 break
@@ -209,7 +210,7 @@ def main(args: argparse.Namespace) -> int:
         seconds.update(outcome.seconds)
     failed = [o for o in outcomes if o.failed]
     if failed:
-        if len(failed) > 1 or jobs > 1:
+        if jobs > 1:  # the other seeds ran on: say which ones failed
             print("failed: " + ", ".join(f"{o.failed} (seed {o.seed})" for o in failed), file=sys.stderr)
         return 1
     total = time.perf_counter() - total_start
@@ -231,7 +232,7 @@ def main(args: argparse.Namespace) -> int:
         "device": args.device,
         "machine": f"{platform.machine()}, {platform.system()}, Python {platform.python_version()}",
         "total wall time (s)": round(total),
-        **({"jobs": f"{jobs} seeds at once, {os.environ.get('OMP_NUM_THREADS') or _threads(jobs)} thread(s) each"}
+        **({"jobs": f"{jobs} seeds at once, {_threads(jobs)} thread(s) each"}
            if jobs > 1 else {}),
         "notebook_seconds": {k: round(v, 1) for k, v in seconds.items()},
     }

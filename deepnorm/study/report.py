@@ -106,7 +106,9 @@ def _data_cell(row: Mapping[str, Any], column: str, digits: int) -> str:
         return _cell(row, column, digits)
     if math.isnan(value):
         return "–"
-    return f"{value:.{digits}f}" if not sd >= 0.5 * 10.0 ** -digits else _cell(row, column, digits)
+    if math.isnan(sd) or sd < 0.5 * 10.0 ** -digits:  # one seed, or a spread that rounds to 0
+        return f"{value:.{digits}f}"
+    return _cell(row, column, digits)
 
 
 def _section_data(tables: Mapping[str, Any]) -> str:
