@@ -31,9 +31,9 @@
 # tested on that scanner. Claims B1-B3 (criteria in
 # `deepnorm/study/claims.py`, fixed before the runs).
 #
-# **Run time:** `smoke` a few minutes; `cpu` about two hours a seed on 2 cores (37 trainings, estimated from the
-# epoch times of Table 3's runs; the paper's methods on iSEG + MRBrainS are Table 3's runs, reused); `paper` days on
-# one GPU. `make reproduce-beyond` runs it (`JOBS=N` runs seeds side by side).
+# **Run time:** `smoke` a few minutes; `cpu` 38 trainings a seed (the paper's methods on iSEG + MRBrainS are Table 3's
+# runs, reused): with three seeds side by side on 2 cores, the 29 before the unseen scanner took 2 h 40 min; `paper`
+# days on one GPU. `make reproduce-beyond` runs it (`JOBS=N` runs seeds side by side).
 
 # %% tags=["parameters"]
 profile = "cpu"  # smoke (seconds, tests), cpu (the default, 2-core laptop) or paper (GPU, real data)
