@@ -65,6 +65,37 @@ def test_table3_error_bars_are_the_seed_std():
     assert "over 3 seeds" in ax.get_title()
 
 
+def test_many_settings_and_methods_give_a_readable_figure(tmp_path):
+    """Four panels of nine methods (the unseen-site figure) wrap two to a row, at most 2 x 8 in wide,
+    and every bar is still drawn; the legend sits beside the last panel, not over its bars."""
+    from PIL import Image
+
+    from deepnorm.plots.results import PANEL_MAX_WIDTH
+
+    methods = [f"m{i}" for i in range(9)]
+    settings = ["a", "b", "c", "d"]
+    rows = [{"setting": s, "method": m, **{c: 0.5 + 0.04 * i for c in DICE_COLUMNS}}
+            for s in settings for i, m in enumerate(methods)]
+    figure = plot_method_tissue_bars(rows, path=tmp_path / "bars.png")
+    assert len(figure.axes) == 4
+    assert figure.get_size_inches()[0] <= 2 * PANEL_MAX_WIDTH
+    positions = {(round(ax.get_position().x0, 2), round(ax.get_position().y0, 2)) for ax in figure.axes}
+    assert len({x for x, _ in positions}) == 2 and len({y for _, y in positions}) == 2
+    for ax in figure.axes:
+        assert len(_bars(ax)) == len(methods) * len(DICE_COLUMNS)
+    assert figure.axes[0].get_ylabel() == figure.axes[2].get_ylabel() == "Dice (fraction)"
+    legend = figure.axes[-1].get_legend()
+    assert len(legend.get_texts()) == len(methods)
+    assert legend.get_window_extent().x0 >= figure.axes[-1].get_window_extent().x1
+    width, height = Image.open(tmp_path / "bars.png").size
+    assert width <= 2400 and height <= 1200
+
+
+def test_three_settings_leave_no_empty_panel():
+    figure = plot_method_tissue_bars(_rows(4, settings=("dual", "multi", "other")))
+    assert len(figure.axes) == 3
+
+
 def test_table3_paper_ticks_and_bad_rows():
     rows = _rows(2, settings=("dual",))
     paper = {("dual", "adversarial"): {c: 0.8 for c in DICE_COLUMNS}}

@@ -29,6 +29,12 @@ def _value(row: Mapping[str, Any], key: str) -> float:
         return float("nan")
 
 
+#: Widest panel of :func:`plot_method_tissue_bars`, in inches (a row holds at most two panels).
+PANEL_MAX_WIDTH = 8.0
+#: Most methods whose legend fits inside the last panel's corner.
+LEGEND_INSIDE_MAX = 6
+
+
 def plot_method_tissue_bars(
     rows: Any,
     *,
@@ -57,9 +63,17 @@ def plot_method_tissue_bars(
 
     palette = dict(zip(methods, sns.color_palette("deep", len(methods))))
     width = 0.8 / len(methods)
+    # panels wrap two to a row beyond two settings, and a panel is at most PANEL_MAX_WIDTH wide,
+    # so that many methods or settings give a figure one can read on a screen
+    ncols = len(settings) if len(settings) <= 2 else 2
+    nrows = -(-len(settings) // ncols)
+    panel = min(PANEL_MAX_WIDTH, max(4.5, 0.75 * len(columns) * len(methods) + 1.5))
     with sns.axes_style("whitegrid"):
-        figure = _new_figure((max(4.5, 0.75 * len(columns) * len(methods) + 1.5) * len(settings), 3.6))
-        axes = list(figure.subplots(1, len(settings), squeeze=False, sharey=True)[0])
+        figure = _new_figure((panel * ncols, 3.6 * nrows))
+        grid = figure.subplots(nrows, ncols, squeeze=False, sharey=True)
+        for extra in grid.flat[len(settings):]:
+            figure.delaxes(extra)
+        axes = list(grid.flat[:len(settings)])
     x = np.arange(len(columns))
     for ax, setting in zip(axes, settings):
         spread = paper_shown = False
@@ -98,6 +112,10 @@ def plot_method_tissue_bars(
         ax.set_xlabel("tissue")
         ax.set_ylim(0.0, 1.0)
         ax.grid(axis="x", visible=False)
-    axes[0].set_ylabel("Dice (fraction)")
-    axes[-1].legend(fontsize=8, loc="lower right", framealpha=0.9)
+    for ax in axes[::ncols]:
+        ax.set_ylabel("Dice (fraction)")
+    if len(methods) <= LEGEND_INSIDE_MAX:
+        axes[-1].legend(fontsize=8, loc="lower right", framealpha=0.9)
+    else:  # more bars than the corner of a panel can hold: the legend goes beside the last panel
+        axes[-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), framealpha=0.9)
     return save_figure(figure, path)
