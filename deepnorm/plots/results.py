@@ -42,7 +42,7 @@ def plot_method_tissue_bars(
     paper: Mapping[tuple[str, str], Mapping[str, float]] | None = None,
     path: str | Path | None = None,
 ) -> Any:
-    """Table 3 as bars: one panel per setting, one group per tissue, one bar per method.
+    """Table 3 as bars: one panel per setting (two to a row), one group per tissue, one bar per method.
 
     `rows` are Table 3 rows (dicts or a DataFrame) with ``method``, optionally ``setting``, and
     the Dice `columns` (fractions). When a row carries ``<column>_std`` (standard deviation over
@@ -65,7 +65,7 @@ def plot_method_tissue_bars(
     width = 0.8 / len(methods)
     # panels wrap two to a row beyond two settings, and a panel is at most PANEL_MAX_WIDTH wide,
     # so that many methods or settings give a figure one can read on a screen
-    ncols = len(settings) if len(settings) <= 2 else 2
+    ncols = min(len(settings), 2)
     nrows = -(-len(settings) // ncols)
     panel = min(PANEL_MAX_WIDTH, max(4.5, 0.75 * len(columns) * len(methods) + 1.5))
     with sns.axes_style("whitegrid"):
