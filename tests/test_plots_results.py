@@ -96,6 +96,20 @@ def test_three_settings_leave_no_empty_panel():
     assert len(figure.axes) == 3
 
 
+def test_a_last_panel_alone_puts_many_methods_legend_in_the_empty_slot(tmp_path):
+    """Five panels of nine methods: the legend fills the empty slot beside the fifth panel and does not
+    push the second column away (both columns of panels are equally wide)."""
+    methods = [f"normalizer number {i} (beyond the paper)" for i in range(9)]  # legend as wide as the real one
+    rows = [{"setting": s, "method": m, **{c: 0.5 for c in DICE_COLUMNS}} for s in "abcde" for m in methods]
+    figure = plot_method_tissue_bars(rows, path=tmp_path / "bars.png")  # saving lays the figure out
+    assert len(figure.axes) == 5
+    left, right = figure.axes[0].get_window_extent(), figure.axes[1].get_window_extent()
+    assert right.width == pytest.approx(left.width, rel=0.05)
+    assert right.x0 - left.x1 < 0.25 * left.width
+    legend = figure.axes[-1].get_legend().get_window_extent()
+    assert legend.x0 >= figure.axes[-1].get_window_extent().x1 and legend.x1 <= right.x1
+
+
 def test_table3_paper_ticks_and_bad_rows():
     rows = _rows(2, settings=("dual",))
     paper = {("dual", "adversarial"): {c: 0.8 for c in DICE_COLUMNS}}

@@ -83,6 +83,20 @@ class _Run:
         return 0.5 * np.asarray(image)
 
 
+def test_unseen_site_bars_add_a_panel_for_the_held_out_scanner(ctx):
+    rows, scanner_rows = _committed("unseen_site"), _committed("unseen_scanner")
+    figure = figs.unseen_site_bars(ctx, rows, scanner_rows)
+    panels = [ax for ax in figure.axes if ax.patches]
+    assert len(panels) == len({r["held_out"] for r in rows}) + 1
+    last = panels[-1]
+    assert last.get_title().startswith("held-out scanner: ABIDE STANFORD")
+    bars = {patch.get_gid(): patch.get_height() for patch in last.patches if patch.get_gid()}
+    for row in scanner_rows:
+        assert bars[f"{row['method']}:dice_mean"] == pytest.approx(float(row["dice_mean"]))
+    assert not INTERNAL_KEYS & set(_texts(figure))
+    assert len(figs.unseen_site_bars(ctx, rows).axes) < len(figure.axes)
+
+
 def test_fig8_draws_alpha_zero_normalized_images_and_mm(ctx, monkeypatch):
     subject = _Subject()
     monkeypatch.setattr(ex, "run_for", lambda *args, **kwargs: _Run())

@@ -91,3 +91,10 @@ def test_data_numbers_show_a_spread_only_where_the_seeds_differ() -> None:
     assert cell({"x": 0.67, "x_std": 0.02}, "x", 2) == "0.67 ± 0.02"
     assert cell({"x": 10.0}, "x", 0) == "10"  # one seed: no spread column
     assert cell({"site": "abide"}, "site", 0) == "abide"
+
+
+def test_a_count_every_seed_agrees_on_is_shown_without_a_spread() -> None:
+    assert report._cell({"n": 5.0, "n_std": 0.0}, "n", 0) == "5"
+    assert report._cell({"n": 5.0, "n_std": 1.0}, "n", 0) == "5 ± 1"
+    assert report._cell({"d": 0.5, "d_std": 0.0}, "d") == "0.500 ± 0.000"
+    assert report._cell({"d": 0.5}, "d") == "0.500"

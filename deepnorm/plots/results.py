@@ -117,5 +117,8 @@ def plot_method_tissue_bars(
     if len(methods) <= LEGEND_INSIDE_MAX:
         axes[-1].legend(fontsize=8, loc="lower right", framealpha=0.9)
     else:  # more bars than the corner of a panel can hold: the legend goes beside the last panel
-        axes[-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), framealpha=0.9)
+        legend = axes[-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), framealpha=0.9)
+        # in the empty slot of a last row with one panel, it needs no room of its own (else the layout
+        # would widen the whole first column for it)
+        legend.set_in_layout(len(settings) % ncols == 0)
     return save_figure(figure, path)

@@ -143,13 +143,16 @@ def table4_bars(ctx: ex.Context, rows: Sequence[dict[str, Any]]) -> Any:
                           ylim=None, xlabel="sites", path=ctx.figure("table4_jsd"))
 
 
-def unseen_site_bars(ctx: ex.Context, rows: Sequence[dict[str, Any]]) -> Any:
-    """The unseen-site table as bars: Dice per tissue and method, one panel per held-out site and one
-    for the mean over rotations; error bars from the seeds when the rows carry ``dice_*_std``."""
+def unseen_site_bars(ctx: ex.Context, rows: Sequence[dict[str, Any]],
+                     scanner_rows: Sequence[dict[str, Any]] = ()) -> Any:
+    """The unseen-site table as bars: Dice per tissue and method, one panel per held-out site, one for the
+    mean over rotations and, given `scanner_rows` (the unseen-scanner table), one per held-out ABIDE
+    scanner; error bars from the seeds when the rows carry ``dice_*_std``."""
     from deepnorm.plots import display_name, plot_method_tissue_bars
 
     shown = [{**row, "setting": "mean over rotations" if row["held_out"] == "mean"
               else f"held out: {display_name(row['held_out'])}"} for row in rows]
+    shown += [{**row, "setting": f"held-out scanner: ABIDE {row['held_out']}"} for row in scanner_rows]
     return plot_method_tissue_bars(shown, path=ctx.figure("unseen_site"))
 
 

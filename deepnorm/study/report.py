@@ -42,7 +42,10 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def _cell(row: Mapping[str, Any], column: str, digits: int = 3, scale: float = 1.0) -> str:
-    """Our value of `column` in `row`: ``mean ± sd`` when the row has a finite ``<column>_std``, else the value."""
+    """Our value of `column` in `row`: ``mean ± sd`` when the row has a finite ``<column>_std``, else the value.
+
+    A count (``digits=0``) that every seed agrees on (sd 0) is shown alone: ``5``, not ``5 ± 0``.
+    """
     value = row.get(column)
     if value is None or value == "":
         return "–"
@@ -55,7 +58,7 @@ def _cell(row: Mapping[str, Any], column: str, digits: int = 3, scale: float = 1
         sd_value = float(sd) * scale  # type: ignore[arg-type]
     except (TypeError, ValueError):
         sd_value = math.nan
-    if math.isfinite(sd_value):
+    if math.isfinite(sd_value) and (sd_value != 0.0 or digits > 0):
         return f"{mean:.{digits}f} ± {sd_value:.{digits}f}"
     return f"{mean:.{digits}f}"
 
