@@ -94,7 +94,11 @@ def test_data_numbers_show_a_spread_only_where_the_seeds_differ() -> None:
 
 
 def test_a_count_every_seed_agrees_on_is_shown_without_a_spread() -> None:
-    assert report._cell({"n": 5.0, "n_std": 0.0}, "n", 0) == "5"
-    assert report._cell({"n": 5.0, "n_std": 1.0}, "n", 0) == "5 ± 1"
+    def scanner_table(n_std: float) -> str:
+        row = {"method": "segmenter", "held_out": "STANFORD", "n_subjects": 5.0, "n_subjects_std": n_std}
+        return report._section_beyond({"unseen_scanner": [row]})
+
+    assert "| Segmenter | STANFORD | 5 |" in scanner_table(0.0)
+    assert "| Segmenter | STANFORD | 5 ± 1 |" in scanner_table(1.0)
     assert report._cell({"d": 0.5, "d_std": 0.0}, "d") == "0.500 ± 0.000"
     assert report._cell({"d": 0.5}, "d") == "0.500"

@@ -42,10 +42,7 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def _cell(row: Mapping[str, Any], column: str, digits: int = 3, scale: float = 1.0) -> str:
-    """Our value of `column` in `row`: ``mean ± sd`` when the row has a finite ``<column>_std``, else the value.
-
-    A count (``digits=0``) that every seed agrees on (sd 0) is shown alone: ``5``, not ``5 ± 0``.
-    """
+    """Our value of `column` in `row`: ``mean ± sd`` when the row has a finite ``<column>_std``, else the value."""
     value = row.get(column)
     if value is None or value == "":
         return "–"
@@ -58,7 +55,7 @@ def _cell(row: Mapping[str, Any], column: str, digits: int = 3, scale: float = 1
         sd_value = float(sd) * scale  # type: ignore[arg-type]
     except (TypeError, ValueError):
         sd_value = math.nan
-    if math.isfinite(sd_value) and (sd_value != 0.0 or digits > 0):
+    if math.isfinite(sd_value):
         return f"{mean:.{digits}f} ± {sd_value:.{digits}f}"
     return f"{mean:.{digits}f}"
 
@@ -272,7 +269,7 @@ def _section_beyond(tables: Mapping[str, Any]) -> str:
     scanner = tables.get("unseen_scanner") or []
     if scanner:
         body = [[METHOD_NAMES.get(str(r.get("method")), str(r.get("method"))), str(r.get("held_out")),
-                 _cell(r, "n_subjects", 0), _cell(r, "seen_dice_mean"), _cell(r, "dice_csf"), _cell(r, "dice_gm"),
+                 _data_cell(r, "n_subjects", 0), _cell(r, "seen_dice_mean"), _cell(r, "dice_csf"), _cell(r, "dice_gm"),
                  _cell(r, "dice_wm"), _cell(r, "dice_mean"), _cell(r, "mhd_mean")] for r in scanner]
         lines += ["", "### Unseen scanner — trained on the three sites without one ABIDE scanner, tested on it", "",
                   "`seen` is the same run's mean Dice on the test subjects of every other scanner and site.", "",
