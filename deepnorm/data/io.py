@@ -34,7 +34,9 @@ from __future__ import annotations
 
 import gzip
 import io
+import math
 import os
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -61,6 +63,13 @@ _MGH_DTYPES = {np.dtype(t) for t in (np.uint8, np.int16, np.int32, np.float32)}
 _NARROWER = (np.uint8, np.int16, np.int32, np.float32)
 #: gzip level of .nii.gz/.mgz files (nibabel's default: fast, deterministic with mtime 0).
 _GZIP_LEVEL = 1
+
+#: Most a deflate stream expands (zlib's limit is about 1032:1): a gzipped file whose header claims
+#: more bytes than this ratio allows cannot hold them, and is refused before any allocation.
+MAX_GZIP_RATIO = 1032
+#: A gzipped image claiming more bytes than this is decompressed once in streaming (constant memory)
+#: to check that it holds them, before its array is allocated.
+STREAM_CHECK_BYTES = 256 * 2**20
 
 #: Largest distance (mm) between the world positions that two affines give the grid origin, and
 #: largest difference of their direction cosines, for two volumes to share one voxel grid.
@@ -104,7 +113,8 @@ def load_volume(path: str | os.PathLike, *, canonical: bool = True) -> Volume:
     in the file's own voxel order.
 
     Raises DataError (naming the file and the fix) for a missing file, an .hdr without its .img,
-    a truncated or corrupt file, a 4D image with more than one volume, NaN/inf voxels or an
+    a truncated or corrupt file (a header claiming more voxels than the file holds is refused
+    before any allocation: :func:`check_claimed_size`), a 4D image with more than one volume, NaN/inf voxels or an
     unsupported extension.
     """
     path = Path(path).expanduser()
@@ -132,6 +142,7 @@ def load_volume(path: str | os.PathLike, *, canonical: bool = True) -> Volume:
         raise DataError(f"{path}: this is a CIFTI-2 file (grayordinates on the cortical surface), "
                         "not a 3D volume; pass the volumetric scan (.nii, .nii.gz, .hdr/.img or .mgz) "
                         "it was derived from")
+    check_claimed_size(img, path)
     try:
         data = np.asanyarray(img.dataobj)
         zooms = img.header.get_zooms()
@@ -170,6 +181,58 @@ def load_volume(path: str | os.PathLike, *, canonical: bool = True) -> Volume:
         return reorient(volume, CANONICAL)
     except DataError as err:
         raise DataError(f"{path}: {err}; fix the header's affine") from err
+
+
+def _decompressed_at_least(path: Path, wanted: int) -> int:
+    """The decompressed size of the gzip file `path`, read in streaming and stopped at `wanted` bytes."""
+    total = 0
+    with gzip.open(path, "rb") as handle:
+        while total < wanted:
+            chunk = handle.read(min(2**22, wanted - total))
+            if not chunk:
+                break
+            total += len(chunk)
+    return total
+
+
+def check_claimed_size(img: nib.spatialimages.SpatialImage, path: Path) -> None:
+    """DataError naming `path` when its header claims more voxel bytes than its file can hold.
+
+    Checked before any array is allocated: an uncompressed voxel file (.nii, .img) must hold the
+    header's shape x dtype after its data offset; a gzipped one (.nii.gz, .mgz) must not claim more
+    than :data:`MAX_GZIP_RATIO` times its size, and one claiming over :data:`STREAM_CHECK_BYTES` is
+    decompressed once in streaming to count its bytes.
+    """
+    header = img.header
+    try:
+        shape = tuple(int(d) for d in header.get_data_shape())
+        dtype = np.dtype(header.get_data_dtype())
+        offset = int(header.get_data_offset())
+        source = Path(img.file_map["image"].filename or path)
+    except Exception as err:  # nibabel raises many types for damaged headers
+        raise DataError(f"{path}: cannot read the image header ({type(err).__name__}: {err}); the file is "
+                        "truncated or corrupt, copy or download it again") from err
+    claimed = math.prod(shape) * dtype.itemsize
+    size = source.stat().st_size
+    with source.open("rb") as handle:
+        gzipped = handle.read(2) == b"\x1f\x8b"
+    what = f"{path}: the header claims {' x '.join(map(str, shape))} voxels of {dtype} ({claimed} bytes)"
+    fix = "the file is truncated or its header is corrupt, copy or download it again"
+    if not gzipped:
+        if offset + claimed > size:
+            raise DataError(f"{what} but {source.name} holds {max(size - offset, 0)} bytes of voxels; {fix}")
+        return
+    bound = size * MAX_GZIP_RATIO
+    if offset + claimed > bound:
+        raise DataError(f"{what} but a gzipped file of {size} bytes cannot hold more than {bound}; {fix}")
+    if claimed > STREAM_CHECK_BYTES:
+        try:
+            found = _decompressed_at_least(source, offset + claimed)
+        except (OSError, EOFError, ValueError, zlib.error) as err:
+            raise DataError(f"{what} but {source.name} cannot be decompressed ({type(err).__name__}: {err}); "
+                            f"{fix}") from err
+        if found < offset + claimed:
+            raise DataError(f"{what} but {source.name} decompresses to {found} bytes; {fix}")
 
 
 def orientation(affine: np.ndarray) -> tuple[str, str, str]:

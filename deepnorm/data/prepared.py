@@ -198,12 +198,21 @@ def prepare_site(
     subject_ids: Sequence[str] | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Unpadded Prepared volumes of `site` by subject id, pre-processed once and cached."""
+    """Unpadded Prepared volumes of `site` by subject id, pre-processed once and cached.
+
+    Given `subject_ids` (e.g. from a run's ``splits.json``) must be subjects of the site, as site
+    names must be sites: DataError naming them otherwise, so no id reaches the cache path unchecked.
+    """
     from deepnorm.data.preprocess import preprocess_subject
     from deepnorm.data.sites import open_site
 
     dataset = open_site(data_root, site)
     ids = list(dataset.subject_ids) if subject_ids is None else list(subject_ids)
+    known = set(dataset.subject_ids)
+    unknown = [s for s in ids if not isinstance(s, str) or s not in known]
+    if unknown:
+        raise DataError(f"site {site}: subject id(s) {', '.join(map(repr, unknown[:3]))} are not subjects under "
+                        f"{data_root}; check the run's splits.json (or the subject list given)")
     folder = cache_dir(data_root, data, runs_dir) / site
     out: dict[str, Any] = {}
     iterator: Any = ids

@@ -23,6 +23,7 @@ Command line: ``deepnorm data phantom [--profile smoke|cpu|paper] [--root DIR] [
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
@@ -127,18 +128,60 @@ def _matches(meta: dict | None, profile: str, seed: int) -> bool:
         and meta.get("seed") == int(seed)
 
 
+def _relative_files(root: Path) -> list[str]:
+    """Every file and link under `root`, as sorted POSIX paths relative to it (empty folders left out)."""
+    found = []
+    for folder, dirs, files in os.walk(root):
+        here = Path(folder)
+        found += [(here / name).relative_to(root).as_posix() for name in files]
+        found += [(here / name).relative_to(root).as_posix() for name in dirs if (here / name).is_symlink()]
+    return sorted(found)
+
+
+def foreign_files(root: Path, meta: dict) -> list[str]:
+    """The files under the phantom `root` that its build did not write (relative paths, sorted).
+
+    A phantom's PHANTOM.json lists the files it wrote ("files"). One built before that list
+    existed is recognised by its layout: nothing but the three site folders beside PHANTOM.json,
+    and as many subjects in each as its PHANTOM.json counts (an added subject is foreign).
+    """
+    from deepnorm.data.sites import open_site
+
+    listed = meta.get("files")
+    if isinstance(listed, list):
+        return [f for f in _relative_files(root) if f != MARKER and f not in set(listed)]
+    tops = {importlib.import_module(f"deepnorm.data.sites.{site}").FOLDER[0] for site in SITES}
+    foreign = sorted(c.name for c in root.iterdir() if c.name != MARKER and c.name not in tops)
+    counts = meta.get("sites") if isinstance(meta.get("sites"), dict) else {}
+    for site in SITES:
+        try:
+            found = list(open_site(root, site).subject_ids)
+        except DataError:
+            continue
+        if site in counts and len(found) != counts[site]:
+            foreign.append(f"{site}: {len(found)} subjects where the phantom wrote {counts[site]}")
+    return foreign
+
+
 def _check_replaceable(root: Path) -> None:
-    """DataError unless `root` is absent, an empty folder, or a phantom (has our PHANTOM.json)."""
+    """DataError unless `root` is absent, an empty folder, or a phantom (has our PHANTOM.json) that holds
+    only the files its build wrote (:func:`foreign_files`): what a user added is never deleted."""
     if not root.exists():
         return
     if not root.is_dir():
         raise DataError(f"{root}: exists and is not a folder; pass another --root for the phantom")
-    if _read_marker(root) is None and any(root.iterdir()):
+    meta = _read_marker(root)
+    if meta is None and any(root.iterdir()):
         raise DataError(
             f"{root}: this folder is not a deepnorm phantom (no {MARKER} written by {GENERATOR}) "
             "and is not empty; deepnorm will not overwrite it. Pass another --root, or move its "
             "contents away"
         )
+    foreign = foreign_files(root, meta) if meta is not None else []
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise DataError(f"{root}: this phantom folder holds files its build did not write ({shown}); deepnorm will "
+                        "not delete them. Move them away, or pass another --root")
 
 
 def _progress(total: int, enabled: bool):
@@ -153,8 +196,9 @@ def build_phantom(root: str | os.PathLike, profile: str = "cpu", seed: int = 0, 
 
     Writes into a temporary sibling folder, adds PHANTOM.json (profile, seed, version, subject
     counts per site and scanner, build seconds) and renames it into place last, so `root` is
-    either the previous content or a complete phantom. Replaces an existing phantom at `root`;
-    raises DataError if `root` is a non-empty folder that is not a phantom, ConfigError for an
+    either the previous content or a complete phantom. Replaces an existing phantom at `root`
+    (PHANTOM.json lists the files it wrote); raises DataError if `root` is a non-empty folder that
+    is not a phantom, or a phantom holding files its build did not write (:func:`foreign_files`), ConfigError for an
     unknown profile or a seed that is not a whole number >= 0. Leftover folders of killed builds
     of `root` are removed first (:func:`remove_stale_builds`). `progress` shows a tqdm bar per
     subject (only on a terminal).
@@ -191,6 +235,7 @@ def build_phantom(root: str | os.PathLike, profile: str = "cpu", seed: int = 0, 
             "spacing_mm": {site: [list(sc.spacing) for sc in get_site(site).phantom.profile(profile).scanners]
                            for site in SITES},
             "source": "MNI ICBM152 2009 tissue maps bundled with nilearn",
+            "files": _relative_files(tmp),
             "seconds": round(time.perf_counter() - start, 2),
             "built": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
@@ -268,7 +313,8 @@ def ensure_phantom(profile: str = "cpu", seed: int = 0, root: str | os.PathLike 
     `root` defaults to deepnorm.paths.default_data_root(profile, seed). Reuses it untouched when
     its PHANTOM.json matches (generator, version, profile, seed); rebuilds it when that file is
     absent from an empty/missing folder, names another profile/seed/version, or `force` is set.
-    Raises DataError for a non-empty folder that is not a phantom (it is never overwritten),
+    Raises DataError for a non-empty folder that is not a phantom, or a phantom holding files its
+    build did not write (neither is ever overwritten),
     ConfigError for an unknown profile or a seed that is not a whole number >= 0.
     """
     from deepnorm.paths import default_data_root
