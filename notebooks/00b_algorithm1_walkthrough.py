@@ -66,6 +66,8 @@ print(f"profile {profile}: sites {[SITE_NAMES[s] for s in data.sites]}, {data.pa
 # ## What to look for
 #
 # - The hand-written Eq. 1, 2 and 3 give the library's numbers.
+# - The D step and the G/S step written out (zero_grad, forward passes, backward, step) end with the
+#   library's weights, to 1e-6.
 # - The D step changes only D; the G/S step changes G and S and leaves D untouched (D is frozen while it scores
 #   the generated patches).
 # - Over a few dozen iterations the curves mostly show the noise of single small batches; raise `iterations` to
@@ -182,35 +184,99 @@ print(f"G/S loss L_seg + λ L_adv = {float(seg_by_hand):.4f} + {train.lam} × {f
 # %% [markdown]
 # ## 6. One discriminator step
 #
-# D steps on a fresh batch: real patches as their site, G's outputs (no gradient to G) as "generated".
+# D steps on a fresh batch: real patches as their site z, G's outputs as "generated" (class K+1, index K).
+# Written out below on deep copies of D and its optimizer, then done by the library's `discriminator_update`
+# on the originals; the two must end with the same weights. The losses are the library's Eq. 2
+# (`domain_loss`), checked by hand in section 4. D's dropout draws from torch's generator, so both runs start
+# from the same seed.
 
 # %%
+import copy
+
+
 def weights(net):
+    """All parameters of `net` as one flat vector (a copy)."""
     return torch.cat([p.detach().flatten() for p in net.parameters()]).clone()
 
 
+def max_difference(a, b):
+    """Largest absolute difference between the parameters of two networks of the same architecture."""
+    return max(float((p - q).abs().max()) for p, q in zip(a.parameters(), b.parameters()))
+
+
+TOLERANCE = 1e-6
 before = {"G": weights(G), "S": weights(S), "D": weights(D)}
 d_batch = sampler.sample(train.batch_size)
-with torch.no_grad():
-    generated = G(d_batch.images)
-d_stats = discriminator_update(D, opt_d, d_batch.images, d_batch.domains, generated)
+real, real_z = d_batch.images, d_batch.domains
+with torch.no_grad():  # G(x) without gradient to G: the D step does not train G
+    generated = G(real)
+
+# one deepcopy call for both, so that the copied optimizer steps the copied D's parameters
+D_hand, opt_d_hand = copy.deepcopy((D, opt_d))
+torch.manual_seed(seed + 6)
+D_hand.train()
+opt_d_hand.zero_grad(set_to_none=True)
+logits_real = D_hand(real)                                    # D on real patches, (N, K + 1)
+logits_generated = D_hand(generated)                          # D on G(x), (N, K + 1); a separate pass
+d_loss = (domain_loss(logits_real, real_z)                    # Eq. 2, real patches as their site z
+          + domain_loss(logits_generated, torch.full((N,), K)))  # Eq. 2, G(x) as "generated"
+d_loss.backward()                                             # gradients reach D only
+opt_d_hand.step()
+
+torch.manual_seed(seed + 6)
+d_stats = discriminator_update(D, opt_d, real, real_z, generated)
 print({k: round(v, 4) for k, v in d_stats.items()})
+print(f"D loss: by hand {float(d_loss):.6f} · library {d_stats['loss']:.6f}")
 for name, net in (("G", G), ("S", S), ("D", D)):
     print(f"{name} changed: {not torch.equal(before[name], weights(net))}")
+d_difference = max_difference(D_hand, D)
+print(f"D step: by hand and library agree, max abs weight difference {d_difference:.1e} (tolerance {TOLERANCE:.0e})")
+assert d_difference <= TOLERANCE, d_difference
 
 # %% [markdown]
 # ## 7. One generator/segmenter step
 #
-# G and S step on Eq. 1 + λ Eq. 3 on another fresh batch; D only scores G's patches and stays as it was.
+# G and S step on Eq. 1 + λ Eq. 3 on another fresh batch; D only scores G's patches: its parameters take no
+# gradient, and its buffers are put back after (the paper's D has none, having no normalisation layer; the
+# library restores them in any case, as a D with BatchNorm would update its statistics here).
+# Written out on deep copies of G, S, D and the optimizer, then done by `segmentation_update` on the originals.
 
 # %%
 before = {"G": weights(G), "S": weights(S), "D": weights(D)}
 gs_batch = sampler.sample(train.batch_size)
-gs_stats = segmentation_update(G, S, opt_gs, gs_batch.images, gs_batch.labels, D=D, lam=train.lam,
-                               mode=train.generator_loss)
+x_gs, y_gs = gs_batch.images, gs_batch.labels
+
+G_hand, S_hand, D_hand, opt_gs_hand = copy.deepcopy((G, S, D, opt_gs))
+torch.manual_seed(seed + 7)
+G_hand.train(), S_hand.train(), D_hand.train()
+opt_gs_hand.zero_grad(set_to_none=True)
+normalized = G_hand(x_gs)                                     # G(x), with gradient to G this time
+probs = torch.softmax(S_hand(normalized), dim=1)              # S(G(x)), (N, 4, p, p, p)
+seg = weighted_dice_loss(probs, y_gs, DICE_WEIGHTS)           # Eq. 1
+for p in D_hand.parameters():                                 # D frozen: no gradient reaches its weights
+    p.requires_grad_(False)
+saved_buffers = [b.clone() for b in D_hand.buffers()]  # BatchNorm statistics, if D had any
+adversarial = generator_adversarial_loss(D_hand(normalized), train.generator_loss)  # Eq. 3 on D(G(x))
+gs_loss = seg + train.lam * adversarial                       # Eq. 1 + λ Eq. 3
+gs_loss.backward()                                            # gradients reach S and, through D's input, G
+opt_gs_hand.step()                                            # steps G and S; D is not in this optimizer
+with torch.no_grad():                                         # D thawed, its buffers restored
+    for b, saved in zip(D_hand.buffers(), saved_buffers):
+        b.copy_(saved)
+for p in D_hand.parameters():
+    p.requires_grad_(True)
+
+torch.manual_seed(seed + 7)
+gs_stats = segmentation_update(G, S, opt_gs, x_gs, y_gs, D=D, lam=train.lam, mode=train.generator_loss)
 print({k: round(v, 4) for k, v in gs_stats.items()})
+print(f"G/S loss: by hand {float(gs_loss):.6f} · library {gs_stats['loss']:.6f}")
 for name, net in (("G", G), ("S", S), ("D", D)):
     print(f"{name} changed: {not torch.equal(before[name], weights(net))}")
+assert torch.equal(before["D"], weights(D)) and torch.equal(before["D"], weights(D_hand)), "the G/S step moved D"
+gs_difference = max(max_difference(G_hand, G), max_difference(S_hand, S), max_difference(D_hand, D))
+print(f"G/S step: by hand and library agree, max abs weight difference {gs_difference:.1e} "
+      f"(tolerance {TOLERANCE:.0e})")
+assert gs_difference <= TOLERANCE, gs_difference
 
 # %% [markdown]
 # ## 8. A few dozen iterations of Algorithm 1

@@ -296,3 +296,33 @@ def test_reproduce_refuses_jobs_below_one(tmp_path, capsys):
     assert code == 2
     assert "--jobs 0" in capsys.readouterr().err
     assert not (tmp_path / "results").exists()
+
+
+# --------------------------------------------------------------------------- the walkthrough
+AGREEMENT = re.compile(r"^(D|G/S) step: by hand and library agree, max abs weight difference (\S+) \(tolerance 1e-06\)$",
+                       flags=re.MULTILINE)
+
+
+def test_the_walkthrough_writes_both_steps_out_and_prints_that_they_match_the_library(smoke_root, tmp_path):
+    """00b on the smoke profile: sections 6 and 7 call zero_grad, backward and step themselves, and the
+    printed largest weight difference from `discriminator_update` / `segmentation_update` is <= 1e-6."""
+    name = "00b_algorithm1_walkthrough"
+    source = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    steps = [c.source for c in source.cells if c.cell_type == "code" and "D_hand" in c.source]
+    assert len(steps) == 2, "sections 6 and 7 each write one step out"
+    for code in steps:
+        for call in (".zero_grad(", ".backward()", ".step()", "copy.deepcopy("):
+            assert call in code, (call, code[:80])
+    assert "requires_grad_(False)" in steps[1], "the G/S step freezes D itself"
+    parameters = reproduce.notebook_parameters(profile="smoke", data_root=str(smoke_root), seed=0, device="cpu",
+                                               results=tmp_path / "results", figures=tmp_path / "figures",
+                                               runs=tmp_path / "runs")
+    reproduce.run_notebook(name, {**parameters, "iterations": 2}, notebooks_dir=NOTEBOOKS, out_dir=tmp_path / "out")
+    executed = nbformat.read(tmp_path / "out" / f"{name}.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.outputs
+                      if o.get("name") == "stdout")
+    found = AGREEMENT.findall(printed)
+    assert [step for step, _ in found] == ["D", "G/S"], printed[-800:]
+    for step, difference in found:
+        assert float(difference) <= 1e-6, (step, difference)
+    assert re.search(r"^D changed: False$", printed.split("G/S step")[0].split("{'loss'")[-1], flags=re.MULTILINE)
