@@ -52,13 +52,14 @@ def test_folder_mode_skips_done_scans_and_reports_a_bad_one(smoke_run, scan, tmp
     save_volume(load_volume(scan), scans / "b.nii.gz")
     save_volume(Volume.from_array(np.full((12, 12, 12), 3.0, dtype=np.float32)), scans / "c.nii.gz")
     (scans / "notes.txt").write_text("not a scan")
-    (out / "a.nii").write_bytes(b"done before")
+    shutil.copy(scan, out / "a.nii")  # a readable image at the output name: done before
+    done_before = (out / "a.nii").read_bytes()
 
     code = main(["segment", "--device", "cpu", "--run", str(smoke_run), "-i", str(scans), "-o", str(out)])
     captured = capsys.readouterr()
     assert code == 1
     assert "Traceback" not in captured.err
-    assert (out / "a.nii").read_bytes() == b"done before"  # skipped, untouched
+    assert (out / "a.nii").read_bytes() == done_before  # skipped, untouched
     labels, source = load_volume(out / "b.nii.gz"), load_volume(scan)
     assert labels.shape == source.shape and set(np.unique(labels.data)) <= {0, 1, 2, 3}
     assert not (out / "c.nii.gz").exists() and not (out / "notes.txt").exists()

@@ -151,9 +151,11 @@ def test_corrupt_history_and_checkpoint_name_the_file(runs_copy):
 
 def test_force_starts_over(runs_copy, smoke_run, smoke_root, smoke_config):
     _unfinish(runs_copy)
-    (runs_copy / "stale.txt").write_text("from an older run")
+    (runs_copy / "notes.txt").write_text("a user's file")
+    (runs_copy / ".fit.json.x1.tmp").write_text("a leftover of an atomic write")
     folder = train(smoke_config, data_root=smoke_root, runs_dir=runs_copy.parent, force=True, progress=False)
-    assert folder == runs_copy and (folder / "DONE").is_file() and not (folder / "stale.txt").exists()
+    assert folder == runs_copy and (folder / "DONE").is_file() and not (folder / ".fit.json.x1.tmp").exists()
+    assert (folder / "notes.txt").read_text() == "a user's file"  # only what training wrote is replaced
     assert len(read_history(folder / "history.csv")) == smoke_config.train.epochs
     # trained again from scratch: the weights of the original run (same seed, same process)
     a, b = load_checkpoint(folder / "final.pt")["nets"], load_checkpoint(smoke_run / "final.pt")["nets"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from deepnorm.data.phantom.build import ensure_phantom
-from deepnorm.errors import ConfigError
+from deepnorm.cli._values import MAX_SEED, check_seed
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -18,14 +18,15 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", default=None,
                         help=f"data root to write (default: data/phantom/<profile>-seed<seed> in the project folder, "
                         f"{describe_home()})")
-    parser.add_argument("--seed", type=int, default=0, help="random seed, a whole number >= 0 (default: 0)")
-    parser.add_argument("--force", action="store_true", help="rebuild even if an identical phantom exists")
+    parser.add_argument("--seed", type=int, default=0, help=f"random seed, a whole number from 0 to {MAX_SEED} (default: 0)")
+    parser.add_argument("--force", action="store_true",
+                        help="rebuild even if an identical phantom exists, or replace a phantom of another profile "
+                             "or seed (only a folder holding nothing but a phantom deepnorm wrote is replaced)")
 
 
 def main(args: argparse.Namespace) -> int:
     """Run ``deepnorm data phantom``: build (or reuse) the phantom and print its data root."""
-    if args.seed < 0:
-        raise ConfigError(f"--seed {args.seed}: a seed is a whole number >= 0 (e.g. --seed 0)")
+    check_seed(args.seed)
     root = ensure_phantom(args.profile, args.seed, args.root, force=args.force)
     print(root)
     return 0

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deepnorm.cli._paths import writable_folder
-from deepnorm.errors import ConfigError, DeepnormError
+from deepnorm.errors import ConfigError, DeepnormError, RunError
 from deepnorm.files import read_table
 
 #: A readable alias: letters, digits, ".", "_", "-"; not starting with "." (hidden) or "-".
@@ -74,6 +74,8 @@ def run_row(folder: Path, names: list[str]) -> RunRow:
     config = Config.from_yaml(folder / "config.yaml")
     meta_file = folder / "run.json"
     meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else {}
+    if not isinstance(meta, dict):
+        raise RunError(f"{meta_file} holds a JSON {type(meta).__name__}, not the run's record (an object)")
     done = folder / "DONE"
     date = (datetime.datetime.fromtimestamp(done.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
             if done.is_file() else "unfinished")
@@ -91,7 +93,10 @@ def run_row(folder: Path, names: list[str]) -> RunRow:
 
 
 def list_runs(runs: Path) -> list[RunRow]:
-    """The rows of every run folder (a folder with a config.yaml) in `runs`, sorted by date then hash."""
+    """The rows of every run folder (a folder with a config.yaml) in `runs`, sorted by date then hash.
+
+    A folder whose files cannot be read gets one row saying "unreadable (...)"; the others are listed.
+    """
     if not runs.exists():
         return []
     if not runs.is_dir():

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from deepnorm.cli._paths import writable_folder
-from deepnorm.errors import ConfigError
+from deepnorm.cli._values import MAX_SEED, check_seed
+from deepnorm.errors import ConfigError, DeepnormError, RunError
 from deepnorm.training.config import CLASSICAL, Config
 from deepnorm.training.config import profile as load_profile
 from deepnorm.training.distributed import distributed_env
@@ -33,13 +34,17 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-root", default=None, help="data root (default: the profile's phantom)")
     parser.add_argument("--runs-dir", default=None,
                         help=f"folder of run folders (default: runs/ in the project folder, {describe_home()})")
-    parser.add_argument("--seed", type=int, default=None, help="the one seed (default 0)")
+    parser.add_argument("--seed", type=int, default=None, help=f"the one seed, from 0 to {MAX_SEED} (default 0)")
     parser.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
     parser.add_argument("--device", default=None, choices=("auto", "cpu", "cuda"),
                         help="where to train (default: the profile's, auto: a GPU when there is one)")
-    parser.add_argument("--resume", action="store_true", help="continue an unfinished run from its last checkpoint")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an unfinished run from its last checkpoint (refused when its epochs are "
+                             "recorded but checkpoint.pt is gone)")
     parser.add_argument("--force", action="store_true",
-                        help="start the run over (its checkpoint is lost), and let --name repoint an existing alias")
+                        help="start the run over, and let --name repoint an existing alias: deletes the files "
+                             "training wrote in the run folder (checkpoint, weights, history, ...) and its "
+                             "evaluations under eval/, listed before it starts; other files are kept")
     parser.add_argument("--name", default=None, metavar="NAME",
                         help="a readable alias of the run: the symlink RUNS_DIR/NAME -> <hash>, made when it is trained")
 
@@ -64,11 +69,61 @@ def config_from_args(args: argparse.Namespace) -> Config:
     return load_profile(args.profile, **overrides)
 
 
+def existing_run_folder(config: Config, data_root: str | None, runs: Path) -> Path | None:
+    """The run folder `config` trains into when it exists and its data is already there (None otherwise:
+    the phantom is not built here, only by the training)."""
+    from deepnorm import paths
+    from deepnorm.data.manifest import data_manifest
+    from deepnorm.training.runs import run_folder
+
+    if data_root:
+        root = Path(data_root).expanduser().resolve()
+    else:
+        root = paths.default_data_root(config.profile, config.train.seed).resolve()
+        if not (root / "PHANTOM.json").is_file():
+            return None
+    try:
+        folder = run_folder(config, runs, data_manifest(root, config.data.sites))
+    except (DeepnormError, OSError):  # the training reports it
+        return None
+    return folder if folder.is_dir() else None
+
+
+def announce_force(folder: Path) -> None:
+    """Say on stderr what ``--force`` deletes in the run `folder`, and what it keeps."""
+    from deepnorm.training.runs import LOCK, training_files
+
+    doomed = training_files(folder)
+    kept = [p.name for p in sorted(folder.iterdir()) if p.name != LOCK and p not in doomed
+            and p.name not in ("eval", "confusion")]
+    names = [str(p.relative_to(folder)) for p in doomed if p.parent.name != "confusion"]
+    epochs = sum(p.parent.name == "confusion" for p in doomed)
+    shown = ", ".join(names + ([f"confusion/ ({epochs} files)"] if epochs else [])) or "nothing"
+    keep = f"; keeping {', '.join(kept)}" if kept else ""
+    print(f"deepnorm train: --force starts {folder} over: deleting {shown}{keep}", file=sys.stderr, flush=True)
+
+
+def check_resume(folder: Path) -> None:
+    """RunError when the run in `folder` has finished epochs but no checkpoint to resume them from;
+    a line on stderr when there is nothing to resume (the run starts at epoch 1)."""
+    from deepnorm.training.runs import CHECKPOINT, DONE, finished_epochs
+
+    if (folder / DONE).is_file() or (folder / CHECKPOINT).is_file():
+        return
+    done = finished_epochs(folder)
+    if done:
+        raise RunError(f"--resume: {folder} has {done} finished epoch(s) in history.csv but no {CHECKPOINT} to "
+                       "continue from; restore it, or pass --force to start the run over")
+    print(f"deepnorm train: --resume: {folder} has no checkpoint yet, so the run starts at epoch 1",
+          file=sys.stderr, flush=True)
+
+
 def main(args: argparse.Namespace) -> int:
     """Run ``deepnorm train``; the run folder is the last line printed."""
     from deepnorm import paths
     from deepnorm.cli.runs import check_alias, make_alias
 
+    check_seed(args.seed)
     config = config_from_args(args)
     runs = writable_folder(Path(args.runs_dir) if args.runs_dir is not None else paths.runs_dir(), "--runs-dir")
     if args.name is not None:  # the run's folder is known only once its data is read: check what can be now
@@ -77,6 +132,11 @@ def main(args: argparse.Namespace) -> int:
     if writer:
         print(f"deepnorm train: {config.train.method} on {'+'.join(config.data.sites)}, run folders in {runs} "
               f"(project folder {paths.describe_home()})", file=sys.stderr, flush=True)
+    existing = existing_run_folder(config, args.data_root, runs) if writer and (args.force or args.resume) else None
+    if existing is not None and args.force:
+        announce_force(existing)
+    elif existing is not None and args.resume:
+        check_resume(existing)
     folder = train(config, data_root=args.data_root, runs_dir=runs, resume=args.resume, force=args.force)
     if writer:
         if args.name is not None:

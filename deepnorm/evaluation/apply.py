@@ -3,8 +3,8 @@
     deepnorm normalize --run runs/<hash> T1.nii.gz OUT.nii.gz [--t2 T2.nii.gz] [--mask MASK.nii.gz]
     deepnorm segment   --run runs/<hash> T1.nii.gz OUT.nii.gz [--t2 T2.nii.gz] [--mask MASK.nii.gz]
 
-The scan is pre-processed exactly as in training (skull strip with the mask or the non-zero
-voxels, crop, resample to the run's voxel size, [0, 1] scaling), passed through the run's
+The scan is pre-processed exactly as in training (skull strip with the mask or the voxels > 0,
+crop, resample to the run's voxel size, [0, 1] scaling), passed through the run's
 normalizer (a generator, or the method's volume transform: a z-score, or a classical
 normalizer with the run's saved fit) and segmenter, and written back **on the input's
 voxel grid with the input's affine**: the output overlays the input in any viewer.
@@ -18,9 +18,11 @@ and the same scan stored in another orientation give the same outputs, once reor
 Inputs are checked before any inference: a second contrast and a mask must share the T1's
 shape *and* its affine once in RAS order (same voxels in the same place, within
 :data:`AFFINE_TOLERANCE_MM`; a file that stores the same grid in another voxel order is
-accepted), and a constant or empty image is refused. Only runs that transform the image before S
-(see :func:`normalizing_methods`) can normalize: the segmenter alone and contrast randomisation
-have no normalized image to give.
+accepted), and a constant or empty image is refused. Without a mask the brain is the voxels
+> 0, as in training (skull-stripped scans with a zero background): a scan with negative voxels
+is refused with a line that says to pass ``--mask``, rather than silently losing them. Only
+runs that transform the image before S (see :func:`normalizing_methods`) can normalize: the
+segmenter alone and contrast randomisation have no normalized image to give.
 """
 
 from __future__ import annotations
@@ -89,8 +91,24 @@ def _same_space(path: Path, volume: Volume, ref_path: Path, ref: Volume, what: s
                         "-applyxfm or FreeSurfer mri_vol2vol) first")
 
 
-def _not_constant(path: Path, volume: Volume, brain: np.ndarray) -> None:
+def _no_negative(path: Path, volume: Volume) -> None:
+    """DataError when `volume` has negative voxels and no mask was given.
+
+    The default brain is the voxels > 0 (a skull-stripped scan with a zero background, as the
+    training data): negative voxels would silently become background, and a scan whose
+    background is offset (CT-like values, some converters' output) cannot be told from its brain.
+    """
+    data = np.asarray(volume.data)
+    negative = int(np.count_nonzero(data < 0)) if data.dtype.kind in "if" else 0
+    if negative:
+        raise DataError(f"{path} has {negative} negative voxel(s) (min {float(data.min()):g}): the default brain "
+                        "mask is the voxels > 0, which would drop them; pass the brain mask with --mask")
+
+
+def _not_constant(path: Path, volume: Volume, brain: np.ndarray, mask: Path | None = None) -> None:
     values = np.asarray(volume.data)[brain]
+    if values.size == 0 and mask is not None:
+        raise DataError(f"the mask {mask} has no voxel > 0 (an empty mask): check the mask file")
     if values.size == 0:
         raise DataError(f"{path} has no voxel > 0 inside the brain (an empty image or mask): check the file, "
                         "or pass the brain mask with --mask")
@@ -120,12 +138,15 @@ def _inputs(run: Run, t1: str | Path, t2: str | Path | None, mask: str | Path | 
     mask_stored = load_volume(mask, canonical=False) if mask is not None else None
     if mask_stored is not None:
         _same_space(Path(mask), mask_stored, paths[0], stored[0], "the mask")
+    if mask_stored is None:
+        for path, volume in zip(paths, stored):
+            _no_negative(path, volume)
     volumes = [reorient(v, CANONICAL) for v in stored]
     mask_volume = reorient(mask_stored, CANONICAL) if mask_stored is not None else None
     as_stored = stored[0]
     brain = _input_mask(volumes, mask_volume)
     for path, volume in zip(paths, volumes):
-        _not_constant(path, volume, brain)
+        _not_constant(path, volume, brain, Path(mask) if mask is not None else None)
     return paths, volumes, mask_volume, as_stored
 
 

@@ -13,7 +13,13 @@ A run folder ``<runs_dir>/<run_key>/`` carries everything needed to use the run 
 - ``eval/``: evaluations of the run; ``.lock``: held by the process that trains it.
 
 The folder name :func:`run_key` hashes the configuration and the digest of the data's content,
-so the same configuration on other data gets another folder.
+so the same configuration on other data gets another folder. A folder is recognised as a run
+folder deepnorm wrote when its ``config.yaml`` and the manifest of its ``run.json`` give back
+its name (:func:`is_run_folder`); :func:`load_run` refuses one whose ``config.yaml`` was edited
+after training (naming the field, from the configuration ``run.json`` records since it holds
+one, else the key). Starting a run over (``--force``) deletes only the files training writes
+and the evaluation folders deepnorm wrote under ``eval/`` (:func:`training_files`); a file a
+user added to the folder is kept.
 
 >>> # run = load_run("runs/0123456789ab")
 >>> # probs = run.segment_volume(prepared.image, prepared.mask)   # (4, X, Y, Z)
@@ -35,7 +41,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 import numpy as np
 import torch
@@ -88,6 +94,11 @@ class RunInfo(TypedDict):
     manifest: Manifest
     created: str
     name: str | None
+    config: NotRequired[dict[str, Any]]
+
+
+#: The keys every run.json holds ("config", the training configuration, was added later).
+_INFO_KEYS = ("profile", "data_root", "seed", "manifest", "created", "name")
 
 
 # --------------------------------------------------------------------------- names and files
@@ -117,7 +128,8 @@ def find_run(config: Config, runs_dir: str | Path | None = None, *, data_root: s
 def write_run_info(folder: Path, config: Config, manifest: Manifest, name: str | None = None) -> RunInfo:
     """Write ``run.json`` for a new run of `config` on the data of `manifest`."""
     info = RunInfo(profile=config.profile, data_root=manifest["root"], seed=config.train.seed, manifest=manifest,
-                   created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), name=name)
+                   created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), name=name,
+                   config=json.loads(json.dumps(config.to_dict())))
     atomic_write_text(folder / RUN_INFO, json.dumps(info, indent=1) + "\n")
     return info
 
@@ -131,7 +143,10 @@ def read_run_info(folder: Path) -> RunInfo | None:
         info = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as err:
         raise RunError(f"{path} is corrupt ({err}); delete the run folder and train again") from None
-    missing = [k for k in RunInfo.__annotations__ if not isinstance(info, dict) or k not in info]
+    if not isinstance(info, dict):
+        raise RunError(f"{path} holds a JSON {type(info).__name__}, not the run's record; delete the run folder "
+                       "and train again")
+    missing = [k for k in _INFO_KEYS if k not in info]
     if missing:
         raise RunError(f"{path} lacks {', '.join(missing)}; delete the run folder and train again")
     return info
@@ -213,15 +228,86 @@ def read_fit(folder: Path, method: Method) -> None:
         raise RunError(f"{path} is not a usable fit of this run ({err}); {fix}") from None
 
 
-def clear_run(folder: Path) -> None:
-    """Delete everything in `folder` but its lock file (held by the caller)."""
-    for child in folder.iterdir():
-        if child.name == LOCK:
-            continue
-        if child.is_dir() and not child.is_symlink():
-            shutil.rmtree(child)
+#: The files (and folder) training writes at the top of a run folder.
+TRAINING_FILES = (CONFIG, RUN_INFO, SPLITS, HISTORY, CHECKPOINT, FINAL, DONE, CONFUSION, FIT)
+
+
+def _changed_fields(recorded: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[str]:
+    fields = []
+    for key in sorted(set(recorded) | set(current)):
+        a, b = recorded.get(key), current.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            fields += _changed_fields(a, b, f"{prefix}{key}.")
+        elif a != b:
+            fields.append(f"{prefix}{key} {a!r} -> {b!r}")
+    return fields
+
+
+def check_config(folder: Path, config: Config, info: RunInfo | None) -> None:
+    """RunError when the run's ``config.yaml`` (`config`) is not the configuration it was trained with.
+
+    Compared with the configuration recorded in ``run.json`` (naming the fields that changed), or,
+    for a run whose ``run.json`` predates that record, with the run key of the folder's name. A
+    run without ``run.json``, or in a folder not named by a key, is not checked.
+    """
+    fix = "restore the file (or train the edited configuration as a run of its own)"
+    if info is None:
+        return
+    recorded = info.get("config")
+    if isinstance(recorded, dict):
+        changed = _changed_fields(recorded, json.loads(json.dumps(config.to_dict())))
+        if changed:
+            raise RunError(f"{folder / CONFIG} was edited after training ({'; '.join(changed[:3])}); {fix}")
+        return
+    name = folder.resolve().name
+    if len(name) == 12 and all(c in "0123456789abcdef" for c in name) and run_key(config, info["manifest"]) != name:
+        raise RunError(f"{folder / CONFIG} was edited after training: it no longer gives the run key {name} "
+                       f"of its folder; {fix}")
+
+
+def is_run_folder(folder: Path) -> bool:
+    """Whether `folder` is a run folder deepnorm wrote: its config.yaml and run.json give back its name."""
+    try:
+        info = read_run_info(folder)
+        return info is not None and run_key(Config.from_yaml(folder / CONFIG), info["manifest"]) == folder.resolve().name
+    except (DataError, RunError, OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def training_files(folder: Path) -> list[Path]:
+    """What starting the run in `folder` over deletes: the files training writes (:data:`TRAINING_FILES`,
+    ``confusion/epoch-NNN.json``, leftover temporary files of atomic writes) and the evaluation folders
+    deepnorm wrote under ``eval/`` (their results belong to the old networks). Nothing else."""
+    from deepnorm.markers import is_evaluation
+
+    if not folder.is_dir():
+        return []
+    found = [folder / name for name in TRAINING_FILES if (folder / name).is_file() and not (folder / name).is_symlink()]
+    found += [f for f in folder.glob(".*.tmp") if f.is_file() and any(f.name.startswith(f".{n}.") for n in TRAINING_FILES)]
+    confusion = folder / CONFUSION_DIR
+    if confusion.is_dir() and not confusion.is_symlink():
+        found += sorted(f for f in confusion.glob("epoch-*.json") if f.is_file())
+    evals = folder / EVAL_DIR
+    if evals.is_dir() and not evals.is_symlink():
+        found += sorted(f for f in evals.iterdir() if is_evaluation(f))
+    return found
+
+
+def clear_run(folder: Path) -> list[Path]:
+    """Delete what :func:`training_files` lists (never the lock, held by the caller, nor a user's file).
+
+    The ``confusion/`` and ``eval/`` folders go too when that leaves them empty. Returns what was deleted.
+    """
+    removed = training_files(folder)
+    for path in removed:
+        if path.is_dir():
+            shutil.rmtree(path)
         else:
-            child.unlink()
+            path.unlink()
+    for sub in (folder / CONFUSION_DIR, folder / EVAL_DIR):
+        if sub.is_dir() and not sub.is_symlink() and not any(sub.iterdir()):
+            sub.rmdir()
+    return removed
 
 
 @contextlib.contextmanager
@@ -454,6 +540,7 @@ def load_run(folder: str | Path, *, device: str | torch.device = "auto") -> Run:
         raise RunError(f"{folder / SPLITS} is corrupt ({err}); delete the run folder and train again") from None
     history = read_history(folder / HISTORY)
     info = read_run_info(folder)
+    check_config(folder, config, info)
     device = resolve_device(device)
     nets = method_for(config).build(config.train.seed)
     state = load_checkpoint(folder / FINAL, map_location=device)
