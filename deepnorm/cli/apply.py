@@ -214,7 +214,8 @@ def _folder(args: argparse.Namespace, source: Path, out: Path, normalizing: bool
             except OSError as err:
                 failed += 1
                 print(f"deepnorm: failed: {scan}: {one_line(os_error_message(err))}", file=sys.stderr, flush=True)
-    print(f"deepnorm: {verb} {len(todo) - (failed - refused)}, skipped {skipped} (done), failed {failed} of {len(scans)} scans "
+    written = len(todo) - (failed - refused)
+    print(f"deepnorm: {verb} {written}, skipped {skipped} (done), failed {failed} of {len(scans)} scans "
           f"-> {out}", file=sys.stderr, flush=True)
     return 1 if failed else 0
 
