@@ -80,3 +80,17 @@ def test_all_nan_columns_are_skipped_and_segmenter_history_has_no_d_panel():
 def test_no_numeric_column_is_an_error():
     with pytest.raises(DataError, match="history"):
         plot_training_curves({"epoch": [0, 1]})
+
+
+@pytest.mark.parametrize("n_domains, chance", [(2, 1 / 3), (3, 0.25)])
+def test_the_discriminator_accuracy_panel_has_a_chance_line(n_domains, chance):
+    """K sites and "generated": a uniform guess is right 1 / (K + 1) of the time."""
+    figure = plot_training_curves(_history(), n_domains=n_domains)
+    (panel,) = [ax for ax in figure.axes if ax.get_title() == "discriminator accuracy"]
+    (line,) = [line for line in panel.lines if line.get_gid() == "chance"]
+    np.testing.assert_allclose(line.get_ydata(), [chance, chance])
+    assert f"{chance:.2f}" in line.get_label() and f"K = {n_domains}" in line.get_label()
+    assert "chance" in [t.get_text().split(",")[0] for t in panel.get_legend().get_texts()]
+    others = [line for ax in figure.axes if ax is not panel for line in ax.lines]
+    assert all(line.get_gid() != "chance" for line in others)
+    assert not [line for ax in plot_training_curves(_history()).axes for line in ax.lines if line.get_gid() == "chance"]

@@ -45,11 +45,50 @@ def test_table3_bars_hold_each_method_and_tissue():
         assert ax.get_title().startswith(display_name(setting))
         assert "no spread" in ax.get_title()
         assert [t.get_text() for t in ax.get_xticklabels()] == ["CSF", "GM", "WM", "mean"]
-        assert ax.get_ylim() == (0.0, 1.0)
+        bottom, top = ax.get_ylim()
+        assert 0.0 < bottom <= min(r[c] for r in rows for c in DICE_COLUMNS) and top >= max(
+            r[c] for r in rows for c in DICE_COLUMNS)
         assert not [c for c in ax.containers if getattr(c, "errorbar", None) is not None]
-    assert figure.axes[0].get_ylabel() == "Dice (fraction)"
+    assert figure.axes[0].get_ylabel() == f"Dice (fraction), axis from {figure.axes[0].get_ylim()[0]:.2f}"
     legend = [t.get_text() for t in figure.axes[-1].get_legend().get_texts()]
     assert legend == ["Standardization", "Pre-processor", "Ours"]
+
+
+def test_table3_axis_zooms_on_the_values_so_a_gap_of_004_shows():
+    """Two methods at 0.80 and 0.84 in every column: spread 0.05 (one step, the minimum), the axis runs
+    from the step at or below 0.80 - 0.0125 (0.75) to the one at or above 0.84 + 0.005 (0.85), so the
+    0.04 gap fills 40 % of the panel's height instead of 4 %; zoom=False keeps 0..1."""
+    rows = [{"setting": "dual", "method": "standardization", **{c: 0.80 for c in DICE_COLUMNS}},
+            {"setting": "dual", "method": "adversarial", **{c: 0.84 for c in DICE_COLUMNS}}]
+    ax = plot_method_tissue_bars(rows).axes[0]
+    assert ax.get_ylim() == pytest.approx((0.75, 0.85))
+    assert ax.get_ylabel() == "Dice (fraction), axis from 0.75"
+    assert plot_method_tissue_bars(rows, zoom=False).axes[0].get_ylim() == (0.0, 1.0)
+    # the paper's marks and the error bars are kept inside the zoomed axis
+    paper = {("dual", "adversarial"): {c: 0.95 for c in DICE_COLUMNS}}
+    spread = [{**r, **{f"{c}_std": 0.1 for c in DICE_COLUMNS}, "n_seeds": 3} for r in rows]
+    bottom, top = plot_method_tissue_bars(spread, paper=paper).axes[0].get_ylim()
+    assert bottom <= 0.70 and top >= 0.95
+
+
+def test_zoomed_ylim_law():
+    from deepnorm.plots.results import zoomed_ylim
+
+    assert zoomed_ylim([float("nan")]) == (0.0, 1.0)
+    assert zoomed_ylim([0.1, 0.99]) == (0.0, 1.0)  # clipped to the Dice range
+    for values in ([0.61, 0.9], [0.3], [0.77, 0.78, 0.92]):
+        bottom, top = zoomed_ylim(values)
+        assert bottom < min(values) and top > max(values)
+        assert round(bottom / 0.05, 6).is_integer() and round(top / 0.05, 6).is_integer()
+
+
+def test_table3_legend_sits_outside_every_panel(tmp_path):
+    """Three methods (the paper's Table 3): the legend is right of the last panel, over no bar."""
+    figure = plot_method_tissue_bars(_rows(3), path=tmp_path / "bars.png")  # saving lays the figure out
+    legend = figure.axes[-1].get_legend().get_window_extent()
+    for ax in figure.axes:
+        box = ax.get_window_extent()
+        assert legend.x0 >= box.x1 or legend.x1 <= box.x0 or legend.y0 >= box.y1 or legend.y1 <= box.y0
 
 
 def test_table3_error_bars_are_the_seed_std():
@@ -83,7 +122,8 @@ def test_many_settings_and_methods_give_a_readable_figure(tmp_path):
     assert len({x for x, _ in positions}) == 2 and len({y for _, y in positions}) == 2
     for ax in figure.axes:
         assert len(_bars(ax)) == len(methods) * len(DICE_COLUMNS)
-    assert figure.axes[0].get_ylabel() == figure.axes[2].get_ylabel() == "Dice (fraction)"
+    assert figure.axes[0].get_ylabel() == figure.axes[2].get_ylabel()
+    assert figure.axes[0].get_ylabel().startswith("Dice (fraction)")
     legend = figure.axes[-1].get_legend()
     assert len(legend.get_texts()) == len(methods)
     assert legend.get_window_extent().x0 >= figure.axes[-1].get_window_extent().x1

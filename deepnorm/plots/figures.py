@@ -397,7 +397,7 @@ def _curve_panel(key: str) -> tuple[str, str]:
     return name, "other"
 
 
-def plot_training_curves(history: Any, *, path: str | Path | None = None) -> Any:
+def plot_training_curves(history: Any, *, n_domains: int | None = None, path: str | Path | None = None) -> Any:
     """Training curves per epoch: every numeric column of a run's history in a labelled panel.
 
     `history` is a mapping of column -> per-epoch values, a list of per-epoch row dicts, or a
@@ -405,8 +405,10 @@ def plot_training_curves(history: Any, *, path: str | Path | None = None) -> Any
     numeric column with at least one finite value is drawn once, named by `HISTORY_COLUMNS` and
     grouped into the panels of `CURVE_PANELS` (G/S losses, D loss, D accuracy, validation Dice,
     learning rates, epoch time); an all-NaN column (e.g. the discriminator's, for a method
-    without one) is left out. Each line's gid is its column key. Returns a Figure, one axes per
-    panel with data.
+    without one) is left out. Each line's gid is its column key. Given `n_domains` (K, the sites),
+    the discriminator accuracy panel gets a dotted line at chance, 1 / (K + 1): a guess among the K
+    sites and "generated" (gid ``"chance"``); a D that always answers "generated" scores 0.5 instead,
+    since half of each batch it is scored on is generated. Returns a Figure, one axes per panel with data.
     """
     columns = _columns(history)
     x = columns.pop("epoch", None)
@@ -435,6 +437,10 @@ def plot_training_curves(history: Any, *, path: str | Path | None = None) -> Any
         ax.set_ylabel(CURVE_PANELS[panel])
         if panel == "learning rate":
             ax.set_yscale("log")
+        if panel == "discriminator accuracy" and n_domains:
+            chance = 1.0 / (n_domains + 1)
+            line = ax.axhline(chance, color="gray", ls=":", label=f"chance, 1 / (K + 1) = {chance:.2f} (K = {n_domains} sites)")
+            line.set_gid("chance")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     return save_figure(figure, path)
@@ -475,7 +481,7 @@ def plot_dice_bars(
         if errors is not None:
             err = [float(errors.get(g, {}).get(name, 0.0)) for g in groups]
         ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, yerr=err, color=color, label=name, capsize=2)
-    ax.set_xticks(x, [str(g) for g in groups], rotation=20 if len(groups) > 4 else 0)
+    ax.set_xticks(x, [str(g) for g in groups])
     ax.set_ylabel(ylabel)
     if xlabel:
         ax.set_xlabel(xlabel)
@@ -484,7 +490,34 @@ def plot_dice_bars(
     if title:
         ax.set_title(title)
     ax.legend(fontsize=8, ncol=min(len(series), 4))
+    untangle_tick_labels(ax)
     return save_figure(figure, path)
+
+
+def tick_labels_overlap(ax: Any) -> bool:
+    """Whether any two x tick labels of `ax` overlap once drawn (window extents, in pixels)."""
+    ax.figure.canvas.draw()
+    boxes = [t.get_window_extent() for t in ax.get_xticklabels() if t.get_text() and t.get_visible()]
+    return any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+
+
+def untangle_tick_labels(ax: Any, *, width: int = 12) -> None:
+    """Make the x tick labels of `ax` readable: as they are if none overlap, else each label broken
+    into lines of about `width` characters (at spaces, an arrow starting its own line), else those
+    lines turned 30 degrees, else each label on one line turned upright (90 degrees), whichever first
+    leaves no two overlapping."""
+    import textwrap
+
+    if not tick_labels_overlap(ax):
+        return
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    wrapped = ["\n".join(textwrap.wrap(label.replace(" → ", " →\u00a0"), width) or [label]).replace("\u00a0", " ")
+               for label in labels]
+    ax.set_xticks(ax.get_xticks(), wrapped)
+    for texts, rotation in ((wrapped, 30), (labels, 90)):
+        if not tick_labels_overlap(ax):
+            return
+        ax.set_xticks(ax.get_xticks(), texts, rotation=rotation, ha="right", rotation_mode="anchor")
 
 
 def _fitted_ylim(table: Mapping[str, Mapping[str, float]], errors: Mapping[str, Mapping[str, float]] | None) -> tuple[float, float]:

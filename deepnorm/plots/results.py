@@ -31,8 +31,30 @@ def _value(row: Mapping[str, Any], key: str) -> float:
 
 #: Widest panel of :func:`plot_method_tissue_bars`, in inches (a row holds at most two panels).
 PANEL_MAX_WIDTH = 8.0
-#: Most methods whose legend fits inside the last panel's corner.
-LEGEND_INSIDE_MAX = 6
+#: Steps of the zoomed y axis of :func:`plot_method_tissue_bars` (its ends are multiples of this).
+ZOOM_STEP = 0.05
+
+
+def zoomed_ylim(values: Sequence[float], *, step: float = ZOOM_STEP, floor: float = 0.0,
+                ceiling: float = 1.0) -> tuple[float, float]:
+    """A y range (fractions) that holds `values` (bar tops, error-bar ends, paper marks) with a margin.
+
+    The range runs from the multiple of `step` at or below ``min - 25 % of the spread`` to the one
+    at or above ``max + 10 %``, clipped to [`floor`, `ceiling`]; so gaps of a few hundredths fill a
+    visible part of the axis instead of the top sliver of 0..1. NaNs are ignored; no finite value
+    gives (floor, ceiling).
+    """
+    finite = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
+    if not finite.size:
+        return floor, ceiling
+    low, high = float(finite.min()), float(finite.max())
+    spread = max(high - low, step)
+    bottom = np.floor(round((low - 0.25 * spread) / step, 9)) * step
+    top = np.ceil(round((high + 0.10 * spread) / step, 9)) * step
+    bottom, top = max(floor, round(float(bottom), 9)), min(ceiling, round(float(top), 9))
+    if top <= bottom:
+        return floor, ceiling
+    return bottom, top
 
 
 def plot_method_tissue_bars(
@@ -40,6 +62,7 @@ def plot_method_tissue_bars(
     *,
     columns: Sequence[str] = DICE_COLUMNS,
     paper: Mapping[tuple[str, str], Mapping[str, float]] | None = None,
+    zoom: bool = True,
     path: str | Path | None = None,
 ) -> Any:
     """Table 3 as bars: one panel per setting (two to a row), one group per tissue, one bar per method.
@@ -49,6 +72,9 @@ def plot_method_tissue_bars(
     seeds, with ``n_seeds``), the bar gets that error bar and the panel title says so; otherwise
     the bars are plain. `paper` (``{(setting, method): {column: value}}``, e.g.
     `deepnorm.study.paper.TABLE3`) adds the paper's values as black ticks over the bars.
+    With `zoom` (the default) the shared y axis spans the values only (`zoomed_ylim`), so the few
+    hundredths between methods show, and its label says where it starts; ``zoom=False`` draws 0..1.
+    The legend sits outside the panels, right of the last one, never over a bar.
     Returns a Figure with one axes per setting; every bar's gid is ``"<method>:<column>"``.
     """
     records = _records(rows)
@@ -75,6 +101,7 @@ def plot_method_tissue_bars(
             figure.delaxes(extra)
         axes = list(grid.flat[:len(settings)])
     x = np.arange(len(columns))
+    shown: list[float] = []  # every bar top, error-bar end and paper mark: the zoomed axis holds them all
     for ax, setting in zip(axes, settings):
         spread = paper_shown = False
         n_seeds: set[int] = set()
@@ -89,6 +116,8 @@ def plot_method_tissue_bars(
             if has_std and "n_seeds" in row:
                 n_seeds.add(int(_value(row, "n_seeds")))
             offsets = x + (i - (len(methods) - 1) / 2) * width
+            spreads = [s if np.isfinite(s) else 0.0 for s in stds]
+            shown += [v + d for v, d in zip(values, spreads)] + [v - d for v, d in zip(values, spreads)]
             bars = ax.bar(
                 offsets, values, width, color=palette[method], label=display_name(method),
                 yerr=[s if np.isfinite(s) else 0.0 for s in stds] if has_std else None, capsize=3,
@@ -98,6 +127,7 @@ def plot_method_tissue_bars(
             reference = (paper or {}).get((setting, method))
             if reference:
                 marks = [float(reference.get(c, np.nan)) for c in columns]
+                shown += marks
                 ax.scatter(offsets, marks, marker="_", s=160, color="black", zorder=3,
                            label=None if paper_shown else "paper")
                 paper_shown = True
@@ -110,15 +140,15 @@ def plot_method_tissue_bars(
         ax.set_title(title, fontsize=10)
         ax.set_xticks(x, [display_name(c).replace("Dice ", "") for c in columns])
         ax.set_xlabel("tissue")
-        ax.set_ylim(0.0, 1.0)
         ax.grid(axis="x", visible=False)
+    bottom, top = zoomed_ylim(shown) if zoom else (0.0, 1.0)
+    for ax in axes:  # shared: one call sets every panel
+        ax.set_ylim(bottom, top)
+    ylabel = "Dice (fraction)" if bottom == 0.0 else f"Dice (fraction), axis from {bottom:.2f}"
     for ax in axes[::ncols]:
-        ax.set_ylabel("Dice (fraction)")
-    if len(methods) <= LEGEND_INSIDE_MAX:
-        axes[-1].legend(fontsize=8, loc="lower right", framealpha=0.9)
-    else:  # more bars than the corner of a panel can hold: the legend goes beside the last panel
-        legend = axes[-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), framealpha=0.9)
-        # in the empty slot of a last row with one panel, it needs no room of its own (else the layout
-        # would widen the whole first column for it)
-        legend.set_in_layout(len(settings) % ncols == 0)
+        ax.set_ylabel(ylabel)
+    # the legend goes beside the last panel, outside the bars; in the empty slot of a last row with one
+    # panel it needs no room of its own (else the layout would widen the whole first column for it)
+    legend = axes[-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), framealpha=0.9)
+    legend.set_in_layout(len(settings) % ncols == 0)
     return save_figure(figure, path)

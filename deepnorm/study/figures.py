@@ -157,11 +157,13 @@ def unseen_site_bars(ctx: ex.Context, rows: Sequence[dict[str, Any]],
 
 
 def training_curves(ctx: ex.Context, method: str, sites: Sequence[str]) -> Any:
-    """Per-epoch losses, discriminator accuracies and validation Dice of one run."""
+    """Per-epoch losses, discriminator accuracies (with chance, 1 / (K + 1) for K sites) and validation
+    Dice of one run."""
     from deepnorm.plots import plot_training_curves
 
     run = ex.run_for(ctx, method, sites)
-    return plot_training_curves(run.history, path=ctx.figure(f"curves_{method}_{'_'.join(sites)}"))
+    return plot_training_curves(run.history, n_domains=len(sites),
+                                path=ctx.figure(f"curves_{method}_{'_'.join(sites)}"))
 
 
 # --------------------------------------------------------------------------- Figs. 5-9

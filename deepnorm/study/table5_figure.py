@@ -2,6 +2,7 @@
 
 The bars are the mean over a site's test subjects, the whiskers one standard deviation, the dots
 the subjects; the numbers come from the per-subject scores of the two runs (``experiments.scores``).
+A bar of one subject is that subject's Dice: it has no whisker and no dot, and the title says so.
 """
 
 from __future__ import annotations
@@ -69,7 +70,12 @@ def table5_bars(scores: Mapping[str, Sequence[Score]]) -> list[Bar]:
 
 
 def plot_table5(scores: Mapping[str, Sequence[Score]], *, path: str | Path | None = None) -> Figure:
-    """Dice per tissue (x) for each input (colour), one panel per site; saved to `path` when given."""
+    """Dice per tissue (x) for each input (colour), one panel per site; saved to `path` when given.
+
+    The title says what a bar is: the mean ± SD over n subjects (dots: the subjects) when bars rest on
+    more than one, one subject's Dice when every bar rests on one (the paper's split: one test subject
+    per site), and both when they are mixed.
+    """
     import matplotlib.pyplot as plt
 
     bars = table5_bars(scores)
@@ -83,10 +89,12 @@ def plot_table5(scores: Mapping[str, Sequence[Score]], *, path: str | Path | Non
         for j, modalities in enumerate(inputs):
             mine = [b for b in bars if b.site == site and b.modalities == modalities]
             x = np.array([TISSUE_NAMES.index(b.tissue) for b in mine]) + (j - (len(inputs) - 1) / 2) * width
-            ax.bar(x, [b.mean for b in mine], width, yerr=[b.std for b in mine], capsize=3,
+            several = any(len(b.values) > 1 for b in mine)
+            ax.bar(x, [b.mean for b in mine], width, yerr=[b.std for b in mine] if several else None, capsize=3,
                    label=str(MODALITY_NAMES.get(modalities, modalities)), color=f"C{j}", alpha=0.8)
             for xi, b in zip(x, mine):
-                ax.scatter(np.full(len(b.values), xi), b.values, s=10, color="black", zorder=3)
+                if len(b.values) > 1:
+                    ax.scatter(np.full(len(b.values), xi), b.values, s=10, color="black", zorder=3)
         ax.set_xticks(range(len(TISSUE_NAMES)), TISSUE_NAMES)
         ax.set_xlabel("tissue")
         ax.set_title(SITE_NAMES.get(site, site))
@@ -95,12 +103,22 @@ def plot_table5(scores: Mapping[str, Sequence[Score]], *, path: str | Path | Non
     axes[0][0].set_ylabel("Dice (test subjects)")
     handles, names = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, names, title="input", loc="upper right", ncol=len(inputs), fontsize=8, title_fontsize=8)
-    fig.suptitle("Table 5: Ours with one or two modalities (mean ± SD, dots: subjects)", x=0.02, ha="left")
+    fig.suptitle(f"Table 5: Ours with one or two modalities ({_what_a_bar_is(bars)})", x=0.02, ha="left")
     fig.tight_layout(rect=(0, 0, 1, 0.9))
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=120)
     return fig
+
+
+def _what_a_bar_is(bars: Sequence[Bar]) -> str:
+    counts = sorted({len(b.values) for b in bars})
+    if counts == [1]:
+        return "one test subject per site: each bar is its Dice, no spread"
+    many = [n for n in counts if n > 1]
+    subjects = f"{many[0]} subjects" if len(many) == 1 else "the subjects"
+    text = f"mean ± SD over {subjects}, dots: subjects"
+    return text if counts[0] > 1 else text + "; a bar without whisker: one subject"
 
 
 __all__ = ["Bar", "plot_table5", "table5_bars"]
