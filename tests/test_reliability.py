@@ -305,12 +305,14 @@ def test_resume_without_its_checkpoint_is_refused(run_copy, smoke_root, capsys):
 
 # --------------------------------------------------------------------------- 10. smaller ones
 def test_subject_ids_are_checked_before_they_reach_the_cache(smoke_root, smoke_config, tmp_path):
-    from deepnorm.data.prepared import prepare_site
+    from deepnorm.data.prepared import cache_dir, prepare_site, save_prepared
 
-    outside = tmp_path / "evil.npz"
-    outside.write_bytes(b"not ours")
+    runs = tmp_path / "runs"
+    real = prepare_site(smoke_root, smoke_config.data, "iseg", runs_dir=runs, subject_ids=["1"])["1"]
+    outside = cache_dir(smoke_root, smoke_config.data, runs).parent / "evil.npz"  # outside the site's cache
+    save_prepared(real, outside)
     with pytest.raises(DataError, match="'../../evil'"):
-        prepare_site(smoke_root, smoke_config.data, "iseg", runs_dir=tmp_path / "runs", subject_ids=["../../evil"])
+        prepare_site(smoke_root, smoke_config.data, "iseg", runs_dir=runs, subject_ids=["../../evil"])
 
 
 def test_evaluate_removes_leftovers_and_refuses_a_repeated_site_first(run_copy, monkeypatch, capsys):
