@@ -68,3 +68,44 @@ def cuda_determinism(device: torch.device, deterministic: bool) -> Iterator[None
     finally:
         torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = saved[0], saved[1]
         torch.use_deterministic_algorithms(saved[2], warn_only=saved[3])
+
+
+#: The variables that cap the instruction sets PyTorch's CPU kernels use (oneDNN's and ATen's).
+ISA_VARIABLES: tuple[str, ...] = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")
+
+
+def _cpu_model() -> str:
+    """The processor's model name from ``/proc/cpuinfo`` ('' where there is none)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor()
+
+
+def cpu_description() -> dict[str, str | int]:
+    """What decides the last digits of a CPU training: the processor and the kernels PyTorch picks on it.
+
+    Returns ``processor`` (model name), ``cpu capability`` (ATen's vectorised kernels as PyTorch
+    sees them: ``torch.backends.cpu.get_cpu_capability()``, e.g. ``AVX512``, ``AVX2``), ``amx`` (whether
+    the processor has AMX tiles, which oneDNN uses for its matrix products), ``isa caps`` (the
+    :data:`ISA_VARIABLES` that are set, else ``none``) and ``threads`` (intra-op threads of this
+    process, ``torch.get_num_threads()``). Two trainings with the same seed give the same bytes only
+    where all of these agree.
+    """
+    import torch
+
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    caps = [f"{name}={os.environ[name]}" for name in ISA_VARIABLES if os.environ.get(name)]
+    return {
+        "processor": _cpu_model() or "unknown",
+        "cpu capability": torch.backends.cpu.get_cpu_capability(),
+        "amx": ("yes" if amx() else "no") if amx is not None else "unknown",
+        "isa caps": ", ".join(caps) or "none",
+        "threads": torch.get_num_threads(),
+    }

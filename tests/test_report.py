@@ -102,3 +102,34 @@ def test_a_count_every_seed_agrees_on_is_shown_without_a_spread() -> None:
     assert "| Segmenter | STANFORD | 5 ± 1 |" in scanner_table(1.0)
     assert report._cell({"d": 0.5, "d_std": 0.0}, "d") == "0.500 ± 0.000"
     assert report._cell({"d": 0.5}, "d") == "0.500"
+
+
+def test_report_prints_the_processor_and_threads_a_rerun_must_match(tmp_path: Path) -> None:
+    from deepnorm.devices import cpu_description
+
+    described = cpu_description()
+    text = report.build_report(tmp_path, meta={"profile": "cpu", **described})
+    assert f"| cpu capability | {described['cpu capability']} |" in text
+    assert f"| threads | {described['threads']} |" in text
+    section = text.split("## What a rerun gives", 1)[1].split("\n## ", 1)[0]
+    assert "Identical to the byte" in section and "not to the byte" in section
+    assert "does not record its processor" not in section
+
+
+def test_report_of_a_run_that_did_not_record_its_processor_says_so(tmp_path: Path) -> None:
+    text = report.build_report(tmp_path, meta={"profile": "cpu"})
+    assert "does not record its processor or thread count" in text
+
+
+def test_cpu_description_names_the_kernels_pytorch_picks(monkeypatch) -> None:
+    import torch
+
+    from deepnorm.devices import cpu_description
+
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    monkeypatch.delenv("ATEN_CPU_CAPABILITY", raising=False)
+    described = cpu_description()
+    assert described["cpu capability"] == torch.backends.cpu.get_cpu_capability()
+    assert described["threads"] == torch.get_num_threads()
+    assert described["isa caps"] == "ONEDNN_MAX_CPU_ISA=AVX2"
+    assert described["amx"] in ("yes", "no", "unknown")

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deepnorm.devices import DEVICES
+from deepnorm.devices import DEVICES, cpu_description
 from deepnorm.errors import DataError, DeepnormError
 from deepnorm.paths import (
     figures_dir,
@@ -159,6 +159,15 @@ def _run_parallel(seed_jobs: list[SeedJob], jobs: int) -> list[SeedOutcome]:
             os.environ.pop("OMP_NUM_THREADS", None)
 
 
+def _processor(jobs: int) -> dict[str, str | int]:
+    """The processor and PyTorch's kernel choice on it (:func:`cpu_description`), with the threads of
+    each notebook process: a trained number is bit-identical only where all of these agree."""
+    described = cpu_description()
+    if jobs > 1:
+        described["threads"] = int(_threads(jobs))
+    return described
+
+
 def main(args: argparse.Namespace) -> int:
     """Run the notebooks and write REPORT.md; returns the exit code."""
 
@@ -231,6 +240,7 @@ def main(args: argparse.Namespace) -> int:
         "seeds": seeds,
         "device": args.device,
         "machine": f"{platform.machine()}, {platform.system()}, Python {platform.python_version()}",
+        **_processor(jobs),
         "total wall time (s)": round(total),
         **({"jobs": f"{jobs} seeds at once, {_threads(jobs)} thread(s) each"}
            if jobs > 1 else {}),
