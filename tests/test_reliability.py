@@ -362,3 +362,28 @@ def test_an_empty_mask_is_named_not_the_t1(smoke_run, scan, tmp_path, capsys):
     assert main(["segment", "--device", "cpu", "--run", str(smoke_run), str(scan), str(tmp_path / "o.nii.gz"),
                  "--mask", str(mask)]) == 2
     assert str(scan) not in _one_error_line(capsys.readouterr().err, mask)
+
+
+def test_messages_name_the_file_they_are_about(run_copy, scan, tmp_path, capsys):
+    not_a_run = tmp_path / "run.txt"
+    not_a_run.write_text("a file")
+    out = str(tmp_path / "o.nii.gz")
+    assert main(["segment", "--device", "cpu", "--run", str(not_a_run), str(scan), out]) == 2
+    assert "is a file, not a run folder" in _one_error_line(capsys.readouterr().err, not_a_run)
+    (run_copy / "config.yaml").write_text("train: [not, a, mapping]\n")
+    assert main(["segment", "--device", "cpu", "--run", str(run_copy), str(scan), out]) == 2
+    _one_error_line(capsys.readouterr().err, run_copy / "config.yaml")
+
+
+def test_a_raw_pickle_checkpoint_is_one_line_without_torchs_warning(tmp_path):
+    import pickle
+    import warnings
+
+    from deepnorm.training.checkpoint import load_checkpoint
+
+    path = tmp_path / "final.pt"
+    path.write_bytes(pickle.dumps({"nets": object()}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning leaking out fails the test
+        with pytest.raises(RunError, match=str(path)):
+            load_checkpoint(path)

@@ -131,12 +131,11 @@ def _done(path: Path) -> bool:
 
 
 def _load(args: argparse.Namespace, normalizing: bool) -> Run:
-    from deepnorm.training.config import Config
-    from deepnorm.training.runs import load_run
+    from deepnorm.training.runs import load_run, read_config
 
     config_file = Path(args.run) / "config.yaml"
     if normalizing and config_file.is_file():  # refuse a run with no normalized image before loading networks
-        require_normalizer(Config.from_yaml(config_file), args.run)
+        require_normalizer(read_config(Path(args.run)), args.run)
     return load_run(args.run, device=args.device)
 
 

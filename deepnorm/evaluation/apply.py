@@ -69,9 +69,9 @@ def _same_space(path: Path, volume: Volume, ref_path: Path, ref: Volume, what: s
     the same affine once both are reoriented, so a file that stores the T1's grid in another voxel
     order passes. The message gives the shapes as stored and each file's orientation.
     """
-    from deepnorm.data.io import CANONICAL, orientation, reorient
+    from deepnorm.data.io import orientation
 
-    here, there = reorient(volume, CANONICAL), reorient(ref, CANONICAL)
+    here, there = _canonical(path, volume), _canonical(ref_path, ref)
     codes, ref_codes = "".join(orientation(volume.affine)), "".join(orientation(ref.affine))
     if here.shape != there.shape:
         order = "" if codes == ref_codes else f" ({codes} voxel order; the T1 is {ref_codes})"
@@ -117,13 +117,23 @@ def _not_constant(path: Path, volume: Volume, brain: np.ndarray, mask: Path | No
                         "normalize; check that this is the right file")
 
 
+def _canonical(path: Path, volume: Volume) -> Volume:
+    """`volume` in RAS order; a DataError about its affine names the file."""
+    from deepnorm.data.io import CANONICAL, reorient
+
+    try:
+        return reorient(volume, CANONICAL)
+    except DataError as err:
+        raise DataError(f"{path}: {err}; fix the header's affine") from None
+
+
 def _inputs(run: Run, t1: str | Path, t2: str | Path | None, mask: str | Path | None
             ) -> tuple[list[Path], list[Volume], Volume | None, Volume]:
     """(paths, the contrasts in RAS order, the mask in RAS order or None, the T1 as stored).
 
     The T1 as stored (its file's voxel order, spacing and affine) is what outputs go back to.
     """
-    from deepnorm.data.io import CANONICAL, load_volume, reorient
+    from deepnorm.data.io import load_volume
 
     modalities = tuple(run.config.data.modalities)
     paths = [Path(t1)] + ([Path(t2)] if t2 is not None else [])
@@ -141,8 +151,8 @@ def _inputs(run: Run, t1: str | Path, t2: str | Path | None, mask: str | Path | 
     if mask_stored is None:
         for path, volume in zip(paths, stored):
             _no_negative(path, volume)
-    volumes = [reorient(v, CANONICAL) for v in stored]
-    mask_volume = reorient(mask_stored, CANONICAL) if mask_stored is not None else None
+    volumes = [_canonical(p, v) for p, v in zip(paths, stored)]
+    mask_volume = _canonical(Path(mask), mask_stored) if mask is not None and mask_stored is not None else None
     as_stored = stored[0]
     brain = _input_mask(volumes, mask_volume)
     for path, volume in zip(paths, volumes):

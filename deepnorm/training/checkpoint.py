@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import random
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not path.is_file():
         raise RunError(f"checkpoint {path} does not exist; train the run (deepnorm train) to create it")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch's advice about weights_only is not for a user: the error says it
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # noqa: BLE001 - torch raises several types for corrupt or unsafe files
         raise RunError(
             f"checkpoint {path} cannot be read ({type(err).__name__}: it is truncated, corrupt, or holds objects "

@@ -265,6 +265,19 @@ def check_config(folder: Path, config: Config, info: RunInfo | None) -> None:
                        f"of its folder; {fix}")
 
 
+def read_config(folder: Path) -> Config:
+    """The run's ``config.yaml``; a ConfigError about its content names the file."""
+    from deepnorm.errors import ConfigError
+
+    path = folder / CONFIG
+    try:
+        return Config.from_yaml(path)
+    except ConfigError as err:
+        if str(path) in str(err):
+            raise
+        raise ConfigError(f"{path}: {err}; restore the run's config.yaml") from None
+
+
 def is_run_folder(folder: Path) -> bool:
     """Whether `folder` is a run folder deepnorm wrote: its config.yaml and run.json give back its name."""
     try:
@@ -525,6 +538,9 @@ def load_run(folder: str | Path, *, device: str | torch.device = "auto") -> Run:
     from deepnorm.training.methods import method_for
 
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise RunError(f"run {folder} is a file, not a run folder; pass the folder of a finished training "
+                       "(runs/<hash> or an alias)")
     if not folder.is_dir():
         raise RunError(f"run folder {folder} does not exist; train it with `deepnorm train` (or deepnorm.training.loop.train)")
     missing = [name for name in _REQUIRED if not (folder / name).is_file()]
@@ -533,7 +549,7 @@ def load_run(folder: str | Path, *, device: str | torch.device = "auto") -> Run:
             f"run folder {folder} is incomplete (missing {', '.join(missing)}): the training did not finish; "
             "continue it with `deepnorm train ... --resume` or train(config, resume=True)"
         )
-    config = Config.from_yaml(folder / CONFIG)
+    config = read_config(folder)
     try:
         splits = json.loads((folder / SPLITS).read_text(encoding="utf-8"))
     except ValueError as err:
