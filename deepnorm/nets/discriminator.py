@@ -104,4 +104,5 @@ class Discriminator(nn.Module):
                 f"Discriminator input shape {tuple(x.shape)}: expected (N, {self.in_channels}, {p}, {p}, {p}); "
                 "build the Discriminator with the patch_size and in_channels of the patches you feed it"
             )
-        return self.classifier(torch.flatten(self.features(x), 1))
+        # float32 logits under bf16 autocast, so Eq. 2 and Eq. 3 are computed in float32
+        return self.classifier(torch.flatten(self.features(x), 1)).float()

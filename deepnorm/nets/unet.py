@@ -153,7 +153,9 @@ class UNet3D(nn.Module):
             else:
                 x = nn.functional.interpolate(x, size=skip.shape[2:], mode="trilinear", align_corners=False)
             x = decoder(torch.cat([x, skip], dim=1))
-        x = self.head(x)
+        # under bf16 autocast the convolutions run in bf16; the activation and everything after it
+        # (losses, Dice sums, metrics) in float32 (a no-op in float32)
+        x = self.head(x).float()
         if self.out_activation == "sigmoid":
             x = torch.sigmoid(x)
         elif self.out_activation == "softmax":

@@ -41,6 +41,7 @@ from deepnorm.devices import DEVICES
 from deepnorm.errors import ConfigError
 from deepnorm.files import atomic_write_text
 from deepnorm.losses import DICE_LOSSES
+from deepnorm.precision import check_precision, choose_precision
 
 #: The methods of the paper's experiments (with the extra z-score baseline standardization_brain).
 PAPER_METHODS: tuple[str, ...] = ("segmenter", "standardization", "standardization_brain", "preprocessor", "adversarial")
@@ -120,7 +121,12 @@ class TrainConfig:
             against 0.817 with "pooled" (``benchmarks/choose_dice_loss.py``).
         seed: the one seed of splits, patches, initialisation and augmentation.
         device: "auto" (cuda when available), "cpu" or "cuda".
-        amp: bfloat16 autocast (used on CUDA only).
+        amp: bfloat16 autocast on CUDA (the CPU's switch is `precision`).
+        precision: "float32", "bf16" (bf16 autocast on the CPU or GPU) or "auto", which the
+            Config resolves on construction for its widths and device
+            (:func:`deepnorm.precision.choose_precision`), so a stored configuration names the
+            arithmetic that ran. bf16 changes the numbers, so it changes the run key; float32 is
+            left out of :meth:`Config.to_dict`, so float32 runs keep their keys.
         deterministic: on CUDA, deterministic kernels only, so that a seed gives bit-identical
             weights on the same GPU (:func:`deepnorm.devices.cuda_determinism`); false lets cuDNN
             pick its fastest kernels, whose sums run in an arbitrary order. The CPU is
@@ -148,6 +154,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     amp: bool = False
+    precision: str = "float32"
     deterministic: bool = True
     randomisation: RandomisationParams | None = None
 
@@ -193,6 +200,7 @@ class TrainConfig:
             _fail("train.device", self.device, f"expected one of {', '.join(DEVICES)}")
         if not isinstance(self.amp, bool):
             _fail("train.amp", self.amp, "expected true or false")
+        check_precision("train.precision", self.precision)
         if not isinstance(self.deterministic, bool):
             _fail("train.deterministic", self.deterministic, "expected true or false")
         for name in ("lr_gs", "lr_d", "weight_decay", "lr_gamma", "lam"):
@@ -230,6 +238,9 @@ class Config:
         for name, cls in _SECTIONS.items():
             if not isinstance(getattr(self, name), cls):
                 _fail(name, getattr(self, name), f"expected a {cls.__name__}")
+        if self.train.precision == "auto":
+            chosen = choose_precision(self.model.widths, self.train.device)
+            object.__setattr__(self, "train", dataclasses.replace(self.train, precision=chosen))
         multiple = self.model.depth_multiple
         if self.data.patch_size % multiple:
             nearest = max(multiple, round(self.data.patch_size / multiple) * multiple)
@@ -257,12 +268,14 @@ class Config:
     # ----------------------------------------------------------------- serialisation
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON/YAML-able dict (tuples become lists; no ``train.randomisation`` when it is None,
-        no ``data.holdout_scanners`` when it is empty)."""
+        no ``data.holdout_scanners`` when it is empty, no ``train.precision`` when it is float32)."""
         values = json.loads(json.dumps(dataclasses.asdict(self)))
         if values["train"]["randomisation"] is None:  # the other methods' configs keep their hashes
             del values["train"]["randomisation"]
         if not values["data"]["holdout_scanners"]:  # likewise every run that holds no scanner out
             del values["data"]["holdout_scanners"]
+        if values["train"]["precision"] == "float32":  # and every float32 run
+            del values["train"]["precision"]
         return values
 
     @classmethod

@@ -181,9 +181,16 @@ def _validate(method: Method, nets: Nets, val: PatchBatch, *, batch_size: int, d
 
 
 def _autocast(device: torch.device, amp: bool) -> Any:
-    if amp and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+    """bf16 autocast on `device` when `amp` (see :func:`bf16_autocast`)."""
+    if amp:
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def bf16_autocast(config: Config, device: torch.device) -> bool:
+    """Whether a training of `config` on `device` runs under bf16 autocast: ``train.precision`` bf16
+    (CPU or GPU), or ``train.amp`` on CUDA (:mod:`deepnorm.precision`)."""
+    return config.train.precision == "bf16" or (config.train.amp and device.type == "cuda")
 
 
 # --------------------------------------------------------------------------- training
@@ -253,7 +260,7 @@ def _train(config: Config, root: Path, manifest: Manifest, folder: Path, *, resu
 
     writer = rank == 0
     device = resolve_device(config.train.device)
-    amp = config.train.amp and device.type == "cuda"
+    amp = bf16_autocast(config, device)
     if world > 1:
         import torch.distributed as dist
 
