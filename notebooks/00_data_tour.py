@@ -69,14 +69,12 @@ display(Markdown(show.markdown(tour.rows)))
 # ## One subject per site, pre-processed
 #
 # Skull-stripped, cropped to the brain, resampled to the profile's voxel size and min-max scaled to [0, 1]: the
-# generator's input. Move the slider, switch the axis, toggle the label overlay.
+# generator's input. Pick the site, move the slider (the title gives the slice's position in mm), switch the axis,
+# toggle the ground-truth labels. T1 is on the left; on the right each site's second contrast (T2 for iSEG-2017,
+# T2-FLAIR for MRBrainS13), blank for a site that has none (ABIDE).
 
 # %%
-from deepnorm.data.sites import SITE_NAMES
-
-for site in tour.subjects:
-    display(Markdown(f"### {SITE_NAMES.get(site, site)}"))
-    display(figs.tour_viewer(ctx, tour, site))
+display(figs.tour_viewer(ctx, tour))
 
 # %% [markdown]
 # ## Tissue intensity histograms per site (Fig. 2)

@@ -75,8 +75,14 @@ figs.table3_bars(ctx, rows)
 # %% [markdown]
 # ## Input beside normalized
 #
-# Ours on two sites: each test subject's input (left) beside its normalized image (right). The site and subject
-# dropdowns switch the scan.
+# Ours on two sites: each test subject's input (left) beside its normalized image (right), with its ground-truth
+# labels. The site and subject dropdowns switch the scan. Both panels share one intensity window, so a change of
+# brightness or contrast made by the generator shows; "per panel" gives each its own window.
+#
+# Faint straight seams in the normalized image are where patches meet: G sees one patch at a time, and the volume
+# is the mean of the overlapping patch outputs (the patch and stride of the profile); near a patch's border the
+# U-Net sees padding instead of the neighbouring tissue, so its output changes slightly where the number of
+# overlapping patches does.
 
 # %%
 figs.normalized_viewer(ctx)

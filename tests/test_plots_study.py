@@ -13,6 +13,7 @@ from deepnorm.paths import project_root  # noqa: E402
 from deepnorm.plots.names import METHOD_NAMES, SETTING_NAMES  # noqa: E402
 from deepnorm.study import experiments as ex  # noqa: E402
 from deepnorm.study import figures as figs  # noqa: E402
+from deepnorm.widgets.core import percentile_window  # noqa: E402
 
 INTERNAL_KEYS = {"dual", "multi", "inputs", "standardization", "preprocessor", "adversarial", "iseg", "mrbrains"}
 
@@ -116,23 +117,49 @@ def test_fig8_draws_alpha_zero_normalized_images_and_mm(ctx, monkeypatch):
 
 
 class _TourSubject:
-    def __init__(self, subject_id: str, channels: int, seed: int) -> None:
+    def __init__(self, subject_id: str, channels: int, seed: int, spacing=(1.0, 1.0, 1.0)) -> None:
         rng = np.random.default_rng(seed)
         self.subject_id = subject_id
         self.labels = rng.integers(0, 4, size=(8, 9, 7))
         self.image = rng.random((channels, 8, 9, 7)).astype(np.float32) * (self.labels > 0)
-        self.spacing = (1.0, 1.0, 1.0)
+        self.spacing = spacing
 
 
 def test_tour_viewer_browses_every_site(ctx):
     tour = figs.Tour(rows=[], subjects={"iseg": _TourSubject("1", 2, 0), "mrbrains": _TourSubject("7", 2, 1)})
     viewer = figs.tour_viewer(ctx, tour, site="mrbrains")
     assert [value for _, value in viewer.site_dropdown.options] == ["mrbrains", "iseg"]
-    assert viewer.names == ["T1", "T2 / T2-FLAIR"]
+    assert viewer.names == ["T1", "T2-FLAIR"]
+    viewer.site_dropdown.value = "iseg"
+    assert viewer.names == ["T1", "T2"]
+    np.testing.assert_array_equal(viewer.volumes[1], tour.subjects["iseg"].image[1])
+    assert viewer.overlay_toggle.description == "ground truth"
+
+
+def test_tour_viewer_shows_the_second_contrast_of_the_sites_that_have_it(ctx):
+    """ABIDE has T1 alone: iSEG-2017's T2 is still shown, and ABIDE's second panel says it has none."""
+    tour = figs.Tour(rows=[], subjects={"iseg": _TourSubject("1", 2, 0), "abide": _TourSubject("3", 1, 2)})
+    viewer = figs.tour_viewer(ctx, tour)
+    assert viewer.names == ["T1", "T2"] and viewer.present == [True, True]
+    np.testing.assert_array_equal(viewer.volumes[1], tour.subjects["iseg"].image[1])
+    viewer.site_dropdown.value = "abide"
+    assert viewer.names == ["T1", "T2: none at this site"] and viewer.present == [True, False]
+    assert not np.any(viewer.gray_images[1].get_array())
     viewer.site_dropdown.value = "iseg"
     np.testing.assert_array_equal(viewer.volumes[1], tour.subjects["iseg"].image[1])
-    mixed = figs.Tour(rows=[], subjects={"iseg": _TourSubject("1", 2, 0), "abide": _TourSubject("3", 1, 2)})
-    assert figs.tour_viewer(ctx, mixed).names == ["T1"]
+    alone = figs.Tour(rows=[], subjects={"abide": _TourSubject("3", 1, 2)})
+    assert figs.tour_viewer(ctx, alone).names == ["T1"]
+
+
+def test_tour_viewer_reads_out_mm_at_the_subjects_voxel_size(ctx):
+    """2 mm voxels: axial slice k lies at 2k mm (it said k mm, taking 1 mm, before)."""
+    tour = figs.Tour(rows=[], subjects={"iseg": _TourSubject("1", 2, 0, spacing=(2.0, 2.0, 2.0))})
+    viewer = figs.tour_viewer(ctx, tour)
+    assert viewer.spacing == (2.0, 2.0, 2.0)
+    viewer.slider.value = 3
+    assert viewer.figure._suptitle.get_text() == "axial slice 3 (6.0 mm)"
+    assert viewer.site_dropdown.layout.display == "none"  # one site, one subject: nothing to choose
+    assert viewer.subject_dropdown.layout.display == "none"
 
 
 def test_normalized_viewer_shows_input_beside_ours(ctx, monkeypatch):
@@ -152,6 +179,18 @@ def test_normalized_viewer_shows_input_beside_ours(ctx, monkeypatch):
     assert viewer.names == ["input", "normalized (Ours)"]
     np.testing.assert_allclose(viewer.volumes[1], 0.5 * subject.image[0] * subject.mask)
     assert [value for _, value in viewer.site_dropdown.options] == ["iseg", "mrbrains"]
+    # the subject's 1 x 2 x 1.5 mm voxels, not 1 mm: the readout of axial slice 4 is 6.0 mm
+    assert viewer.spacing == (1.0, 2.0, 1.5)
+    viewer.slider.value = 4
+    assert viewer.figure._suptitle.get_text() == "axial slice 4 (6.0 mm)"
+    # one window for both panels: the normalized image (half as bright) looks half as bright
+    assert viewer.window_toggle.value == "shared"
+    input_window, normalized_window = (image.get_clim() for image in viewer.gray_images)
+    assert input_window == normalized_window
+    viewer.window_toggle.value = "per panel"
+    for image, volume in zip(viewer.gray_images, viewer.volumes):
+        assert image.get_clim() == pytest.approx(percentile_window(volume, volume != 0))
+    assert viewer.gray_images[0].get_clim() != viewer.gray_images[1].get_clim()
 
 
 def test_table2_tick_labels_do_not_overlap(ctx):

@@ -14,7 +14,7 @@ pytest.importorskip("ipywidgets")
 
 from deepnorm.data.volume import Volume  # noqa: E402
 from deepnorm.errors import DataError  # noqa: E402
-from deepnorm.widgets import ConfusionMatrixViewer, HistogramViewer, SliceViewer  # noqa: E402
+from deepnorm.widgets import ConfusionMatrixViewer, HistogramViewer, SliceViewer, ViewerCase  # noqa: E402
 from deepnorm.widgets.core import percentile_window, take_slice  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -331,3 +331,83 @@ def test_a_control_moved_during_a_redraw_is_drawn_after_it(phantom):
     assert viewer.slider.value == 3
     np.testing.assert_array_equal(viewer.gray_images[0].get_array(), take_slice(image, "axial", 3))
     assert "slice 3 " in viewer.figure.get_suptitle()
+
+
+# --- spacing, second contrast, single-choice controls, shared window, ground truth ----------------
+
+
+def test_a_case_carries_its_spacing_into_the_mm_readout():
+    """Bare arrays with their spacing in the case: on 2 mm voxels, axial slice 36 is at 72.0 mm."""
+    image, labels = _phantom(shape=(20, 24, 40))
+    viewer = SliceViewer.browse({"iseg": {"1": (image, None, labels, (2.0, 2.0, 2.0))}})
+    viewer.slider.value = 36
+    assert viewer.figure._suptitle.get_text() == "axial slice 36 (72.0 mm)"
+    other = SliceViewer.browse({"iseg": {"1": (image, None, labels, (2.0, 2.0, 2.0))},
+                                "mrbrains": {"2": (image, None, labels, (1.0, 1.0, 3.0))}})
+    other.site_dropdown.value = "mrbrains"
+    other.slider.value = 10
+    assert other.figure._suptitle.get_text() == "axial slice 10 (30.0 mm)"
+    assert other.axes[0].get_aspect() == pytest.approx(1.0)  # axial: x and y, both 1 mm
+
+
+def test_a_second_panel_stays_for_the_sites_that_have_one():
+    image, labels = _phantom()
+    cases = {"abide": {"3": ViewerCase(image, None, labels, names=("T1",))},
+             "iseg": {"1": ViewerCase(image, 1.0 - image, labels, names=("T1", "T2"))}}
+    viewer = SliceViewer.browse(cases, names=("T1", "T2"), panels=2)
+    assert viewer.present == [True, False] and viewer.names == ["T1", "T2: none at this site"]
+    assert [ax.get_title() for ax in viewer.axes] == ["T1", "T2: none at this site"]
+    viewer.site_dropdown.value = "iseg"
+    assert viewer.present == [True, True] and [ax.get_title() for ax in viewer.axes] == ["T1", "T2"]
+    np.testing.assert_array_equal(viewer.gray_images[1].get_array(), take_slice(1.0 - image, "axial", viewer.slider.value))
+    with pytest.raises(DataError, match="panels"):
+        SliceViewer.browse(cases, names=("T1",), panels=1).site_dropdown.value = "iseg"
+
+
+def test_controls_with_one_choice_are_hidden():
+    image, labels = _phantom()
+    cases = {"iseg": {"1": (image, image, labels)}, "mrbrains": {"2": (image, image, labels), "3": (image, image, labels)}}
+    viewer = SliceViewer.browse(cases)
+    assert viewer.site_dropdown.layout.display is None
+    assert viewer.subject_dropdown.layout.display == "none"  # iSEG-2017: one subject
+    viewer.site_dropdown.value = "mrbrains"
+    assert viewer.subject_dropdown.layout.display is None
+    viewer.site_dropdown.value = "iseg"
+    assert viewer.subject_dropdown.layout.display == "none"
+    one_site = SliceViewer.browse({"iseg": cases["mrbrains"]})
+    assert one_site.site_dropdown.layout.display == "none" and one_site.subject_dropdown.layout.display is None
+    assert viewer.window_toggle.layout.display is None
+    assert SliceViewer(image).window_toggle.layout.display == "none"  # one panel: one window
+
+
+def test_a_shared_window_is_the_percentiles_of_both_panels_together(phantom):
+    image, _ = phantom
+    viewer = SliceViewer(image, 2.0 * image, shared_window=True)
+    both = np.concatenate([image[image != 0], 2.0 * image[image != 0]])
+    expected = percentile_window(both)
+    assert viewer.gray_images[0].get_clim() == pytest.approx(expected)
+    assert viewer.gray_images[1].get_clim() == pytest.approx(expected)
+    viewer.window_toggle.value = "per panel"
+    assert viewer.gray_images[0].get_clim() == pytest.approx(percentile_window(image, image != 0))
+    assert viewer.gray_images[1].get_clim() == pytest.approx(percentile_window(2.0 * image, image != 0), rel=1e-5)
+    assert SliceViewer(image, 2.0 * image).window_toggle.value == "per panel"  # the default
+
+
+def test_the_labels_are_named_ground_truth(phantom):
+    image, labels = phantom
+    viewer = SliceViewer(image, labels=labels, overlay=True)
+    assert viewer.overlay_toggle.description == "ground truth"
+    assert viewer.legend.get_title().get_text() == "ground truth"
+    named = SliceViewer(image, labels=labels, labels_name="prediction (Ours)")
+    assert named.overlay_toggle.description == "prediction (Ours)"
+
+
+def test_a_blank_panel_has_no_letters_and_no_colour_bar():
+    image, labels = _phantom()
+    viewer = SliceViewer.browse({"abide": {"3": (image, None, labels)}, "iseg": {"1": (image, image, labels)}},
+                                names=("T1", "T2"), panels=2)
+    assert not viewer.colorbar_axes[1].get_visible() and viewer.colorbar_axes[0].get_visible()
+    assert {t.get_text() for t in viewer.orientation_texts[1].values()} == {""}
+    viewer.site_dropdown.value = "iseg"
+    assert viewer.colorbar_axes[1].get_visible()
+    assert {t.get_text() for t in viewer.orientation_texts[1].values()} == {"A", "P", "L", "R"}

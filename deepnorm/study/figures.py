@@ -57,36 +57,44 @@ def data_tour(ctx: ex.Context, modalities: Sequence[str] = ("t1", "t2")) -> Tour
     return Tour(rows, subjects)
 
 
+#: The second contrast of a site, where it is not T2 (the channel's key is "t2" in both cases).
+SECOND_CONTRAST: dict[str, str] = {"mrbrains": "T2-FLAIR"}
+
+
 def tour_viewer(ctx: ex.Context, tour: Tour, site: str | None = None) -> Any:
-    """A SliceViewer over the tour's subjects (site dropdown): T1 beside the second contrast when
-    every site has one (T2, or T2-FLAIR for MRBrainS), with the labels; `site` is shown first."""
-    from deepnorm.widgets import SliceViewer
+    """One SliceViewer over the tour's subjects, `site` first: T1 beside the site's second contrast
+    (T2, or T2-FLAIR for MRBrainS) for the sites that have one, a blank panel saying so for the
+    others, with the ground-truth labels; each case at its voxel size (mm). With one site, T1 alone."""
+    from deepnorm.widgets import SliceViewer, ViewerCase
 
     order = [site] if site else []
     order += [s for s in tour.subjects if s not in order]
-    both = all(tour.subjects[s].image.shape[0] > 1 for s in order)
+    panels = 2 if any(tour.subjects[s].image.shape[0] > 1 for s in order) else 1
     cases = {}
     for key in order:
         s = tour.subjects[key]
-        cases[key] = {str(s.subject_id): (s.image[0], s.image[1] if both else None, s.labels)}
-    names = ("T1", "T2 / T2-FLAIR") if both else ("T1",)
-    return SliceViewer.browse(cases, names=names)
+        second = s.image[1] if s.image.shape[0] > 1 and panels == 2 else None
+        names = ("T1", SECOND_CONTRAST.get(key, "T2"))[:panels]
+        cases[key] = {str(s.subject_id): ViewerCase(s.image[0], second, s.labels, tuple(s.spacing), names)}
+    return SliceViewer.browse(cases, names=("T1", "second contrast")[:panels], panels=panels)
 
 
 def normalized_viewer(ctx: ex.Context, setting: str = "dual", split: str = "test") -> Any:
     """A SliceViewer of Ours' run on `setting`: each `split` subject's input beside its normalized
-    image, with its labels; the site and subject dropdowns pick the subject, normalized when
-    first shown."""
-    from deepnorm.widgets import SliceViewer
+    image, with its ground-truth labels, at its voxel size (mm); one intensity window shared by
+    both panels (so the brightness change normalization makes shows; "per panel" gives each its
+    own); the site and subject dropdowns pick the subject, normalized when first shown."""
+    from deepnorm.widgets import SliceViewer, ViewerCase
 
     run = ex.run_for(ctx, "adversarial", ex.SETTINGS[setting])
 
     def case(s: Any) -> Any:
-        return lambda: (s.image[0], run.normalize_volume(s.image, s.mask)[0] * s.mask, s.labels)
+        return lambda: ViewerCase(s.image[0], run.normalize_volume(s.image, s.mask)[0] * s.mask, s.labels,
+                                  tuple(s.spacing))
 
     cases = {site: {str(s.subject_id): case(s) for s in ex.split_subjects(ctx, run, site, split)}
              for site in run.config.data.sites}
-    return SliceViewer.browse(cases, names=("input", "normalized (Ours)"))
+    return SliceViewer.browse(cases, names=("input", "normalized (Ours)"), shared_window=True)
 
 
 def _tissue_pairs(subjects: dict[str, Any], stage: str, images: dict[str, np.ndarray] | None = None) -> dict[str, Any]:

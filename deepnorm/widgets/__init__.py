@@ -15,12 +15,13 @@ from deepnorm.widgets.core import (
     tissue_histograms,
 )
 from deepnorm.widgets.histogram_viewer import HistogramViewer
-from deepnorm.widgets.slice_viewer import SliceViewer
+from deepnorm.widgets.slice_viewer import SliceViewer, ViewerCase
 
 __all__ = [
     "ConfusionMatrixViewer",
     "HistogramViewer",
     "SliceViewer",
+    "ViewerCase",
     "blend_overlay",
     "label_rgba",
     "mean_along_axis",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Union
+from typing import Any, NamedTuple, Union
 
 import numpy as np
 
@@ -28,12 +28,38 @@ from deepnorm.widgets.core import (
     take_slice,
 )
 
-#: One case of a browsable viewer: (image, normalized or None, labels or None), arrays or Volumes.
-Case = tuple[Any, Any, Any]
+
+
+class ViewerCase(NamedTuple):
+    """One case of a browsable viewer: a plain ``(image, normalized, labels)`` tuple is one too.
+
+    `image`, `normalized` (the second panel, or None) and `labels` (or None) are arrays or Volumes;
+    `spacing` is the case's voxel size in mm (x, y, z), None to take the viewer's or the Volumes';
+    `names` the titles of its panels, None for the viewer's.
+    """
+
+    image: Any
+    normalized: Any = None
+    labels: Any = None
+    spacing: Sequence[float] | None = None
+    names: Sequence[str] | None = None
+
+
+#: One case: a `ViewerCase` or a tuple of its first three to five fields.
+Case = Union[ViewerCase, tuple[Any, ...]]
 #: A case, or a function of no argument that loads it when it is first shown.
 CaseSource = Union[Case, Callable[[], Case]]
 #: Percentiles (%) of the default intensity window.
 DEFAULT_WINDOW: tuple[float, float] = (0.5, 99.5)
+#: The options of the window mode toggle: one window over all panels, or one per panel.
+WINDOW_MODES: tuple[str, ...] = ("shared", "per panel")
+#: The name of the label overlay: the reference segmentation the data set ships.
+LABELS_NAME = "ground truth"
+
+
+def _unpack(source: CaseSource) -> ViewerCase:
+    loaded = source() if callable(source) else source
+    return loaded if isinstance(loaded, ViewerCase) else ViewerCase(*loaded)
 _EDGES = {"left": (0.02, 0.5, "left", "center"), "right": (0.98, 0.5, "right", "center"),
           "top": (0.5, 0.98, "center", "top"), "bottom": (0.5, 0.02, "center", "bottom")}
 
@@ -84,19 +110,24 @@ class SliceViewer(PngFigureViewer):
 
     `image` and `normalized` are (X,Y,Z) or (C,X,Y,Z) arrays or `Volume` objects (channel
     `channel` shown), `labels` an (X,Y,Z) label map (0 BG, 1 CSF, 2 GM, 3 WM), array or Volume.
-    `spacing` is the voxel size in mm (x,y,z); None takes it from the Volumes, else 1 mm.
+    `spacing` is the voxel size in mm (x,y,z); None takes it from the Volumes, else 1 mm (a case
+    of `browse` may carry its own). `panels` is the number of panels (default: the volumes given);
+    a case with fewer volumes shows its missing panel blank, titled "<name>: none at this site".
     Controls:
 
-    - ``site_dropdown`` and ``subject_dropdown``: the case shown (see `browse`; hidden when the
-      viewer holds one case);
+    - ``site_dropdown`` and ``subject_dropdown``: the case shown (see `browse`); each is hidden
+      while it offers a single choice;
     - ``axis_toggle`` (axial/coronal/sagittal) and ``slider`` (slice index, max follows the
       axis). The viewer keeps a 3D cursor (``cursor``, voxel x, y, z), starting at the centre of
       the labelled brain: the slider moves it along the shown axis, and switching the axis
       shows the slice through it, so the anatomical position is kept;
-    - ``window_slider``: the intensity window, as percentiles (%) of each panel's non-zero
-      voxels (default 0.5 to 99.5); a colour bar under the panels gives each window's values;
-    - ``overlay_toggle``: the label overlay (off by default; disabled without labels), with a
-      legend of the tissues' colours.
+    - ``window_slider``: the intensity window, as percentiles (%) of the non-zero voxels
+      (default 0.5 to 99.5); a colour bar under the panels gives each window's values;
+    - ``window_toggle``: "shared" (one window from the non-zero voxels of all panels together, so
+      a change of brightness between panels shows) or "per panel" (each panel its own window);
+      `shared_window` picks the first; hidden with one panel;
+    - ``overlay_toggle``: the overlay of the labels, named "ground truth" (`labels_name`; off by
+      default, disabled without labels), with a legend of the tissues' colours.
 
     Each panel carries the orientation letters (R/L, A/P, S/I) at its edges. The picture is
     ``image_widget.value`` (PNG, shown at its native size); ``widget`` is the container to
@@ -115,29 +146,39 @@ class SliceViewer(PngFigureViewer):
         alpha: float = 0.4,
         channel: int = 0,
         overlay: bool = False,
+        shared_window: bool = False,
+        labels_name: str = LABELS_NAME,
+        panels: int | None = None,
         cases: Mapping[str, Mapping[str, CaseSource]] | None = None,
+        case_names: Sequence[str] | None = None,
     ) -> None:
         import ipywidgets as widgets
 
         volumes, label_array, self.spacing = _load_case(image, normalized, labels, spacing, channel)
         self._given_spacing = spacing
         self.channel = int(channel)
-        self.names = list(names)[: len(volumes)]
-        if len(self.names) < len(volumes):
-            raise DataError(f"SliceViewer: {len(volumes)} panels need {len(volumes)} names, got {list(names)}.")
+        self.n_panels = len(volumes) if panels is None else int(panels)
+        if not len(volumes) <= self.n_panels <= 2:
+            raise DataError(f"SliceViewer: panels={panels} for a case of {len(volumes)} volumes: give 1 or 2, "
+                            "at least the volumes of the first case.")
+        self._default_names = list(names)[: self.n_panels]
+        if len(self._default_names) < self.n_panels:
+            raise DataError(f"SliceViewer: {self.n_panels} panels need {self.n_panels} names, got {list(names)}.")
         self.alpha = float(alpha)
+        self.labels_name = str(labels_name)
         slice_aspect(self.spacing, axis)  # validates spacing and axis
-        self._set_volumes(volumes, label_array)
+        self._set_volumes(volumes, label_array, case_names)
         self.cases: dict[str, dict[str, CaseSource]] = {str(s): dict(c) for s, c in (cases or {}).items()}
         self._loaded: dict[tuple[str, str], tuple[list[np.ndarray], np.ndarray | None, tuple[float, float, float]]] = {}
 
         first_site = next(iter(self.cases), "")
         site_options = [(SITE_NAMES.get(s, s), s) for s in self.cases] or [("this volume", "")]
         subject_options = list(self.cases.get(first_site, {})) or [""]
-        hidden = widgets.Layout(display="none") if len(self.cases) == 0 else widgets.Layout()
-        self.site_dropdown = widgets.Dropdown(options=site_options, value=first_site, description="site", layout=hidden)
+        self.site_dropdown = widgets.Dropdown(options=site_options, value=first_site, description="site",
+                                              layout=_shown_if(len(site_options) > 1))
         self.subject_dropdown = widgets.Dropdown(
-            options=subject_options, value=subject_options[0], description="subject", layout=hidden
+            options=subject_options, value=subject_options[0], description="subject",
+            layout=_shown_if(len(subject_options) > 1),
         )
         self.axis_toggle = widgets.ToggleButtons(options=list(AXES)[::-1], value=axis, description="view")
         n = n_slices(self.volumes[0].shape, axis)
@@ -148,8 +189,13 @@ class SliceViewer(PngFigureViewer):
             value=DEFAULT_WINDOW, min=0.0, max=100.0, step=0.5, description="window %", readout_format=".1f",
             continuous_update=False,
         )
+        self.window_toggle = widgets.ToggleButtons(
+            options=list(WINDOW_MODES), value=WINDOW_MODES[0] if shared_window else WINDOW_MODES[1],
+            description="window", layout=_shown_if(self.n_panels > 1),
+        )
         self.overlay_toggle = widgets.Checkbox(
-            value=bool(overlay) and self.labels is not None, description="labels", disabled=self.labels is None
+            value=bool(overlay) and self.labels is not None, description=self.labels_name,
+            disabled=self.labels is None,
         )
         self.image_widget = self._make_image_widget()
         self._build_figure(axis)
@@ -161,11 +207,12 @@ class SliceViewer(PngFigureViewer):
         self.axis_toggle.observe(self._on_axis, names="value")
         self.slider.observe(self._on_slider, names="value")
         self.window_slider.observe(self._on_window, names="value")
+        self.window_toggle.observe(self._on_window, names="value")
         self.overlay_toggle.observe(self._on_change, names="value")
         rows = [
             widgets.HBox([self.site_dropdown, self.subject_dropdown]),
             widgets.HBox([self.axis_toggle, self.overlay_toggle]),
-            widgets.HBox([self.slider, self.window_slider]),
+            widgets.HBox([self.slider, self.window_slider, self.window_toggle]),
             self.image_widget,
         ]
         self.widget = widgets.VBox(rows)
@@ -179,18 +226,20 @@ class SliceViewer(PngFigureViewer):
         spacing: Sequence[float] | None = None,
         **options: Any,
     ) -> SliceViewer:
-        """A viewer over several cases: ``cases[site][subject]`` is ``(image, normalized, labels)``
-        (normalized and labels may be None) or a function of no argument returning it, called
-        when the case is first shown. The site and subject dropdowns pick the case; `options`
-        are the keyword options of the constructor (axis, alpha, channel, overlay)."""
+        """A viewer over several cases: ``cases[site][subject]`` is a `ViewerCase` (or the tuple
+        ``(image, normalized, labels[, spacing[, names]])``; normalized and labels may be None), or
+        a function of no argument returning it, called when the case is first shown. The site and
+        subject dropdowns pick the case; `options` are the keyword options of the constructor
+        (axis, alpha, channel, overlay, shared_window, labels_name, panels)."""
         if not cases or not all(cases.values()):
             raise DataError("SliceViewer.browse needs at least one subject for every site: cases[site][subject].")
         site = next(iter(cases))
         subject = next(iter(cases[site]))
-        source = cases[site][subject]
-        image, normalized, labels = source() if callable(source) else source
-        viewer = cls(image, normalized, labels, spacing, names, cases=cases, **options)
-        viewer._loaded[(str(site), str(subject))] = (viewer.volumes, viewer.labels, viewer.spacing)
+        case = _unpack(cases[site][subject])
+        viewer = cls(case.image, case.normalized, case.labels, case.spacing or spacing, names, cases=cases,
+                     case_names=case.names, **options)
+        viewer._given_spacing = spacing
+        viewer._loaded[(str(site), str(subject))] = (viewer.volumes, viewer.labels, viewer.spacing, case.names)
         return viewer
 
     # ----------------------------------------------------------------------- state
@@ -201,16 +250,31 @@ class SliceViewer(PngFigureViewer):
 
     @property
     def windows(self) -> list[tuple[float, float]]:
-        """The intensity window (vmin, vmax) of each panel now shown."""
+        """The intensity window (vmin, vmax) of each panel now shown: one over the non-zero voxels of
+        every shown panel when ``window_toggle`` is "shared", else each panel's own; (0, 1) for a
+        blank panel."""
         lo, hi = (float(v) for v in self.window_slider.value)
         if hi <= lo:
             hi = min(lo + 0.5, 100.0)
             lo = hi - 0.5
-        return [_volume_window(v, (lo, hi)) for v in self.volumes]
+        shown = [v for v, present in zip(self.volumes, self.present) if present]
+        if self.window_toggle.value == WINDOW_MODES[0] and len(shown) > 1:
+            values = np.concatenate([v[v != 0] for v in shown])
+            window = _volume_window(values if values.size else np.concatenate([v.ravel() for v in shown]), (lo, hi))
+            return [window if present else (0.0, 1.0) for present in self.present]
+        return [_volume_window(v, (lo, hi)) if present else (0.0, 1.0) for v, present in zip(self.volumes, self.present)]
 
-    def _set_volumes(self, volumes: list[np.ndarray], labels: np.ndarray | None) -> None:
-        self.volumes = volumes
+    def _set_volumes(self, volumes: list[np.ndarray], labels: np.ndarray | None,
+                     names: Sequence[str] | None = None) -> None:
+        if len(volumes) > self.n_panels:
+            raise DataError(f"SliceViewer: a case of {len(volumes)} volumes in a viewer of {self.n_panels} panels; "
+                            "give every case a normalized volume, or none (or pass panels=2).")
+        self.present = [True] * len(volumes) + [False] * (self.n_panels - len(volumes))
+        self.volumes = volumes + [np.zeros_like(volumes[0])] * (self.n_panels - len(volumes))
         self.labels = labels
+        given = list(names or self._default_names)[: self.n_panels]
+        given += self._default_names[len(given):]
+        self.names = [name if present else f"{name}: none at this site" for name, present in zip(given, self.present)]
         self.cursor = list(foreground_centre(labels if labels is not None and np.any(labels) else volumes[0]))
 
     # ----------------------------------------------------------------------- drawing
@@ -243,7 +307,7 @@ class SliceViewer(PngFigureViewer):
             self.colorbars.append(colorbar)
         handles = [Patch(color=color, label=CLASS_NAMES[k]) for k, color in LABEL_COLORS.items()]
         self.legend = self.figure.legend(handles=handles, loc="outside lower center", ncol=len(handles),
-                                         fontsize=8, frameon=False)
+                                         fontsize=8, frameon=False, title=self.labels_name, title_fontsize=8)
 
     def _overlay(self, axis: str, index: int) -> np.ndarray:
         shape2d = take_slice(self.volumes[0], axis, index).shape
@@ -260,9 +324,12 @@ class SliceViewer(PngFigureViewer):
         overlay = self._overlay(axis, index)
         show_overlay = bool(self.overlay_toggle.value) and self.labels is not None
         letters = orientation_letters(axis)
-        for ax, volume, window, gray_image, overlay_image, texts in zip(
-            self.axes, self.volumes, self.windows, self.gray_images, self.overlay_images, self.orientation_texts
+        for ax, cax, volume, window, gray_image, overlay_image, texts, name, present in zip(
+            self.axes, self.colorbar_axes, self.volumes, self.windows, self.gray_images, self.overlay_images,
+            self.orientation_texts, self.names, self.present,
         ):
+            ax.set_title(name, fontsize=10)
+            cax.set_visible(present)  # a blank panel has no intensities to scale
             gray = take_slice(volume, axis, index)
             extent = (-0.5, gray.shape[1] - 0.5, gray.shape[0] - 0.5, -0.5)
             gray_image.set_data(gray)
@@ -275,31 +342,31 @@ class SliceViewer(PngFigureViewer):
             ax.set_ylim(extent[2], extent[3])
             ax.set_aspect(aspect)
             for edge, text in texts.items():
-                text.set_text(letters[edge])
+                text.set_text(letters[edge] if present else "")
         self.legend.set_visible(show_overlay)
         position = index * self.spacing[AXES[axis]]
         self.figure.suptitle(f"{axis} slice {index} ({position:.1f} mm)", fontsize=9)
         self.refresh()
 
     # ----------------------------------------------------------------------- cases
-    def _case(self, site: str, subject: str) -> tuple[list[np.ndarray], np.ndarray | None, tuple[float, float, float]]:
+    def _case(self, site: str, subject: str) -> tuple[Any, ...]:
         key = (site, subject)
         if key not in self._loaded:
-            source = self.cases[site][subject]
-            image, normalized, labels = source() if callable(source) else source
-            volumes, labels_array, spacing = _load_case(image, normalized, labels, self._given_spacing, self.channel)
-            if len(volumes) != len(self.volumes):
+            case = _unpack(self.cases[site][subject])
+            volumes, labels_array, spacing = _load_case(case.image, case.normalized, case.labels,
+                                                        case.spacing or self._given_spacing, self.channel)
+            if len(volumes) > self.n_panels:
                 raise DataError(
-                    f"SliceViewer: case {site}/{subject} has {len(volumes)} panels, the viewer shows {len(self.volumes)}; "
-                    "give every case a normalized volume, or none."
+                    f"SliceViewer: case {site}/{subject} has {len(volumes)} panels, the viewer shows {self.n_panels}; "
+                    "give every case a normalized volume, or none (or pass panels=2)."
                 )
-            self._loaded[key] = (volumes, labels_array, spacing)
+            self._loaded[key] = (volumes, labels_array, spacing, case.names)
         return self._loaded[key]
 
     def _show_case(self, site: str, subject: str) -> None:
-        volumes, labels, spacing = self._case(site, subject)
+        volumes, labels, spacing, names = self._case(site, subject)
         self.spacing = spacing
-        self._set_volumes(volumes, labels)
+        self._set_volumes(volumes, labels, names)
         self.overlay_toggle.disabled = labels is None
         self._holding = True
         try:
@@ -318,6 +385,7 @@ class SliceViewer(PngFigureViewer):
         try:
             self.subject_dropdown.options = subjects
             self.subject_dropdown.value = subjects[0]
+            self.subject_dropdown.layout.display = None if len(subjects) > 1 else "none"
         finally:
             self._holding = False
         self._show_case(str(change["new"]), subjects[0])
@@ -351,10 +419,17 @@ class SliceViewer(PngFigureViewer):
             self.cursor[AXES[self.axis]] = int(change["new"])
             self._apply()
 
-    def _on_window(self, change: dict[str, Any]) -> None:
+    def _on_window(self, change: dict[str, Any]) -> None:  # the window slider or the window mode
         self._apply()
 
     def _on_change(self, change: dict[str, Any]) -> None:
         if not self._holding:
             self._apply()
 
+
+
+def _shown_if(shown: bool) -> Any:
+    """A widget layout, hidden (``display: none``) unless `shown`: a control with one choice is hidden."""
+    import ipywidgets as widgets
+
+    return widgets.Layout() if shown else widgets.Layout(display="none")
