@@ -91,8 +91,9 @@ def sliding_window_predict(
         batch_size: patches per predictor call.
         device: where the volume, the patches and the running sums live.
         progress: show a tqdm progress bar over the batches.
-        amp: on CUDA, call the predictor under bf16 autocast (the sums stay float32); ignored
-            on the CPU, whose results stay bit for bit those of float32.
+        amp: call the predictor under bf16 autocast on `device` (a run whose
+            ``train.precision`` is bf16, or ``train.amp`` on CUDA); the running sums stay in
+            :func:`accumulation_dtype`. Off, the results are bit for bit those of float32.
 
     Returns:
         float32 array (K, X, Y, Z): per voxel, the mean over all patches covering it.
@@ -131,7 +132,7 @@ def sliding_window_predict(
     corners = list(product(*axes))
     device = torch.device(device)
     acc_dtype = accumulation_dtype(device)
-    use_amp = bool(amp) and device.type == "cuda"
+    use_amp = bool(amp)
     image = torch.from_numpy(np.ascontiguousarray(volume, dtype=np.float32)).to(device)
     image = torch.nn.functional.pad(image, [w for lo_hi in reversed(pads) for w in lo_hi])
 
@@ -156,7 +157,7 @@ def sliding_window_predict(
     with torch.inference_mode():
         for chunk in batches:
             x = torch.stack([image[:, a : a + patch[0], b : b + patch[1], c : c + patch[2]] for a, b, c in chunk])
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                 out = predictor(x)
             if not isinstance(out, torch.Tensor) or out.ndim != 5 or tuple(out.shape[2:]) != patch \
                     or out.shape[0] != len(chunk):

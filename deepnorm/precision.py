@@ -96,6 +96,13 @@ def check_precision(name: str, value: Any) -> str:
     return str(value)
 
 
+def runs_in_bf16(config: Any, device: torch.device) -> bool:
+    """Whether a run of `config` (a :class:`~deepnorm.training.config.Config`) computes on `device`
+    under bf16 autocast, in training, validation and evaluation alike: ``train.precision`` bf16
+    (CPU or GPU), or ``train.amp`` on CUDA."""
+    return config.train.precision == "bf16" or (bool(config.train.amp) and device.type == "cuda")
+
+
 def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager[Any]:
     """Inside: bf16 autocast on `device` when `precision` is ``"bf16"``, else nothing."""
     import torch

@@ -10,6 +10,7 @@ from typing import Any
 from deepnorm.cli._paths import writable_folder
 from deepnorm.cli._values import MAX_SEED, check_seed
 from deepnorm.errors import ConfigError, DeepnormError, RunError
+from deepnorm.precision import PRECISIONS
 from deepnorm.training.config import CLASSICAL, Config
 from deepnorm.training.config import profile as load_profile
 from deepnorm.training.distributed import distributed_env
@@ -38,6 +39,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
     parser.add_argument("--device", default=None, choices=("auto", "cpu", "cuda"),
                         help="where to train (default: the profile's, auto: a GPU when there is one)")
+    parser.add_argument("--precision", default=None, choices=PRECISIONS,
+                        help="float32, bf16 (bf16 autocast: a different run, with different numbers) or auto "
+                        "(bf16 where the processor has bf16 matrix units that pay at these widths: AMX, or "
+                        "AVX-512 BF16 from widths 16 up; float32 elsewhere); default: the profile's (float32)")
     parser.add_argument("--resume", action="store_true",
                         help="continue an unfinished run from its last checkpoint (refused when its epochs are "
                              "recorded but checkpoint.pt is gone)")
@@ -63,7 +68,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
         "data.modalities": [m.strip() for m in args.modalities.split(",") if m.strip()],
     }
     for key, value in (("train.lam", args.lam), ("train.seed", args.seed), ("train.epochs", args.epochs),
-                       ("train.device", getattr(args, "device", None))):
+                       ("train.device", getattr(args, "device", None)),
+                       ("train.precision", getattr(args, "precision", None))):
         if value is not None:
             overrides[key] = value
     return load_profile(args.profile, **overrides)

@@ -45,7 +45,8 @@ class Context:
     """Where an experiment reads data and writes runs, tables and figures; the notebooks' parameters.
 
     Empty strings mean the defaults: the embedded phantom of `profile` (built on first use),
-    ``runs/``, ``results/`` and ``figures/`` under the project root.
+    ``runs/``, ``results/`` and ``figures/`` under the project root, and the profile's
+    ``train.precision`` (else "float32", "bf16" or "auto": :mod:`deepnorm.precision`).
     """
 
     profile: str = "cpu"
@@ -56,6 +57,7 @@ class Context:
     figures_dir: str = ""
     runs_dir: str = ""
     progress: bool = True
+    precision: str = ""
     _runs: dict[str, Run] = field(default_factory=dict, repr=False)
     _subjects: dict[tuple[object, ...], list[Prepared]] = field(default_factory=dict, repr=False)
 
@@ -105,6 +107,8 @@ def config_for(ctx: Context, method: str, sites: Sequence[str], *, modalities: S
 
     overrides: dict[str, Any] = {"train.method": method, "data.sites": tuple(sites), "data.modalities": tuple(modalities),
                                  "train.seed": ctx.seed, "train.device": ctx.device}
+    if ctx.precision:
+        overrides["train.precision"] = ctx.precision
     if lam is not None:
         overrides["train.lam"] = float(lam)
     if holdout_scanners:

@@ -51,6 +51,7 @@ from deepnorm.data.manifest import Manifest
 from deepnorm.devices import cuda_determinism, resolve_device
 from deepnorm.errors import ConfigError, Interrupted, RunError
 from deepnorm.files import atomic_write_text
+from deepnorm.precision import runs_in_bf16
 from deepnorm.sampling import PatchBatch
 from deepnorm.training import runs
 from deepnorm.training.checkpoint import (
@@ -181,16 +182,11 @@ def _validate(method: Method, nets: Nets, val: PatchBatch, *, batch_size: int, d
 
 
 def _autocast(device: torch.device, amp: bool) -> Any:
-    """bf16 autocast on `device` when `amp` (see :func:`bf16_autocast`)."""
+    """bf16 autocast on `device` when `amp` (:func:`deepnorm.precision.runs_in_bf16`)."""
     if amp:
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
-
-def bf16_autocast(config: Config, device: torch.device) -> bool:
-    """Whether a training of `config` on `device` runs under bf16 autocast: ``train.precision`` bf16
-    (CPU or GPU), or ``train.amp`` on CUDA (:mod:`deepnorm.precision`)."""
-    return config.train.precision == "bf16" or (config.train.amp and device.type == "cuda")
 
 
 # --------------------------------------------------------------------------- training
@@ -260,7 +256,7 @@ def _train(config: Config, root: Path, manifest: Manifest, folder: Path, *, resu
 
     writer = rank == 0
     device = resolve_device(config.train.device)
-    amp = bf16_autocast(config, device)
+    amp = runs_in_bf16(config, device)
     if world > 1:
         import torch.distributed as dist
 

@@ -55,6 +55,7 @@ from deepnorm.data.manifest import (
 )
 from deepnorm.errors import DataError, RunError
 from deepnorm.files import atomic_write_text
+from deepnorm.precision import runs_in_bf16
 from deepnorm.training.config import Config
 
 if TYPE_CHECKING:
@@ -480,7 +481,7 @@ class Run:
             stride=self.config.eval_.stride,
             batch_size=self.config.eval_.batch_size,
             device=self.device,
-            amp=self.config.train.amp,
+            amp=runs_in_bf16(self.config, self.device),
         )
 
     def normalize_volume(self, image: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
