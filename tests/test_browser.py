@@ -6,7 +6,11 @@ Two tests share one JupyterLab server and one browser page:
   synthetic notebook: each move must change the viewer's picture, and each picture is shown at
   its native size;
 - the SliceViewer's slider in notebooks/00_data_tour.ipynb (parameters injected with papermill,
-  e.g. ``profile="smoke"``) when it exists, else in the synthetic notebook.
+  e.g. ``profile="smoke"``) when it exists, else in the synthetic notebook;
+- a SliceViewer on 2 mm voxels over a site with T2 and one without: the readout beside the slider
+  gives the slice's position in mm, the T2 panel comes back after a site without it, and the
+  shared intensity window is one for both panels until "per panel" is pressed (the viewer's
+  state is read from a small HTML widget that the notebook updates on every change).
 
 Skipped, with the reason, when Chromium or Playwright is missing (`make browser` installs
 Debian's Chromium). Page and viewer screenshots go to artifacts/browser/.
@@ -82,6 +86,31 @@ SYNTHETIC_CELLS = [
 ]
 
 
+SPACING_CELLS = [
+    "import numpy as np\n"
+    "import ipywidgets as widgets\n"
+    "from deepnorm.widgets import SliceViewer, ViewerCase\n",
+    "grid = np.stack(np.meshgrid(*[np.linspace(-1, 1, n) for n in (30, 36, 40)], indexing='ij'))\n"
+    "radius = np.sqrt((grid ** 2).sum(axis=0))\n"
+    "labels = (radius < 0.95).astype(int) + (radius < 0.75) + (radius < 0.45)\n"
+    "t1 = ((labels / 3.0) * (1.0 + 0.3 * grid[1])).astype('float32') * (labels > 0)\n"
+    "t2 = (0.5 * (1.0 - labels / 4.0)).astype('float32') * (labels > 0)\n",
+    "viewer = SliceViewer.browse(\n"
+    "    {'iseg': {'1': ViewerCase(t1, t2, labels, (2.0, 2.0, 2.0), ('T1', 'T2'))},\n"
+    "     'abide': {'5': ViewerCase(t1, None, labels, (2.0, 2.0, 2.0), ('T1',))}},\n"
+    "    names=('T1', 'T2'), panels=2, shared_window=True)\n"
+    "state = widgets.HTML()\n"
+    "state.add_class('deepnorm-viewer-state')\n"
+    "def show_state(change=None):\n"
+    "    windows = ['%.4f-%.4f' % image.get_clim() for image in viewer.gray_images]\n"
+    "    state.value = f\"names={'|'.join(viewer.names)};windows={'|'.join(windows)}\"\n"
+    "for control in (viewer.site_dropdown, viewer.slider, viewer.window_toggle):\n"
+    "    control.observe(show_state, names='value')\n"
+    "show_state()\n"
+    "widgets.VBox([viewer.widget, state])",
+]
+
+
 def _skip_reason() -> str | None:
     if shutil.which("chromium") is None:
         return "chromium not found on PATH (run `make browser`, i.e. apt-get install -y chromium)"
@@ -98,6 +127,17 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _write_notebook(folder: Path, name: str, cells: list[str]) -> Path:
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    notebook.metadata["kernelspec"] = KERNELSPEC
+    target = folder / f"{name}.ipynb"
+    nbformat.write(notebook, str(target))
+    return target
 
 
 def _prepare_notebook(folder: Path, *, synthetic: bool = False) -> Path:
@@ -308,6 +348,7 @@ def _controls(kind: str) -> list[tuple[str, Callable[[Any, Any], None]]]:
             ("axis: coronal", lambda page, box: box.locator("button", has_text="coronal").click()),
             ("axis: sagittal", lambda page, box: box.locator("button", has_text="sagittal").click()),
             ("window slider", lambda page, box: _press(page, _slider_handle(box, "window", "-upper"), "PageDown", 2)),
+            ("window: shared", lambda page, box: box.locator("button", has_text="shared").click()),
             ("labels checkbox", lambda page, box: box.locator(".widget-checkbox input").first.click()),
             ("subject dropdown", lambda page, box: box.locator(".widget-dropdown select").nth(1).select_option(label="2")),
             ("site dropdown", lambda page, box: box.locator(".widget-dropdown select").nth(0).select_option(label="MRBrainS13")),
@@ -395,3 +436,65 @@ def test_slice_viewer_slider_changes_picture_in_jupyterlab(lab):
     assert after_digest != before_digest, "the <img> bytes did not change after moving the slider"
     assert after_shot != before_shot, "the rendered image did not change after moving the slider"
     assert screenshot.stat().st_size > 0
+
+
+def _state(page, box) -> dict[str, list[str]]:
+    """The viewer's panel names and windows, as the notebook's state widget shows them."""
+    text = box.locator(".deepnorm-viewer-state").first.inner_text().strip()
+    if "=" not in text:
+        return {}
+    return {key: value.split("|") for key, value in (item.split("=", 1) for item in text.split(";"))}
+
+
+def _wait_for_state(page, box, predicate: Callable[[dict[str, list[str]]], bool], what: str) -> dict[str, list[str]]:
+    deadline = time.monotonic() + CONTROL_TIMEOUT_S
+    state = _state(page, box)
+    while not predicate(state) and time.monotonic() < deadline:
+        page.wait_for_timeout(250)
+        state = _state(page, box)
+    assert predicate(state), f"{what}: the viewer's state is {state}"
+    return state
+
+
+def test_mm_readout_second_contrast_and_shared_window_in_jupyterlab(lab):
+    started = time.monotonic()
+    notebook = _write_notebook(lab.root_dir, "viewer_spacing", SPACING_CELLS)
+    page = None
+    try:
+        page = _open_and_run(lab, notebook)
+        viewer = page.locator(".deepnorm-slice-viewer").first
+        viewer.wait_for(state="visible", timeout=RUN_TIMEOUT_S * 1000)
+        box = page.locator(".jp-OutputArea-output", has=viewer).first
+        image = viewer.locator("img.widget-image").first
+        page.wait_for_function("el => el.naturalWidth > 0", arg=image.element_handle(), timeout=60_000)
+        viewer.scroll_into_view_if_needed()
+        position = viewer.locator(".deepnorm-slice-position").first
+
+        # the readout in mm: 2 mm voxels, so slice k is at 2k mm
+        before = position.inner_text().strip()
+        _press(page, _slider_handle(viewer, "slice"), "ArrowRight", 3)
+        page.wait_for_function("([el, old]) => el.innerText.trim() !== old", arg=[position.element_handle(), before],
+                               timeout=30_000)
+        match = re.fullmatch(r"axial slice (\d+) \((\d+\.\d) mm\)", position.inner_text().strip())
+        assert match, position.inner_text()
+        assert float(match.group(2)) == 2.0 * int(match.group(1)), match.group(0)
+
+        # one window for both panels, until "per panel"
+        state = _wait_for_state(page, box, lambda s: len(s.get("windows", [])) == 2, "two panels")
+        assert state["names"] == ["T1", "T2"] and state["windows"][0] == state["windows"][1], state
+        picture = _img_digest(page, image)
+        viewer.locator("button", has_text="per panel").click()
+        state = _wait_for_state(page, box, lambda s: len(set(s.get("windows", []))) == 2, "per-panel windows")
+        assert _wait_for_new_picture(page, image, picture, timeout=CONTROL_TIMEOUT_S) != picture
+
+        # the T2 panel: blank at ABIDE (none there), back at iSEG-2017
+        sites = viewer.locator(".widget-dropdown select").nth(0)
+        sites.select_option(label="ABIDE")
+        _wait_for_state(page, box, lambda s: s.get("names") == ["T1", "T2: none at this site"], "ABIDE has no T2")
+        sites.select_option(label="iSEG-2017")
+        _wait_for_state(page, box, lambda s: s.get("names") == ["T1", "T2"], "iSEG-2017's T2 shown again")
+        viewer.screenshot(path=str(ARTIFACTS / "slice_viewer_spacing.png"))
+    except Exception:
+        _on_failure(page, notebook.stem)
+        raise
+    print(f"browser test: mm readout, second contrast and shared window, {time.monotonic() - started:.1f} s")

@@ -342,6 +342,7 @@ def test_a_case_carries_its_spacing_into_the_mm_readout():
     viewer = SliceViewer.browse({"iseg": {"1": (image, None, labels, (2.0, 2.0, 2.0))}})
     viewer.slider.value = 36
     assert viewer.figure._suptitle.get_text() == "axial slice 36 (72.0 mm)"
+    assert viewer.position_label.value == "axial slice 36 (72.0 mm)"  # beside the slider too
     other = SliceViewer.browse({"iseg": {"1": (image, None, labels, (2.0, 2.0, 2.0))},
                                 "mrbrains": {"2": (image, None, labels, (1.0, 1.0, 3.0))}})
     other.site_dropdown.value = "mrbrains"

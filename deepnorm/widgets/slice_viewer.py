@@ -120,7 +120,8 @@ class SliceViewer(PngFigureViewer):
     - ``axis_toggle`` (axial/coronal/sagittal) and ``slider`` (slice index, max follows the
       axis). The viewer keeps a 3D cursor (``cursor``, voxel x, y, z), starting at the centre of
       the labelled brain: the slider moves it along the shown axis, and switching the axis
-      shows the slice through it, so the anatomical position is kept;
+      shows the slice through it, so the anatomical position is kept; ``position_label`` beside
+      the slider (and the picture's title) gives the slice and its position in mm;
     - ``window_slider``: the intensity window, as percentiles (%) of the non-zero voxels
       (default 0.5 to 99.5); a colour bar under the panels gives each window's values;
     - ``window_toggle``: "shared" (one window from the non-zero voxels of all panels together, so
@@ -191,12 +192,14 @@ class SliceViewer(PngFigureViewer):
         )
         self.window_toggle = widgets.ToggleButtons(
             options=list(WINDOW_MODES), value=WINDOW_MODES[0] if shared_window else WINDOW_MODES[1],
-            description="window", layout=_shown_if(self.n_panels > 1),
+            description="window", layout=_shown_if(self.n_panels > 1), style={"button_width": "88px"},
         )
         self.overlay_toggle = widgets.Checkbox(
             value=bool(overlay) and self.labels is not None, description=self.labels_name,
             disabled=self.labels is None,
         )
+        self.position_label = widgets.Label(value="")
+        self.position_label.add_class("deepnorm-slice-position")
         self.image_widget = self._make_image_widget()
         self._build_figure(axis)
         self._holding = False
@@ -212,7 +215,8 @@ class SliceViewer(PngFigureViewer):
         rows = [
             widgets.HBox([self.site_dropdown, self.subject_dropdown]),
             widgets.HBox([self.axis_toggle, self.overlay_toggle]),
-            widgets.HBox([self.slider, self.window_slider, self.window_toggle]),
+            widgets.HBox([self.slider, self.position_label]),
+            widgets.HBox([self.window_slider, self.window_toggle]),
             self.image_widget,
         ]
         self.widget = widgets.VBox(rows)
@@ -345,7 +349,8 @@ class SliceViewer(PngFigureViewer):
                 text.set_text(letters[edge] if present else "")
         self.legend.set_visible(show_overlay)
         position = index * self.spacing[AXES[axis]]
-        self.figure.suptitle(f"{axis} slice {index} ({position:.1f} mm)", fontsize=9)
+        self.position_label.value = f"{axis} slice {index} ({position:.1f} mm)"
+        self.figure.suptitle(self.position_label.value, fontsize=9)
         self.refresh()
 
     # ----------------------------------------------------------------------- cases
