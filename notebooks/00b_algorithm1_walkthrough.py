@@ -187,8 +187,8 @@ print(f"G/S loss L_seg + λ L_adv = {float(seg_by_hand):.4f} + {train.lam} × {f
 # D steps on a fresh batch: real patches as their site z, G's outputs as "generated" (class K+1, index K).
 # Written out below on deep copies of D and its optimizer, then done by the library's `discriminator_update`
 # on the originals; the two must end with the same weights. The losses are the library's Eq. 2
-# (`domain_loss`), checked by hand in section 4. D's dropout draws from torch's generator, so both runs start
-# from the same seed.
+# (`domain_loss`), checked by hand in section 4. D's dropout draws from torch's generator, so the library call
+# starts from the generator's state before the written-out step: both draw the same dropout masks.
 
 # %%
 import copy
@@ -213,7 +213,7 @@ with torch.no_grad():  # G(x) without gradient to G: the D step does not train G
 
 # one deepcopy call for both, so that the copied optimizer steps the copied D's parameters
 D_hand, opt_d_hand = copy.deepcopy((D, opt_d))
-torch.manual_seed(seed + 6)
+rng_state = torch.get_rng_state()
 D_hand.train()
 opt_d_hand.zero_grad(set_to_none=True)
 logits_real = D_hand(real)                                    # D on real patches, (N, K + 1)
@@ -223,7 +223,7 @@ d_loss = (domain_loss(logits_real, real_z)                    # Eq. 2, real patc
 d_loss.backward()                                             # gradients reach D only
 opt_d_hand.step()
 
-torch.manual_seed(seed + 6)
+torch.set_rng_state(rng_state)  # the same dropout masks for the library's step
 d_stats = discriminator_update(D, opt_d, real, real_z, generated)
 print({k: round(v, 4) for k, v in d_stats.items()})
 print(f"D loss: by hand {float(d_loss):.6f} · library {d_stats['loss']:.6f}")
@@ -247,7 +247,7 @@ gs_batch = sampler.sample(train.batch_size)
 x_gs, y_gs = gs_batch.images, gs_batch.labels
 
 G_hand, S_hand, D_hand, opt_gs_hand = copy.deepcopy((G, S, D, opt_gs))
-torch.manual_seed(seed + 7)
+rng_state = torch.get_rng_state()
 G_hand.train(), S_hand.train(), D_hand.train()
 opt_gs_hand.zero_grad(set_to_none=True)
 normalized = G_hand(x_gs)                                     # G(x), with gradient to G this time
@@ -266,7 +266,7 @@ with torch.no_grad():                                         # D thawed, its bu
 for p in D_hand.parameters():
     p.requires_grad_(True)
 
-torch.manual_seed(seed + 7)
+torch.set_rng_state(rng_state)  # the same dropout masks for the library's step
 gs_stats = segmentation_update(G, S, opt_gs, x_gs, y_gs, D=D, lam=train.lam, mode=train.generator_loss)
 print({k: round(v, 4) for k, v in gs_stats.items()})
 print(f"G/S loss: by hand {float(gs_loss):.6f} · library {gs_stats['loss']:.6f}")
