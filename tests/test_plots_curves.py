@@ -91,6 +91,9 @@ def test_the_discriminator_accuracy_panel_has_a_chance_line(n_domains, chance):
     np.testing.assert_allclose(line.get_ydata(), [chance, chance])
     assert f"{chance:.2f}" in line.get_label() and f"K = {n_domains}" in line.get_label()
     assert "chance" in [t.get_text().split(",")[0] for t in panel.get_legend().get_texts()]
+    (constant,) = [line for line in panel.lines if line.get_gid() == "always_generated"]
+    np.testing.assert_allclose(constant.get_ydata(), [0.5, 0.5])  # half of every scored batch is generated
+    references = {"chance", "always_generated"}
     others = [line for ax in figure.axes if ax is not panel for line in ax.lines]
-    assert all(line.get_gid() != "chance" for line in others)
-    assert not [line for ax in plot_training_curves(_history()).axes for line in ax.lines if line.get_gid() == "chance"]
+    assert all(line.get_gid() not in references for line in others)
+    assert not [line for ax in plot_training_curves(_history()).axes for line in ax.lines if line.get_gid() in references]

@@ -407,8 +407,9 @@ def plot_training_curves(history: Any, *, n_domains: int | None = None, path: st
     learning rates, epoch time); an all-NaN column (e.g. the discriminator's, for a method
     without one) is left out. Each line's gid is its column key. Given `n_domains` (K, the sites),
     the discriminator accuracy panel gets a dotted line at chance, 1 / (K + 1): a guess among the K
-    sites and "generated" (gid ``"chance"``); a D that always answers "generated" scores 0.5 instead,
-    since half of each batch it is scored on is generated. Returns a Figure, one axes per panel with data.
+    sites and "generated" (gid ``"chance"``), and a dashed one at 0.5, what a D that always answers
+    "generated" scores, half of each batch it is scored on being generated (gid ``"always_generated"``).
+    Returns a Figure, one axes per panel with data.
     """
     columns = _columns(history)
     x = columns.pop("epoch", None)
@@ -441,6 +442,8 @@ def plot_training_curves(history: Any, *, n_domains: int | None = None, path: st
             chance = 1.0 / (n_domains + 1)
             line = ax.axhline(chance, color="gray", ls=":", label=f"chance, 1 / (K + 1) = {chance:.2f} (K = {n_domains} sites)")
             line.set_gid("chance")
+            line = ax.axhline(0.5, color="gray", ls="--", lw=0.8, label='always "generated" (half of each batch), 0.50')
+            line.set_gid("always_generated")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     return save_figure(figure, path)
