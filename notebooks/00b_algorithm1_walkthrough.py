@@ -248,7 +248,8 @@ x_gs, y_gs = gs_batch.images, gs_batch.labels
 
 G_hand, S_hand, D_hand, opt_gs_hand = copy.deepcopy((G, S, D, opt_gs))
 rng_state = torch.get_rng_state()
-G_hand.train(), S_hand.train(), D_hand.train()
+for net in (G_hand, S_hand, D_hand):                          # training mode, as the library sets it
+    net.train()
 opt_gs_hand.zero_grad(set_to_none=True)
 normalized = G_hand(x_gs)                                     # G(x), with gradient to G this time
 probs = torch.softmax(S_hand(normalized), dim=1)              # S(G(x)), (N, 4, p, p, p)
