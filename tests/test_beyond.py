@@ -106,3 +106,52 @@ def test_holdout_scanners_stay_out_of_the_hash_unless_given_and_are_checked(smok
     assert profile("smoke", **{"data.holdout_scanners": "USM, STANFORD"}).data.holdout_scanners == ("STANFORD", "USM")
     with pytest.raises(ConfigError, match="holdout_scanners"):
         profile("smoke", **{"data.holdout_scanners": [3]})
+
+
+def _tables_with_beyond(folder: Path) -> None:
+    write_table("table3", [{"setting": "dual", "method": "adversarial", "dice_csf": 0.8, "dice_gm": 0.8, "dice_wm": 0.8,
+                            "dice_mean": 0.8, "mhd_mean": 1.0}], folder)
+    write_table("table3_beyond", [{"setting": "dual", "method": "whitestripe", "dice_csf": 0.7, "dice_gm": 0.7,
+                                   "dice_wm": 0.7, "dice_mean": 0.7123, "mhd_mean": 2.0}], folder)
+
+
+def test_a_report_never_mixes_in_beyond_tables_this_reproduction_did_not_write(tmp_path: Path) -> None:
+    from deepnorm.files import write_json
+
+    _tables_with_beyond(tmp_path)
+    meta = {"seeds": [0], "date": "2026-12-02 10:00 UTC", "written": {"tables": ["table3"]}}
+    text = report.build_report(tmp_path, meta=meta)
+    assert "## Beyond the paper" not in text and "0.712" not in text
+    assert "Left out: tables of another run" in text and "`table3_beyond`" in text
+    # a later make reproduce-beyond over the same seeds wrote them: they belong to this report
+    write_json("reproduce_beyond", {"seeds": [0], "date": "2026-12-02 11:00 UTC",
+                                    "written": {"tables": ["table3_beyond"]}}, tmp_path)
+    text = report.build_report(tmp_path, meta=meta)
+    assert "## Beyond the paper" in text and "0.712" in text and "Left out" not in text
+    # ... but not one over other seeds, nor an older one
+    for other in ({"seeds": [0, 1, 2], "date": "2026-12-02 11:00 UTC"}, {"seeds": [0], "date": "2026-12-01 11:00 UTC"}):
+        write_json("reproduce_beyond", {**other, "written": {"tables": ["table3_beyond"]}}, tmp_path)
+        text = report.build_report(tmp_path, meta=meta)
+        assert "## Beyond the paper" not in text and "Left out: tables of another run" in text
+
+
+def test_a_report_from_a_run_that_did_not_record_its_tables_keeps_them(tmp_path: Path) -> None:
+    _tables_with_beyond(tmp_path)
+    assert "## Beyond the paper" in report.build_report(tmp_path, meta={"seeds": [0, 1, 2]})
+
+
+def test_tables_written_since_names_only_the_fresh_ones(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from deepnorm.study.reproduce import tables_written_since
+
+    seed0 = tmp_path / "seed-0"
+    seed0.mkdir()
+    (seed0 / "old.csv").write_text("a\n")
+    os.utime(seed0 / "old.csv", (time.time() - 3600, time.time() - 3600))
+    since = time.time()
+    (seed0 / "table2.csv").write_text("a\n")
+    (seed0 / "table7_confusion.json").write_text("{}\n")
+    (seed0 / "notes.txt").write_text("x\n")
+    assert tables_written_since(tmp_path, [0, 1], since) == ["table2", "table7_confusion"]

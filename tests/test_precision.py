@@ -91,12 +91,15 @@ def test_the_discriminators_last_strided_convolution_is_right_in_bf16():
 
 def test_a_bf16_training_runs_keeps_float32_weights_and_differs_from_float32(smoke_root, tmp_path):
     from deepnorm.training.loop import train
-    from deepnorm.training.runs import load_run
+    from deepnorm.training.runs import load_run, read_run_info
 
     base = profile("smoke", **{"train.method": "segmenter", "data.sites": ("iseg",)})
     folders = {p: train(base.replace(**{"train.precision": p}), data_root=smoke_root, runs_dir=tmp_path, progress=False)
                for p in ("float32", "bf16")}
     assert folders["float32"] != folders["bf16"]
+    for precision, folder in folders.items():  # run.json says what arithmetic ran, and on what
+        info = read_run_info(folder)
+        assert info["precision"] == precision and info["processor"]["cpu capability"]
     nets = {p: load_run(f, device="cpu") for p, f in folders.items()}
     a, b = (dict(nets[p].segmenter.state_dict()) for p in ("float32", "bf16"))
     assert all(v.dtype == torch.float32 for k, v in b.items() if v.is_floating_point())

@@ -44,12 +44,15 @@ from deepnorm.study.reproduce import (
     ProgressLine,
     minutes,
     notebook_parameters,
+    replaces_committed_results,
     run_notebook,
     scratch_dir,
     shown_path,
+    tables_written_since,
 )
 from deepnorm.study.seeds import aggregate_results, seed_folder
 from deepnorm.training.config import PROFILES
+from deepnorm.training.config import profile as load_profile
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -195,6 +198,11 @@ def main(args: argparse.Namespace) -> int:
 
     seeds = [args.seed + k for k in range(args.seeds)]
     jobs = min(args.jobs, len(seeds))
+    if replaces_committed_results(results, root):
+        print(f"[note] this reproduction rewrites the committed results/, figures/ and REPORT.md of {root} "
+              "(git keeps the old ones: `git diff` shows what moved, `git checkout -- results figures REPORT.md` "
+              "brings them back)", flush=True)
+    started = time.time()
     notebooks_dir = (source_checkout() or root) / "notebooks"
     seed_jobs = []
     for n_seed, seed in enumerate(seeds):
@@ -238,13 +246,17 @@ def main(args: argparse.Namespace) -> int:
                  else shown_path(data_root, root)),
         "seed": args.seed,
         "seeds": seeds,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
         "device": args.device,
         "machine": f"{platform.machine()}, {platform.system()}, Python {platform.python_version()}",
         **_processor(jobs),
+        "precision": load_profile(args.profile).train.precision,
         "total wall time (s)": round(total),
         **({"jobs": f"{jobs} seeds at once, {_threads(jobs)} thread(s) each"}
            if jobs > 1 else {}),
         "notebook_seconds": {k: round(v, 1) for k, v in seconds.items()},
+        # the tables this run wrote itself: the report marks any other table it finds (study/report.py)
+        "written": {"tables": tables_written_since(results, seeds, started)},
     }
     # the report's header describes the paper's reproduction: a partial or beyond-the-paper run keeps it
     meta_name = "reproduce_beyond.json" if args.beyond else ("reproduce.json" if not partial else None)

@@ -385,6 +385,35 @@ def _section_rerun(meta: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def not_from_this_run(tables: Mapping[str, Any], meta: Mapping[str, Any],
+                      beyond: Mapping[str, Any] | None) -> list[str]:
+    """The beyond-the-paper tables present in `tables` that neither this reproduction (`meta`, its
+    ``reproduce.json``) nor a later ``make reproduce-beyond`` over the same seeds (`beyond`, its
+    ``reproduce_beyond.json``) wrote: tables of an earlier run, which the report must not mix in.
+
+    A ``reproduce.json`` without ``written`` (written before reproductions recorded their tables)
+    cannot tell: nothing is reported stale then.
+    """
+    written = meta.get("written")
+    if not isinstance(written, dict):
+        return []
+    fresh = set(written.get("tables") or [])
+    if beyond and isinstance(beyond.get("written"), dict) and beyond.get("seeds") == meta.get("seeds") \
+            and str(beyond.get("date", "")) >= str(meta.get("date", "")):
+        fresh |= set(beyond["written"].get("tables") or [])
+    return [name for name in BEYOND_TABLES if tables.get(name) and name not in fresh]
+
+
+def _stale_note(stale: Sequence[str], meta: Mapping[str, Any], beyond: Mapping[str, Any] | None) -> str:
+    seeds = meta.get("seeds")
+    origin = (f"the last `make reproduce-beyond` (seeds {beyond.get('seeds')}, {beyond.get('date', 'date not recorded')})"
+              if beyond else "an earlier run (the committed files or an older reproduction)")
+    return ("**Left out: tables of another run.** `results/` holds " + ", ".join(f"`{n}`" for n in stale)
+            + f", which this reproduction (seeds {seeds}, {meta.get('date', 'date not recorded')}) did not write: they "
+            f"come from {origin}. This report does not mix them with its own numbers; `make reproduce-beyond "
+            f"SEEDS={len(seeds) if isinstance(seeds, list) else 1}` regenerates them for these runs.")
+
+
 def seeds_note(seeds: Sequence[int] | None, meta: Mapping[str, Any] | None = None) -> str:
     """One paragraph saying which seeds the tables come from and what that means for the verdicts."""
     if seeds and len(seeds) >= 2:
@@ -401,6 +430,9 @@ def build_report(folder: Path | None = None, *, meta: Mapping[str, Any] | None =
     """The text of REPORT.md from the result tables in `folder` (default ``results/``)."""
     tables = load_tables(folder)
     meta = dict(meta or read_json("reproduce", folder) or {})
+    beyond_meta = read_json("reproduce_beyond", folder)
+    stale = not_from_this_run(tables, meta, beyond_meta)
+    tables = {k: v for k, v in tables.items() if k not in stale}
     verdicts = claims.judge_all(tables)
     lines = ["# deepnorm — reproduction report", ""]
     lines.append("Delisle et al., *Realistic image normalization for multi-domain segmentation*, "
@@ -431,6 +463,8 @@ def build_report(folder: Path | None = None, *, meta: Mapping[str, Any] | None =
     beyond = _section_beyond(tables)
     if beyond:
         lines += [beyond, ""]
+    if stale:
+        lines += [_stale_note(stale, meta, beyond_meta), ""]
     lines += ["Figures are in `figures/` (PNG).", "", _section_rerun(meta), ""]
     lines += ["## Differences from the paper", "", DIFFERENCES]
     return "\n".join(lines)

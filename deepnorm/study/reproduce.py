@@ -96,6 +96,23 @@ def run_notebook(name: str, parameters: dict[str, Parameter], *, notebooks_dir: 
     return time.perf_counter() - start
 
 
+def tables_written_since(results: Path, seeds: list[int], since: float) -> list[str]:
+    """Names (without suffix) of the tables in ``results/seed-N/`` of `seeds` modified at or after
+    `since` (seconds since the epoch): the tables a reproduction that started then wrote itself."""
+    names: set[str] = set()
+    for seed in seeds:
+        folder = Path(results) / f"seed-{seed}"
+        if folder.is_dir():
+            names.update(p.stem for p in folder.iterdir()
+                         if p.suffix in (".csv", ".json") and p.stat().st_mtime >= since)
+    return sorted(names)
+
+
+def replaces_committed_results(results: Path, root: Path) -> bool:
+    """Whether `results` is the project's committed ``results/`` folder, which a reproduction rewrites."""
+    return Path(results).resolve() == (Path(root) / "results").resolve()
+
+
 # --------------------------------------------------------------------------- progress
 def minutes(seconds: float) -> str:
     """`seconds` as ``m:ss``."""

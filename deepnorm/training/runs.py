@@ -53,6 +53,7 @@ from deepnorm.data.manifest import (
     manifest_changes,
     manifest_digest,
 )
+from deepnorm.devices import cpu_description
 from deepnorm.errors import DataError, RunError
 from deepnorm.files import atomic_write_text
 from deepnorm.precision import runs_in_bf16
@@ -96,9 +97,12 @@ class RunInfo(TypedDict):
     created: str
     name: str | None
     config: NotRequired[dict[str, Any]]
+    precision: NotRequired[str]
+    processor: NotRequired[dict[str, Any]]
 
 
-#: The keys every run.json holds ("config", the training configuration, was added later).
+#: The keys every run.json holds ("config", the training configuration, "precision", the arithmetic
+#: it trains in, and "processor", what PyTorch saw of the CPU that trained it, were added later).
 _INFO_KEYS = ("profile", "data_root", "seed", "manifest", "created", "name")
 
 
@@ -130,7 +134,8 @@ def write_run_info(folder: Path, config: Config, manifest: Manifest, name: str |
     """Write ``run.json`` for a new run of `config` on the data of `manifest`."""
     info = RunInfo(profile=config.profile, data_root=manifest["root"], seed=config.train.seed, manifest=manifest,
                    created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), name=name,
-                   config=json.loads(json.dumps(config.to_dict())))
+                   config=json.loads(json.dumps(config.to_dict())), precision=config.train.precision,
+                   processor=cpu_description())
     atomic_write_text(folder / RUN_INFO, json.dumps(info, indent=1) + "\n")
     return info
 
