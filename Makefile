@@ -8,6 +8,7 @@ PROFILE ?= cpu
 DATA_ROOT ?=
 SEEDS ?= 1
 JOBS ?= 1
+PRECISION ?=
 PYTEST_ARGS ?=
 
 .PHONY: install browser test test-slow reproduce reproduce-beyond phantom bench clean-venv
@@ -40,12 +41,12 @@ phantom: install
 	$(VENV)/bin/deepnorm data phantom --profile $(PROFILE)
 
 reproduce: install
-	$(VENV)/bin/deepnorm reproduce --profile $(PROFILE) --seeds $(SEEDS) --jobs $(JOBS) $(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
+	$(VENV)/bin/deepnorm reproduce --profile $(PROFILE) --seeds $(SEEDS) --jobs $(JOBS) $(if $(PRECISION),--precision $(PRECISION),) $(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
 
 # Beyond the paper (classical normalizers, contrast randomisation, an unseen site): after `make reproduce`
 # with the same SEEDS, whose runs it reuses; adds its rows, table and claims B1-B3 to REPORT.md.
 reproduce-beyond: install
-	$(VENV)/bin/deepnorm reproduce --beyond --profile $(PROFILE) --seeds $(SEEDS) --jobs $(JOBS) $(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
+	$(VENV)/bin/deepnorm reproduce --beyond --profile $(PROFILE) --seeds $(SEEDS) --jobs $(JOBS) $(if $(PRECISION),--precision $(PRECISION),) $(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
 
 # Re-sync each notebooks/NN_name.ipynb with its jupytext source notebooks/NN_name.py (whichever is newer wins),
 # then strip the outputs (the committed notebooks carry none).

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from deepnorm.devices import DEVICES, cpu_description
+from deepnorm.precision import PRECISIONS
 from deepnorm.errors import DataError, DeepnormError
 from deepnorm.paths import (
     figures_dir,
@@ -61,6 +62,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="cpu (default: every table on the phantom, about 70 min a seed on 2 cores), "
                         "smoke (seconds, for tests) or paper (the paper's settings: real data and a GPU)")
     parser.add_argument("--data-root", default=None, help="real data root (default: the embedded phantom)")
+    parser.add_argument("--precision", default="", choices=("", *PRECISIONS),
+                        help="arithmetic of every training: float32, bf16 or auto (bf16 where the processor's bf16 "
+                        "units pay, deepnorm.precision); default: the profile's (float32)")
     parser.add_argument("--seed", type=int, default=0,
                         help="the first training seed, and the seed of the phantom (default 0)")
     parser.add_argument("--seeds", type=int, default=1, metavar="N",
@@ -210,7 +214,7 @@ def main(args: argparse.Namespace) -> int:
         # the committed figures come from the first seed; the others draw into the scratch folder
         seed_figures = figures if n_seed == 0 else scratch_dir("figures") / f"seed-{seed}"
         params = notebook_parameters(profile=args.profile, data_root=data_root, seed=seed, device=args.device,
-                                     results=seed_results, figures=seed_figures, runs=runs)
+                                     results=seed_results, figures=seed_figures, runs=runs, precision=args.precision)
         label = f" (seed {seed}, {n_seed + 1}/{len(seeds)})" if len(seeds) > 1 else ""
         seed_jobs.append(SeedJob(seed, label, len(seeds) > 1, tuple(names), params, notebooks_dir, seed_results, runs))
     seconds: dict[str, float] = {}
@@ -250,7 +254,8 @@ def main(args: argparse.Namespace) -> int:
         "device": args.device,
         "machine": f"{platform.machine()}, {platform.system()}, Python {platform.python_version()}",
         **_processor(jobs),
-        "precision": load_profile(args.profile).train.precision,
+        "precision": load_profile(args.profile, **({"train.precision": args.precision} if args.precision else {})
+                                  ).train.precision,
         "total wall time (s)": round(total),
         **({"jobs": f"{jobs} seeds at once, {_threads(jobs)} thread(s) each"}
            if jobs > 1 else {}),

@@ -82,7 +82,7 @@ class Context:
 
 
 def notebook_context(*, profile: str, data_root: str, seed: int, device: str, results_dir: str, figures_dir: str,
-                     runs_dir: str) -> Context:
+                     runs_dir: str, precision: str = "") -> Context:
     """The Context of a notebook's `parameters` cell, and one line each on where it reads and writes.
 
     Empty `results_dir` / `figures_dir` mean the scratch folders (``results/notebooks/scratch/``,
@@ -92,7 +92,7 @@ def notebook_context(*, profile: str, data_root: str, seed: int, device: str, re
 
     ctx = Context(profile=profile, data_root=data_root, seed=seed, device=device,
                   results_dir=results_dir or str(scratch_dir("results")),
-                  figures_dir=figures_dir or str(scratch_dir("figures")), runs_dir=runs_dir)
+                  figures_dir=figures_dir or str(scratch_dir("figures")), runs_dir=runs_dir, precision=precision)
     print("data root:", ctx.data_root)
     print("tables:", ctx.results_dir)
     print("figures:", ctx.figures_dir)

@@ -59,9 +59,11 @@ def scratch_dir(kind: str = "results") -> Path:
 
 
 def notebook_parameters(*, profile: str, data_root: str | None, seed: int, device: str,
-                        results: Path, figures: Path, runs: Path) -> dict[str, Parameter]:
-    """The parameters passed to every notebook; each notebook declares all of them."""
+                        results: Path, figures: Path, runs: Path, precision: str = "") -> dict[str, Parameter]:
+    """The parameters passed to every notebook; each notebook declares all of them (`precision` ""
+    is the profile's)."""
     return {
+        "precision": precision,
         "profile": profile,
         "data_root": data_root or "",
         "seed": seed,
