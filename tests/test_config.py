@@ -8,6 +8,8 @@ import json
 
 import pytest
 
+from deepnorm.precision import choose_precision
+
 from deepnorm.training.config import Config, DataConfig, ModelConfig, TrainConfig, profile
 from deepnorm.errors import ConfigError
 
@@ -300,6 +302,9 @@ def test_profiles_equal_the_literal_profiles(key):
     assert got["model"].pop("channels_last") is (name == "cpu")  # measured faster on CPU
     assert got["train"].pop("dice_loss") == "per_class"  # chosen on validation Dice
     assert got["train"].pop("deterministic") is True  # bit-identical CUDA trainings by default
+    # bf16 where the processor's units pay (the cpu profile only, deepnorm.precision); float32 is not stored
+    expected_precision = choose_precision(got["model"]["widths"], "cpu") if name == "cpu" else "float32"
+    assert got["train"].pop("precision", "float32") == expected_precision
     if name == "paper":  # bf16 autocast turned off after the GPU check (1.07x faster, Dice moved)
         assert got["train"]["amp"] is False and expected["train"]["amp"] is True
         expected["train"]["amp"] = False
@@ -328,6 +333,10 @@ def test_profiles_are_differences_from_the_paper():
         got = profile(name).to_dict()
         for key, value in changed.items():
             section, _, field_name = key.partition(".")
+            if key == "train.precision":  # "auto" is resolved on construction; float32 is not stored
+                value = choose_precision(got["model"]["widths"], got["train"]["device"]) if value == "auto" else value
+                assert got["train"].get("precision", "float32") == value, key
+                continue
             got_value = got[section][field_name] if field_name else got[section]
             assert got_value == (list(value) if isinstance(value, tuple) else value), key
         # every other field is the paper's
