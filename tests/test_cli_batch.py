@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from scans import central_eighth
+
 from deepnorm.cli import main
 from deepnorm.data.io import load_volume, save_volume
 from deepnorm.data.volume import Volume
@@ -18,14 +20,7 @@ from deepnorm.data.volume import Volume
 @pytest.fixture(scope="module")
 def scan(smoke_root, tmp_path_factory) -> Path:
     """The central eighth of a smoke MRBrainS T1 (its place in space kept): a real scan, quick to process."""
-    source = load_volume(smoke_root / "MRBrainS13" / "TrainingData" / "1" / "T1.nii")
-    start = np.array(source.shape) // 4
-    stop = start + np.array(source.shape) // 2
-    affine = source.affine.copy()
-    affine[:3, 3] = (source.affine @ np.array([*start, 1.0]))[:3]
-    path = tmp_path_factory.mktemp("scan") / "T1.nii"
-    save_volume(Volume(source.data[tuple(slice(a, b) for a, b in zip(start, stop))], source.spacing, affine), path)
-    return path
+    return central_eighth(smoke_root, tmp_path_factory.mktemp("scan") / "T1.nii")
 
 
 @pytest.fixture()

@@ -144,12 +144,16 @@ def test_bad_volume_or_predictor():
         sliding_window_predict(_volume((1, 8, 8, 8)), lambda x: x[:, :, :2], patch_size=4, stride=2)
 
 
-def test_amp_is_ignored_on_the_cpu():
+def test_amp_runs_the_predictor_in_bf16_on_the_cpu_and_keeps_the_sums_float():
+    """A bf16 run (train.precision bf16) is evaluated under bf16 autocast on the CPU too: the
+    convolution rounds to bf16 (8 bits of mantissa), the output and its running sums stay float."""
     v = _volume((1, 12, 10, 9))
     predictor = _conv_predictor(1)
     plain = sliding_window_predict(v, predictor, patch_size=8, stride=4)
     amp = sliding_window_predict(v, predictor, patch_size=8, stride=4, amp=True)
-    np.testing.assert_array_equal(amp, plain)
+    assert amp.dtype == np.float32 and not np.array_equal(amp, plain)
+    np.testing.assert_allclose(amp, plain, rtol=2 ** -6, atol=2 ** -6 * np.abs(plain).max())
+    np.testing.assert_array_equal(sliding_window_predict(v, predictor, patch_size=8, stride=4, amp=False), plain)
 
 
 def test_sums_are_float64_on_the_cpu_and_float32_on_a_gpu():
