@@ -133,3 +133,21 @@ def test_cpu_description_names_the_kernels_pytorch_picks(monkeypatch) -> None:
     assert described["threads"] == torch.get_num_threads()
     assert described["isa caps"] == "ONEDNN_MAX_CPU_ISA=AVX2"
     assert described["amx"] in ("yes", "no", "unknown")
+
+
+def test_the_report_answers_first_from_the_verdicts_and_ends_with_the_timings(tmp_path: Path) -> None:
+    rows = []
+    for (a, b), ref in TABLE2.items():
+        ours = 0.9 if a == b else 0.3
+        rows.append({"train_site": a, "test_site": b, "dice_csf": ours, "dice_gm": ours, "dice_wm": ours, "dice_mean": ours})
+    results.write_table("table2", rows, tmp_path)
+    meta = {"profile": "cpu", "data": "the phantom", "notebook_seconds": {"01_table2_cross_site": 12.0}}
+    text = report.build_report(tmp_path, meta=meta)
+    first = text.split("## The answer first", 1)[1].split("\n## ", 1)[0]
+    assert text.index("## The answer first") < text.index("## This reproduction") < text.index("## Claims")
+    verdicts = {v.claim: v.verdict for v in report.claims.judge_all(report.load_tables(tmp_path))}
+    held = [c for c, v in verdicts.items() if v == "holds"]
+    assert held == ["C1"] and "1 holds (C1)" in first  # 0.3 against 0.9: a 67 % drop
+    assert f"of the paper's {len(verdicts)} claims" in first and "`cpu` profile" in first
+    assert text.rindex("## Wall time per notebook") > text.index("## Differences from the paper")
+    assert "| 01_table2_cross_site | 12 |" in text.split("## Wall time per notebook", 1)[1]
