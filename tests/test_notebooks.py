@@ -120,7 +120,7 @@ def test_reproduce_beyond_smoke_adds_the_unseen_site_and_b1_b3(smoke_reproductio
     from deepnorm.study import beyond
 
     r = smoke_reproduction
-    header_before = r.report.read_text(encoding="utf-8").split("## The data")[0]
+    header_before = r.report.read_text(encoding="utf-8").split("## This reproduction")[1].split("## The data")[0]
     code = cli_main(["reproduce", "--beyond", "--profile", "smoke", "--device", "cpu", "--data-root", str(smoke_root),
                      "--results-dir", str(r.results), "--figures-dir", str(r.figures),
                      "--runs-dir", str(r.runs), "--report", str(r.report)])
@@ -139,7 +139,9 @@ def test_reproduce_beyond_smoke_adds_the_unseen_site_and_b1_b3(smoke_reproductio
     assert [row["method"] for row in scanner] == list(beyond.UNSEEN_METHODS)
     assert all(row["held_out"] == beyond.HOLDOUT_SCANNER and row["n_subjects"] >= 1 for row in scanner)
     text = r.report.read_text(encoding="utf-8")
-    assert text.split("## The data")[0] == header_before  # the paper's reproduction still heads the report
+    # the paper's reproduction still heads the report; its opening now counts B1-B3 too
+    assert text.split("## This reproduction")[1].split("## The data")[0] == header_before
+    assert "Beyond the paper, " in text.split("## The answer first")[1].split("## This reproduction")[0]
     rows = re.findall(r"^\| (B\d) \| .* \| (holds|does not hold|inconclusive|not measured) \|", text, flags=re.MULTILINE)
     assert [c for c, _ in rows] == ["B1", "B2", "B3"]
     assert all(v != "not measured" for _, v in rows), rows
