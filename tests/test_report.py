@@ -11,12 +11,17 @@ from deepnorm import files as results
 from deepnorm.study.paper import TABLE2
 
 
-def test_report_sets_ours_beside_the_papers_and_judges(tmp_path: Path) -> None:
+def _write_table2(folder: Path) -> None:
+    """Table 2 with in-domain Dice 0.9 and cross-site 0.3 (a 67 % drop)."""
     rows = []
-    for (a, b), ref in TABLE2.items():
+    for a, b in TABLE2:
         ours = 0.9 if a == b else 0.3
         rows.append({"train_site": a, "test_site": b, "dice_csf": ours, "dice_gm": ours, "dice_wm": ours, "dice_mean": ours})
-    results.write_table("table2", rows, tmp_path)
+    results.write_table("table2", rows, folder)
+
+
+def test_report_sets_ours_beside_the_papers_and_judges(tmp_path: Path) -> None:
+    _write_table2(tmp_path)
     results.write_table("table5", [{"modalities": "t1", "dice_mean": 0.8, "mhd_mean": 2.0},
                                    {"modalities": "t1+t2", "dice_mean": 0.7, "mhd_mean": 2.5}], tmp_path)
     text = report.build_report(tmp_path, meta={"profile": "cpu"})
@@ -136,11 +141,7 @@ def test_cpu_description_names_the_kernels_pytorch_picks(monkeypatch) -> None:
 
 
 def test_the_report_answers_first_from_the_verdicts_and_ends_with_the_timings(tmp_path: Path) -> None:
-    rows = []
-    for (a, b), ref in TABLE2.items():
-        ours = 0.9 if a == b else 0.3
-        rows.append({"train_site": a, "test_site": b, "dice_csf": ours, "dice_gm": ours, "dice_wm": ours, "dice_mean": ours})
-    results.write_table("table2", rows, tmp_path)
+    _write_table2(tmp_path)
     meta = {"profile": "cpu", "data": "the phantom", "notebook_seconds": {"01_table2_cross_site": 12.0}}
     text = report.build_report(tmp_path, meta=meta)
     first = text.split("## The answer first", 1)[1].split("\n## ", 1)[0]
