@@ -41,7 +41,7 @@ PRECISIONS: tuple[str, ...] = ("auto", "float32", "bf16")
 BF16_MIN_WIDTH_WITHOUT_AMX = 16
 
 #: oneDNN's instruction-set names in increasing order (``ONEDNN_MAX_CPU_ISA``); bf16 units from
-#: ``AVX512_CORE_BF16`` up, AMX from ``AVX512_CORE_AMX`` up.
+#: ``AVX512_CORE_BF16`` up, AMX from ``AVX10_1_512_AMX`` up.
 _ONEDNN_ISAS: tuple[str, ...] = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE",
                                  "AVX512_CORE_VNNI", "AVX512_CORE_BF16", "AVX10_1_512", "AVX512_CORE_FP16",
                                  "AVX10_1_512_AMX", "AVX512_CORE_AMX", "AVX10_1_512_AMX_FP16", "AVX512_CORE_AMX_FP16")
@@ -103,10 +103,10 @@ def runs_in_bf16(config: Any, device: torch.device) -> bool:
     return config.train.precision == "bf16" or (bool(config.train.amp) and device.type == "cuda")
 
 
-def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager[Any]:
-    """Inside: bf16 autocast on `device` when `precision` is ``"bf16"``, else nothing."""
+def autocast(enabled: bool, device: torch.device) -> contextlib.AbstractContextManager[Any]:
+    """Inside: bf16 autocast on `device` when `enabled` (:func:`runs_in_bf16`), else nothing."""
     import torch
 
-    if precision == "bf16":
+    if enabled:
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()

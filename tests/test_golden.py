@@ -116,5 +116,5 @@ def test_a_confusion_matrix_is_trained_but_its_classes_are_exact():
                                 "n_seeds": 1}})
     renamed = json.dumps({"0.1": {"classes": ["b", "g"], "matrix": [[0.5, 0.5], [0.0, 1.0]], "n_seeds": 1}})
     far = json.dumps({"0.1": {"classes": ["a", "g"], "matrix": [[0.6, 0.4], [0.0, 1.0]], "n_seeds": 1}})
-    assert compare_json("c.json", moved, golden) == []
-    assert compare_json("c.json", renamed, golden) and compare_json("c.json", far, golden)
+    assert compare_json("table7_confusion.json", moved, golden) == []
+    assert compare_json("table7_confusion.json", renamed, golden) and compare_json("table7_confusion.json", far, golden)

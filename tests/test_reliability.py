@@ -60,15 +60,22 @@ def _one_error_line(err: str, *names: object) -> str:
 
 
 def _fake_evaluate(calls: list[dict]):
-    """An evaluate_run that writes the two tables an evaluation writes (no networks run)."""
-    def fake(folder, **kwargs):
-        calls.append({"folder": folder, **kwargs})
-        out = Path(kwargs["out"])
-        if out.exists():
-            shutil.rmtree(out)
-        out.mkdir(parents=True)
+    """evaluate_run with its networks left out: its real checks, marker and atomic move around the
+    two tables an evaluation writes; `calls` gets the arguments of each evaluation that finished."""
+    from unittest import mock
+
+    from deepnorm.evaluation import evaluate as ev
+
+    real = ev.evaluate_run
+
+    def tables(run, root, sites, out, **kwargs):
         for name in ("subjects", "summary"):
             (out / f"{name}.csv").write_text("site,n,dice_mean,dice_mean_std,mhd_mean\nall,1,0.5,0.0,1.0\n")
+
+    def fake(folder, **kwargs):
+        with mock.patch.object(ev, "_evaluate_into", tables):
+            out = real(folder, **kwargs)
+        calls.append({"folder": folder, **kwargs})
         return out
     return fake
 

@@ -71,33 +71,6 @@ def default_out(run: Path, sites: list[str] | None) -> Path:
     return run / "eval" / f"test-{'+'.join(sites)}"
 
 
-def _data_root(args: argparse.Namespace) -> Path | None:
-    from deepnorm.errors import DeepnormError
-    from deepnorm.training.runs import read_run_info
-
-    if args.data_root is not None:
-        return args.data_root
-    try:
-        info = read_run_info(Path(args.run))
-    except (DeepnormError, OSError):
-        return None
-    return Path(info["data_root"]) if info and isinstance(info.get("data_root"), str) else None
-
-
-def check_out(out: Path, run: Path, data_root: Path | None, *, force: bool) -> None:
-    """Refuse an `out` that is the run folder or holds it, overlaps the data root, or (with `force`)
-    is a folder that is not an evaluation deepnorm wrote; each a RunError/ConfigError naming the folder."""
-    from deepnorm.markers import check_evaluation_replaceable, check_not_input, resolved
-
-    target, run_path = resolved(out), resolved(run)
-    if target == run_path or target in run_path.parents:
-        raise ConfigError(f"--out {out} is (or holds) the run folder {run}: deepnorm never writes over its inputs; "
-                          "choose another output folder")
-    check_not_input(out, [data_root], "--out")
-    if force:
-        check_evaluation_replaceable(out)
-
-
 @contextlib.contextmanager
 def evaluation_lock(out: Path) -> Iterator[None]:
     """Hold an exclusive lock on the folder that will hold `out`, and remove the leftovers
@@ -124,20 +97,17 @@ def evaluation_lock(out: Path) -> Iterator[None]:
 def main(args: argparse.Namespace) -> int:
     """Run ``deepnorm evaluate``; prints the per-site summary and the output folder (last line)."""
     from deepnorm.files import read_table
-    from deepnorm.markers import write_evaluation_marker
 
     sites = parse_sites(args.sites)
     run = Path(args.run).expanduser()
     if args.out is not None:
         writable_folder(args.out, "--out")
     out = Path(args.out).expanduser() if args.out is not None else default_out(run, sites)
-    check_out(out, run, _data_root(args), force=args.force)
     print(f"deepnorm evaluate: {args.run} -> {out}", file=sys.stderr, flush=True)
     with evaluation_lock(out):
         out = evaluate_run(args.run, data_root=args.data_root, sites=sites, out=out,
                            save_images=not args.no_images, progress=sys.stderr.isatty(),
                            device=args.device, force=args.force)
-        write_evaluation_marker(Path(out), run, sites or _run_sites(run) or [])
     for row in read_table("summary", out):
         print(f"{row['site']:>10}: n={int(row['n'])}  Dice {row['dice_mean']:.3f} ± {row['dice_mean_std']:.3f}  "
               f"MHD {row['mhd_mean']:.2f} mm")

@@ -279,9 +279,12 @@ def evaluate_run(folder: str | Path, *, data_root: str | Path | None = None, sit
     MHD in mm), ``summary.csv`` (mean ± std per site and over all), ``jsd.json`` (sites' JSD before
     and after normalization, with two or more sites), ``bias.csv`` (Table 6 ρ before/after at
     each α), ``confusion.json`` (the discriminator's, when the run has one) and the normalized
-    test images as NIfTI on each input's voxel grid with its affine (``normalized/``). The folder
-    appears whole or not at all; an existing one is replaced only with `force`. Returns `out`.
+    test images as NIfTI on each input's voxel grid with its affine (``normalized/``), and the
+    marker :data:`deepnorm.markers.EVALUATION`. The folder appears whole or not at all; an existing
+    one is replaced only with `force`, and only when it is an evaluation deepnorm wrote; `out` is
+    never the run folder, a folder holding it, or one overlapping the data root. Returns `out`.
     """
+    from deepnorm.markers import write_evaluation_marker
     from deepnorm.training.runs import load_run
 
     run = load_run(folder, device=device)
@@ -292,17 +295,33 @@ def evaluate_run(folder: str | Path, *, data_root: str | Path | None = None, sit
     if out.exists() and not out.is_dir():
         raise RunError(f"evaluation output {out} is a file; choose a folder (--out)")
     root = run.resolve_data_root(data_root)
+    check_out(out, run.folder, root, force=force)
     run.check_data(root)
     sites = tuple(sites or run.config.data.sites)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
         _evaluate_into(run, root, sites, tmp, save_images=save_images, progress=progress)
+        write_evaluation_marker(tmp, run.folder, sites)  # inside the folder before it appears
         _replace_folder(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def check_out(out: Path, run: Path, data_root: Path | None, *, force: bool) -> None:
+    """Refuse an `out` that is the run folder or holds it, overlaps the data root, or (with `force`)
+    is a folder that is not an evaluation deepnorm wrote; each a RunError/ConfigError naming the folder."""
+    from deepnorm.markers import check_evaluation_replaceable, check_not_input, resolved
+
+    target, run_path = resolved(out), resolved(run)
+    if target == run_path or target in run_path.parents:
+        raise ConfigError(f"--out {out} is (or holds) the run folder {run}: deepnorm never writes over its inputs; "
+                          "choose another output folder")
+    check_not_input(out, [data_root], "--out")
+    if force:
+        check_evaluation_replaceable(out)
 
 
 def _replace_folder(new: Path, target: Path) -> None:

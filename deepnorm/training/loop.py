@@ -51,7 +51,7 @@ from deepnorm.data.manifest import Manifest
 from deepnorm.devices import cuda_determinism, resolve_device
 from deepnorm.errors import ConfigError, Interrupted, RunError
 from deepnorm.files import atomic_write_text
-from deepnorm.precision import runs_in_bf16
+from deepnorm.precision import autocast, runs_in_bf16
 from deepnorm.sampling import PatchBatch
 from deepnorm.training import runs
 from deepnorm.training.checkpoint import (
@@ -156,14 +156,14 @@ def _validate(method: Method, nets: Nets, val: PatchBatch, *, batch_size: int, d
     for start in range(0, n, batch_size):
         x = val.images[start : start + batch_size].to(device)
         y = val.labels[start : start + batch_size].to(device)
-        with _autocast(device, amp):
+        with autocast(amp, device):
             normalized = method.normalize(nets, x)
             probs = torch.softmax(nets.segmenter(normalized).float(), dim=1)
         seg_losses.append(float(seg_loss(probs, y)) * len(x))
         preds.append(probs.argmax(dim=1).cpu().numpy())
         if nets.discriminator is not None:
             k = nets.discriminator.n_domains
-            with _autocast(device, amp):
+            with autocast(amp, device):
                 logits = nets.discriminator(torch.cat([x, normalized])).float()
             target = torch.cat([val.domains[start : start + batch_size].to(device), torch.full((len(x),), k, device=device)])
             d_losses.append(float(domain_loss(logits, target)) * len(target))
@@ -179,14 +179,6 @@ def _validate(method: Method, nets: Nets, val: PatchBatch, *, batch_size: int, d
         out["d_val_accuracy"] = float(np.mean(true == guess))
         out["confusion"] = np.asarray(confusion_matrix(true, guess, k1, normalize=True), dtype=float).tolist()
     return out
-
-
-def _autocast(device: torch.device, amp: bool) -> Any:
-    """bf16 autocast on `device` when `amp` (:func:`deepnorm.precision.runs_in_bf16`)."""
-    if amp:
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
 
 
 # --------------------------------------------------------------------------- training
@@ -359,7 +351,7 @@ def _train(config: Config, root: Path, manifest: Manifest, folder: Path, *, resu
         sums: dict[str, float] = {}
         counts: dict[str, int] = {}
         for _ in range(n_iter):
-            with _autocast(device, amp):
+            with autocast(amp, device):
                 stats = method.train_iteration(train_nets, opts, batches)
             for key, value in stats.items():
                 if not math.isnan(value):

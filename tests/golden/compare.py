@@ -115,15 +115,16 @@ def compare_csv(name: str, ours: str, golden: str) -> list[str]:
     return problems
 
 
-def _walk(where: str, ours: object, golden: object, exact: bool) -> list[str]:
+def _walk(where: str, ours: object, golden: object, exact: bool, rule: Exact) -> list[str]:
     if isinstance(golden, dict):
         if not isinstance(ours, dict) or set(ours) != set(golden):
             return [f"{where}: keys {sorted(ours) if isinstance(ours, dict) else ours} != {sorted(golden)}"]
-        return [p for k in golden for p in _walk(f"{where}.{k}", ours[k], golden[k], exact or k in ("classes", "n_seeds"))]
+        return [p for k in golden
+                for p in _walk(f"{where}.{k}", ours[k], golden[k], exact or rule.exact({}, k), rule)]
     if isinstance(golden, list):
         if not isinstance(ours, list) or len(ours) != len(golden):
             return [f"{where}: {ours} != {golden}"]
-        return [p for i, (x, y) in enumerate(zip(ours, golden)) for p in _walk(f"{where}[{i}]", x, y, exact)]
+        return [p for i, (x, y) in enumerate(zip(ours, golden)) for p in _walk(f"{where}[{i}]", x, y, exact, rule)]
     if isinstance(golden, (int, float)) and isinstance(ours, (int, float)) and not exact:
         return [] if close(float(ours), float(golden)) else [
             f"{where}: {ours} against golden {golden} (beyond the tolerance {TRAINED_RTOL:g})"]
@@ -133,8 +134,9 @@ def _walk(where: str, ours: object, golden: object, exact: bool) -> list[str]:
 
 
 def compare_json(name: str, ours: str, golden: str) -> list[str]:
-    """The differences of JSON text `ours` from `golden` (trained numbers within the tolerance)."""
-    return _walk(name, json.loads(ours), json.loads(golden), False)
+    """The differences of JSON text `ours` from `golden` (trained numbers within the tolerance; the
+    keys :data:`EXACT` names for `name`, and ``n_seeds``, exact)."""
+    return _walk(name, json.loads(ours), json.loads(golden), False, EXACT.get(name, Exact()))
 
 
 def compare_file(name: str, ours: Path, golden: Path) -> list[str]:
