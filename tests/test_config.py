@@ -84,13 +84,13 @@ def test_paper_profile_is_the_papers_setting():
     assert config.model.widths == (64, 128, 256, 512, 512)
     assert config.model.disc_widths == (16, 32, 64, 128)
     assert (config.train.lr_gs, config.train.lr_d, config.train.weight_decay) == (1e-3, 1e-4, 1e-3)
-    assert config.train.milestones == (50, 75) and config.train.lr_gamma == 0.1
+    assert config.train.milestones == (50 / 120, 75 / 120) and config.train.lr_gamma == 0.1  # epochs 50, 75 of 120
     assert config.train.plateau_patience == 7
     assert (config.train.lam, config.train.n_steps, config.train.epochs) == (1.5, 3, 120)
     assert (config.data.patches_per_site, config.data.val_patches_per_site) == (40_000, 12_000)
     assert config.train.device == "cuda" and not config.train.amp and config.train.deterministic
     three = profile("paper", **{"data.sites": ["iseg", "mrbrains", "abide"]})
-    assert three.train.epochs == 70 and three.train.milestones == (50, 75)
+    assert three.train.epochs == 70 and three.train.milestones == (50 / 70,)  # epoch 50 of 70; 75 never comes
 
 
 def test_cpu_profile_keeps_the_papers_physical_patch():
@@ -305,6 +305,14 @@ def test_profiles_equal_the_literal_profiles(key):
     # bf16 where the processor's units pay (the cpu profile only, deepnorm.precision); float32 is not stored
     expected_precision = choose_precision(got["model"]["widths"], "cpu") if name == "cpu" else "float32"
     assert got["train"].pop("precision", "float32") == expected_precision
+    # schedules as fractions of the run (the paper's epochs 50 and 75 of 120; 50 of the paper's 70
+    # three-site epochs); D's plateau only where 7/120 of the run is at least one epoch
+    milestones = [50 / 70] if key == "paper/three-sites" else [50 / 120, 75 / 120]
+    assert got["train"].pop("milestones") == pytest.approx(milestones)
+    assert got["train"].pop("plateau_patience") == (7 if name == "paper" else 0)
+    expected["train"].pop("milestones"), expected["train"].pop("plateau_patience")
+    # the bias-field augmentation only in the robustness trainings (Table 6, Fig. 8; Sec. 3.5)
+    assert got["data"].pop("bias_augment") == 0.0 and expected["data"].pop("bias_augment") == 0.5
     if name == "paper":  # bf16 autocast turned off after the GPU check (1.07x faster, Dice moved)
         assert got["train"]["amp"] is False and expected["train"]["amp"] is True
         expected["train"]["amp"] = False
@@ -346,3 +354,33 @@ def test_profiles_are_differences_from_the_paper():
             for field_name, value in fields.items():
                 if f"{section}.{field_name}" not in changed:
                     assert got[section][field_name] == value, (name, section, field_name)
+
+
+@pytest.mark.parametrize("name", ["smoke", "cpu", "paper"])
+@pytest.mark.parametrize("sites", [("iseg", "mrbrains"), ("iseg", "mrbrains", "abide")])
+def test_every_profile_keeps_the_papers_schedule_as_fractions_of_its_run(name, sites):
+    from deepnorm.training.config import milestone_iterations
+
+    config = profile(name, **{"data.sites": sites})
+    t = config.train
+    total = t.epochs * config.batches_per_epoch
+    drops = milestone_iterations(t.milestones, total)
+    if name == "paper" and len(sites) == 3:  # the text's epochs 50 and 75 with 70 epochs
+        assert drops == [50 * config.batches_per_epoch]
+    else:  # lr(G, S) drops at 50/120 and 75/120 of the run's iterations (to the nearest iteration)
+        assert len(drops) == 2 or total < 8
+        for drop, fraction in zip(drops, (50 / 120, 75 / 120)):
+            assert abs(drop - fraction * total) <= 0.5
+    # D's plateau waits at least the paper's 7/120 of the run, or there is none (a run whose
+    # 7/120 is under one epoch would cut lr(D) on one validation)
+    if t.plateau_patience:
+        assert t.plateau_patience / t.epochs >= 7 / 120
+    else:
+        assert 7 / 120 * t.epochs < 1
+
+
+def test_milestones_are_fractions():
+    with pytest.raises(ConfigError, match="train.milestones"):
+        profile("smoke", **{"train.milestones": [50, 75]})
+    with pytest.raises(ConfigError, match="train.plateau_patience"):
+        profile("smoke", **{"train.plateau_patience": -1})

@@ -120,19 +120,33 @@ def test_one_iteration_updates_the_right_networks(name):
 
 @pytest.mark.filterwarnings("ignore:Detected call of:UserWarning")
 def test_optimizers_follow_the_schedules():
-    config = profile("smoke", **{"train.milestones": [2, 3], "train.lr_gamma": 0.5, "train.plateau_patience": 1})
+    # 2 epochs of 2 iterations: milestones at 1/2 and 3/4 of the run drop lr(G, S) after iterations 2 and 3
+    config = profile("smoke", **{"train.milestones": [0.5, 0.75], "train.lr_gamma": 0.5, "train.plateau_patience": 1})
+    assert config.train.epochs * config.batches_per_epoch == 4
     method = method_for(config)
     nets = method.build()
     opts = method.optimizers(nets)
     assert opts.gs.param_groups[0]["weight_decay"] == config.train.weight_decay
     lrs = []
-    for epoch in range(4):
+    for iteration in range(4):
         lrs.append(opts.lrs())
-        opts.gs_scheduler.step()
+        opts.gs_scheduler.step()  # once per iteration, as the training loop does
         opts.d_scheduler.step(1.0)  # constant validation loss: a plateau
     assert [round(r["lr_gs"], 12) for r in lrs] == [1e-3, 1e-3, 5e-4, 2.5e-4]
     # patience 1: lr(D) halves once the loss has not improved for more than one epoch
     assert lrs[0]["lr_d"] == 1e-4 and lrs[-1]["lr_d"] < 1e-4
+
+
+def test_no_plateau_keeps_lr_d_constant_and_the_state_round_trips():
+    config = profile("smoke", **{"train.plateau_patience": 0})
+    method = method_for(config)
+    opts = method.optimizers(method.build())
+    assert opts.d is not None and opts.d_scheduler is None
+    state = opts.state_dict()
+    assert "d" in state and "d_scheduler" not in state
+    again = method.optimizers(method.build())
+    again.load_state_dict(state)
+    assert again.lrs() == opts.lrs()
 
 
 def test_channels_last_training_is_deterministic():

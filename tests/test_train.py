@@ -13,6 +13,7 @@ from deepnorm.training.checkpoint import load_checkpoint
 from deepnorm.training.config import Config
 from deepnorm.errors import RunError
 from deepnorm.training.runs import find_run, load_run
+from deepnorm.training.config import milestone_iterations
 from deepnorm.training.loop import HISTORY_FIELDS, read_history, train
 
 
@@ -44,9 +45,16 @@ def test_run_folder_contents(smoke_run, smoke_config, smoke_root):
     assert set(history[0]) == set(HISTORY_FIELDS)
     for row in history:
         assert 0 <= row["val_dice"] <= 1 and 0 <= row["d_val_accuracy"] <= 1 and row["seconds"] > 0
-    # lr(G, S) follows the milestones: x gamma from milestone epoch on
-    first = smoke_config.train.milestones[0]
-    assert history[first]["lr_gs"] == pytest.approx(smoke_config.train.lr_gs * smoke_config.train.lr_gamma)
+    for row in history:  # D's accuracy over all its patches is the mean of its real and generated halves
+        assert row["d_accuracy"] == pytest.approx((row["d_accuracy_real"] + row["d_accuracy_generated"]) / 2)
+        assert row["d_val_accuracy"] == pytest.approx((row["d_val_accuracy_real"] + row["d_val_accuracy_generated"]) / 2)
+    # lr(G, S) follows the milestones, counted in iterations: each row keeps its epoch's last rate
+    t = smoke_config.train
+    per_epoch = smoke_config.batches_per_epoch
+    drops = milestone_iterations(t.milestones, t.epochs * per_epoch)
+    for row in history:
+        last = row["epoch"] * per_epoch - 1  # iterations done before the epoch's last one
+        assert row["lr_gs"] == pytest.approx(t.lr_gs * t.lr_gamma ** sum(d <= last for d in drops))
     splits = json.loads((smoke_run / "splits.json").read_text())
     assert set(splits) == set(smoke_config.data.sites)
     for site_splits in splits.values():

@@ -390,7 +390,8 @@ def run_confusion(run: Run, subjects_by_domain: Sequence[Sequence[Prepared]], se
             images.append(s.image)
             labels.append(s.labels)
             domains.append(z)
-    batch = PatchSampler(images, labels, run.config.data.patch_size, domains=domains, seed=seed).sample(
+    # balanced: n_per_site patches from every site, whatever its number of subjects
+    batch = PatchSampler(images, labels, run.config.data.patch_size, domains=domains, seed=seed, balance=True).sample(
         n_per_site * len(subjects_by_domain))
     device = next(run.discriminator.parameters()).device
 

@@ -206,16 +206,19 @@ def algorithm1_iteration(
     """One iteration of Algorithm 1: `n_steps` D updates, then one S/G update.
 
     Each D step draws a batch (``.images`` (m, C, p, p, p), ``.domains`` (m,)) and trains D on the
-    real patches as their domains and on ``G(images)`` (computed without gradient, G in train mode)
-    as the generated class K. The real patches D sees are the un-augmented ones (``.clean`` when
+    real patches as their domains and on ``G(images)`` as the generated class K, computed without
+    gradient and with G in eval mode: D learns to recognise the normalizer as it is applied and
+    judged (validation, Table 7), with its BatchNorm running statistics, not the batch statistics
+    of a training batch (and these forward passes leave G's running statistics alone). The real patches D sees are the un-augmented ones (``.clean`` when
     the batch has it): the paper's bias-field argument (Sec. 3.5) rests on D knowing real,
     undegraded images, while G and S see the augmented patches. The S/G step draws a fresh batch (``.images``, ``.labels``) and calls
     `segmentation_update`. With ``D=None`` (or ``G=None``) the D steps are skipped, so the same call
     trains the Pre-processor and the segmenter-only baselines; the iteration then uses one batch.
 
     Returns:
-        ``d_loss`` and ``d_accuracy`` (means over the D steps, nan when skipped), ``d_steps``,
-        and the ``loss``, ``seg_loss``, ``adversarial`` of the S/G step.
+        ``d_loss``, ``d_accuracy``, ``d_accuracy_real`` (real patches called their own site) and
+        ``d_accuracy_generated`` (G's outputs called "generated"): means over the D steps, nan
+        when skipped; ``d_steps``; the ``loss``, ``seg_loss``, ``adversarial`` of the S/G step.
     """
     if D is not None and G is not None:
         if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
@@ -237,7 +240,7 @@ def algorithm1_iteration(
         g_device = _device_of(G)
         for step in range(n_steps):
             batch = draw(f"discriminator step {step + 1}")
-            G.train()
+            G.eval()  # the normalizer as applied; segmentation_update puts G back in train mode
             with torch.no_grad():
                 generated = G(batch.images.to(g_device, non_blocking=True))
             real = getattr(batch, "clean", None)
@@ -248,5 +251,6 @@ def algorithm1_iteration(
                               dice_weights=dice_weights, dice_loss=dice_loss)
     out["d_steps"] = len(d_stats)
     out["d_loss"] = sum(s["loss"] for s in d_stats) / len(d_stats) if d_stats else math.nan
-    out["d_accuracy"] = sum(s["accuracy"] for s in d_stats) / len(d_stats) if d_stats else math.nan
+    for key in ("accuracy", "accuracy_real", "accuracy_generated"):
+        out[f"d_{key}"] = sum(s[key] for s in d_stats) / len(d_stats) if d_stats else math.nan
     return out

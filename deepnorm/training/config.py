@@ -31,6 +31,7 @@ import hashlib
 import json
 import math
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,9 +109,15 @@ class TrainConfig:
         batch_size: patches per batch (the global batch when several processes train).
         lr_gs, lr_d: initial Adam learning rates of G and S, and of D.
         weight_decay: Adam weight decay of all networks.
-        milestones, lr_gamma: epochs at which lr(G, S) is multiplied by lr_gamma.
-        plateau_patience: ReduceLROnPlateau patience (epochs) of lr(D), factor lr_gamma,
-            monitored on D's validation loss.
+        milestones, lr_gamma: where lr(G, S) is multiplied by lr_gamma, as fractions of the
+            run's iterations (epochs x batches per epoch): the paper's epochs 50 and 75 of 120
+            are (50/120, 75/120), so every profile keeps the paper's schedule in proportion
+            (:func:`milestone_iterations`); the scheduler steps every iteration.
+        plateau_patience: ReduceLROnPlateau patience (validations, one per epoch) of lr(D),
+            factor lr_gamma, monitored on D's validation loss; 0 = no plateau (lr(D) constant).
+            The paper's 7 of 120 epochs is 35,000 iterations; in a run whose 7/120 is shorter
+            than one epoch the plateau would react to one noisy validation, so the shorter
+            profiles train without it (see :data:`PROFILE_CHANGES`).
         lam: lambda of Eq. 3 (adversarial method only).
         n_steps: discriminator steps per iteration (Algorithm 1).
         generator_loss: "nonsaturating" (-log(1 - D_fake(G(x)))) or "minimax".
@@ -144,7 +151,7 @@ class TrainConfig:
     lr_gs: float = 1e-3
     lr_d: float = 1e-4
     weight_decay: float = 1e-3
-    milestones: tuple[int, ...] = (50, 75)
+    milestones: tuple[float, ...] = (50 / 120, 75 / 120)
     lr_gamma: float = 0.1
     plateau_patience: int = 7
     lam: float = 1.5
@@ -182,12 +189,15 @@ class TrainConfig:
                 _fail(f"train.{name}", value, "expected a learning rate > 0")
         _non_negative("train.weight_decay", self.weight_decay)
         if list(self.milestones) != sorted(set(self.milestones)) or any(
-            not isinstance(m, int) or m < 1 for m in self.milestones
+            isinstance(m, bool) or not isinstance(m, (int, float)) or not 0 < m < 1 for m in self.milestones
         ):
-            _fail("train.milestones", self.milestones, "expected increasing epochs >= 1")
+            _fail("train.milestones", self.milestones,
+                  "expected increasing fractions of the run in (0, 1), e.g. [0.4167, 0.625] (the paper's epochs 50 and 75 of 120)")
+        object.__setattr__(self, "milestones", tuple(float(m) for m in self.milestones))
         if not isinstance(self.lr_gamma, (int, float)) or not 0 < self.lr_gamma <= 1:
             _fail("train.lr_gamma", self.lr_gamma, "expected a factor in (0, 1]")
-        _positive_int("train.plateau_patience", self.plateau_patience)
+        if isinstance(self.plateau_patience, bool) or not isinstance(self.plateau_patience, int) or self.plateau_patience < 0:
+            _fail("train.plateau_patience", self.plateau_patience, "expected an integer >= 0 (validations; 0 = no plateau)")
         _non_negative("train.lam", self.lam)
         _positive_int("train.n_steps", self.n_steps)
         if self.generator_loss not in GENERATOR_LOSSES:
@@ -388,7 +398,11 @@ PAPER = Config(
         patch_size=32,
         patches_per_site=40_000,
         val_patches_per_site=12_000,
-        bias_augment=0.5,
+        # no bias-field augmentation in the trainings of Tables 2-5 and 7: the paper introduces it
+        # "to test the robustness" (Sec. 2.3) and says "to evaluate this, we trained the method
+        # with 50 % of input images augmented" (Sec. 3.5), i.e. for Table 6 and Fig. 8, which
+        # train with deepnorm.study.experiments.ROBUSTNESS_AUGMENT = 0.5
+        bias_augment=0.0,
     ),
     model=ModelConfig(widths=(64, 128, 256, 512, 512), disc_widths=(16, 32, 64, 128), dropout=0.25),
     train=TrainConfig(
@@ -400,7 +414,8 @@ PAPER = Config(
         lr_gs=1e-3,
         lr_d=1e-4,
         weight_decay=1e-3,
-        milestones=(50, 75),
+        # the paper's epochs 50 and 75 of 120, as fractions of the run
+        milestones=(50 / 120, 75 / 120),
         lr_gamma=0.1,
         plateau_patience=7,
         lam=1.5,
@@ -437,8 +452,11 @@ PROFILE_CHANGES: dict[str, dict[str, Any]] = {
         # measured on 2 cores: batch 8 (960 iterations) reaches a higher validation Dice than
         # batch 32 (240 iterations) for the same compute; 160 iterations per epoch on two sites
         "train.batch_size": 8,
-        "train.milestones": (8, 11),
-        "train.plateau_patience": 3,
+        # no plateau on lr(D): the paper's patience, 7 of 120 epochs, is 112 of this profile's 1,920
+        # iterations, less than one epoch: it would cut lr(D) on one noisy validation of D
+        # (64 patches a site); with patience 3 epochs it cut lr(D) to 1e-5 at epoch 6 and 1e-6
+        # at epoch 10 of every adversarial run, so D stopped learning half-way
+        "train.plateau_patience": 0,
         "train.device": "cpu",
         "train.amp": False,
         # bf16 where the processor's bf16 units pay (deepnorm.precision): AMX here, at these widths.
@@ -460,8 +478,7 @@ PROFILE_CHANGES: dict[str, dict[str, Any]] = {
         "train.epochs": 2,
         "train.batches_per_epoch": 2,
         "train.batch_size": 4,
-        "train.milestones": (1,),
-        "train.plateau_patience": 1,
+        "train.plateau_patience": 0,
         "train.n_steps": 1,
         "train.device": "cpu",
         "train.amp": False,
@@ -489,9 +506,17 @@ def profile(name: str, **overrides: Any) -> Config:
         config = config.replace(**overrides)
     if config.data.n_domains >= 3 and "train.epochs" not in overrides:
         epochs = _THREE_SITE_EPOCHS[name]
-        milestones = tuple(m for m in (round(x * epochs / config.train.epochs) for x in config.train.milestones) if m >= 1)
-        if "train.milestones" in overrides or name == "paper":
-            # the paper keeps its milestones (50, 75) whatever the epoch count
-            milestones = config.train.milestones
-        config = config.replace(**{"train.epochs": epochs, "train.milestones": sorted(set(milestones))})
+        changes: dict[str, Any] = {"train.epochs": epochs}
+        if name == "paper" and "train.milestones" not in overrides:
+            # the paper's text keeps its epochs 50 and 75 with 70 epochs: 50/70, and 75 never comes
+            changes["train.milestones"] = tuple(m * config.train.epochs / epochs for m in config.train.milestones
+                                                if m * config.train.epochs < epochs)
+        config = config.replace(**changes)
     return config
+
+
+def milestone_iterations(milestones: Sequence[float], total: int) -> list[int]:
+    """The iterations (0-based count of iterations done) at which lr(G, S) drops, for `milestones`
+    given as fractions of a run of `total` iterations: ``floor(f * total + 1/2)``, each at least 1,
+    repeats merged (so a 4-iteration run with the paper's fractions drops after iterations 2 and 3)."""
+    return sorted({max(1, math.floor(f * total + 0.5)) for f in milestones})

@@ -5,9 +5,11 @@
 
 - ``config.yaml``, ``run.json`` (profile, data root, seed, data manifest), ``splits.json``
   ({site: {train, val, test}});
-- ``history.csv``: one row per epoch (training losses, D train accuracy, validation Dice of
-  S(G(x)) and losses on the fixed validation patches, D validation accuracy, learning rates,
-  seconds);
+- ``history.csv``: one row per epoch (training losses; D's train accuracy over all its patches,
+  on real patches (own site) and on generated ones; validation Dice of S(G(x)) and losses on the
+  fixed validation patches; D's validation loss (Eq. 2 as trained: the mean over real patches plus
+  the mean over generated ones) and accuracies, all, real and generated; the learning rates of the
+  epoch's last iteration; seconds);
 - ``confusion/epoch-NNN.json`` and ``confusion.json`` (last epoch): D's normalized
   (K+1)x(K+1) confusion matrix on the validation patches (rows: true class, real domains then
   "generated"; adversarial method only);
@@ -163,20 +165,26 @@ def _validate(method: Method, nets: Nets, val: PatchBatch, *, batch_size: int, d
         preds.append(probs.argmax(dim=1).cpu().numpy())
         if nets.discriminator is not None:
             k = nets.discriminator.n_domains
-            with autocast(amp, device):
-                logits = nets.discriminator(torch.cat([x, normalized])).float()
-            target = torch.cat([val.domains[start : start + batch_size].to(device), torch.full((len(x),), k, device=device)])
-            d_losses.append(float(domain_loss(logits, target)) * len(target))
-            d_true.append(target.cpu().numpy())
-            d_pred.append(logits.argmax(dim=1).cpu().numpy())
+            domains = val.domains[start : start + batch_size].to(device)
+            fake = torch.full((len(x),), k, device=device)
+            with autocast(amp, device):  # two passes, as D is trained (discriminator_update)
+                logits_real = nets.discriminator(x).float()
+                logits_generated = nets.discriminator(normalized).float()
+            # D's training loss: the mean over real patches plus the mean over generated ones
+            d_losses.append((float(domain_loss(logits_real, domains)) + float(domain_loss(logits_generated, fake))) * len(x))
+            d_true.append(torch.cat([domains, fake]).cpu().numpy())
+            d_pred.append(torch.cat([logits_real, logits_generated]).argmax(dim=1).cpu().numpy())
     pred = np.concatenate(preds)
     scores = dice(pred, val.labels.numpy())
     out: dict[str, Any] = {"val_seg_loss": sum(seg_losses) / n, "val_dice": float(np.nanmean(scores))}
     if d_true:
         true, guess = np.concatenate(d_true), np.concatenate(d_pred)
         k1 = nets.discriminator.n_domains + 1
-        out["d_val_loss"] = sum(d_losses) / len(true)
+        generated = true == k1 - 1
+        out["d_val_loss"] = sum(d_losses) / n
         out["d_val_accuracy"] = float(np.mean(true == guess))
+        out["d_val_accuracy_real"] = float(np.mean(guess[~generated] == true[~generated]))
+        out["d_val_accuracy_generated"] = float(np.mean(guess[generated] == true[generated]))
         out["confusion"] = np.asarray(confusion_matrix(true, guess, k1, normalize=True), dtype=float).tolist()
     return out
 
@@ -351,8 +359,10 @@ def _train(config: Config, root: Path, manifest: Manifest, folder: Path, *, resu
         sums: dict[str, float] = {}
         counts: dict[str, int] = {}
         for _ in range(n_iter):
+            lrs = opts.lrs()  # the rates this iteration trains with; the row keeps the epoch's last
             with autocast(amp, device):
                 stats = method.train_iteration(train_nets, opts, batches)
+            opts.gs_scheduler.step()  # the milestones are iterations (fractions of the run)
             for key, value in stats.items():
                 if not math.isnan(value):
                     sums[key] = sums.get(key, 0.0) + value
@@ -365,14 +375,14 @@ def _train(config: Config, root: Path, manifest: Manifest, folder: Path, *, resu
         plain = type(nets)(unwrap(nets.generator), unwrap(nets.segmenter), unwrap(nets.discriminator))
         metrics = validate(method, plain, val, batch_size=config.eval_.batch_size, device=device, amp=amp,
                            seed=config.train.seed)
-        lrs = opts.lrs()
-        opts.gs_scheduler.step()
         if opts.d_scheduler is not None:
             opts.d_scheduler.step(metrics["d_val_loss"])
         row = {
             "epoch": epoch + 1,
-            **{k: means.get(k, math.nan) for k in ("loss", "seg_loss", "adversarial", "d_loss", "d_accuracy")},
-            **{k: metrics.get(k, math.nan) for k in ("val_seg_loss", "val_dice", "d_val_loss", "d_val_accuracy")},
+            **{k: means.get(k, math.nan) for k in ("loss", "seg_loss", "adversarial", "d_loss", "d_accuracy",
+                                                   "d_accuracy_real", "d_accuracy_generated")},
+            **{k: metrics.get(k, math.nan) for k in ("val_seg_loss", "val_dice", "d_val_loss", "d_val_accuracy",
+                                                     "d_val_accuracy_real", "d_val_accuracy_generated")},
             "lr_gs": lrs["lr_gs"],
             "lr_d": lrs.get("lr_d", math.nan),
             "seconds": time.perf_counter() - tic,

@@ -55,7 +55,8 @@ class Nets:
 
 @dataclass
 class Optimizers:
-    """Adam on G+S (`gs`) and on D (`d`, None without D), with their schedulers."""
+    """Adam on G+S (`gs`) and on D (`d`, None without D), with their schedulers (`d_scheduler`
+    None without D or without a plateau)."""
 
     gs: torch.optim.Optimizer
     d: torch.optim.Optimizer | None
@@ -67,6 +68,7 @@ class Optimizers:
         state = {"gs": self.gs.state_dict(), "gs_scheduler": self.gs_scheduler.state_dict()}
         if self.d is not None:
             state["d"] = self.d.state_dict()
+        if self.d_scheduler is not None:
             state["d_scheduler"] = self.d_scheduler.state_dict()
         return state
 
@@ -76,6 +78,7 @@ class Optimizers:
         self.gs_scheduler.load_state_dict(state["gs_scheduler"])
         if self.d is not None:
             self.d.load_state_dict(state["d"])
+        if self.d_scheduler is not None:
             self.d_scheduler.load_state_dict(state["d_scheduler"])
 
     def lrs(self) -> dict[str, float]:
@@ -134,19 +137,26 @@ class Method:
         return Nets(generator, segmenter, discriminator)
 
     def optimizers(self, nets: Nets) -> Optimizers:
-        """Adam (weight decay from config) on G+S and on D, MultiStepLR on G+S, plateau on D."""
+        """Adam (weight decay from config) on G+S and on D; MultiStepLR on G+S, stepped once per
+        iteration, at the milestones' fractions of the run (:func:`~deepnorm.training.config.milestone_iterations`);
+        ReduceLROnPlateau on D, stepped once per validation, unless ``plateau_patience`` is 0."""
+        from deepnorm.training.config import milestone_iterations
+
         t = self.config.train
         params = list(nets.segmenter.parameters())
         if nets.generator is not None:
             params = list(nets.generator.parameters()) + params
         gs = torch.optim.Adam(params, lr=t.lr_gs, weight_decay=t.weight_decay)
-        gs_scheduler = torch.optim.lr_scheduler.MultiStepLR(gs, milestones=list(t.milestones), gamma=t.lr_gamma)
+        total = t.epochs * self.config.batches_per_epoch
+        gs_scheduler = torch.optim.lr_scheduler.MultiStepLR(gs, milestones=milestone_iterations(t.milestones, total),
+                                                            gamma=t.lr_gamma)
         d = d_scheduler = None
         if nets.discriminator is not None:
             d = torch.optim.Adam(nets.discriminator.parameters(), lr=t.lr_d, weight_decay=t.weight_decay)
-            d_scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-                d, mode="min", factor=t.lr_gamma, patience=t.plateau_patience
-            )
+            if t.plateau_patience:
+                d_scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                    d, mode="min", factor=t.lr_gamma, patience=t.plateau_patience
+                )
         return Optimizers(gs, d, gs_scheduler, d_scheduler)
 
     # ------------------------------------------------------------------ data
