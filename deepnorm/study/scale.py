@@ -1,0 +1,282 @@
+"""The scale study: at what capacity and budget does the method show itself?
+
+On the cpu profile every verdict about Ours is decided by the scale (U-Net widths 8-64 against
+the paper's 64-512, 1,920 iterations against 600,000). This study trains, dual-site (iSEG +
+MRBrainS), Ours at λ = 1.5 and λ = 0.1, the Pre-processor and Standardization over a grid of
+
+- capacity: the profile's U-Net widths (G and S) times 1, 2 or 4 (D keeps its widths);
+- budget: the profile's epochs times 1, 3 or 9 (the schedule keeps its fractions of the run);
+
+and reads at each point: the test mean Dice of each method (Ours − Pre-processor is the price or
+gain of realism), D's validation accuracy on generated and on real patches at the last epoch of
+each Ours run, the JSD between the sites' normalized histograms, I1 (D alone against the frozen
+Pre-processor G of that point, with that point's D budget), and the compute: GFLOP of the
+trainings (``torch.utils.flop_counter`` on one iteration of each, times its iterations) and the
+hours they took on this machine (the runs' own epoch seconds).
+
+The rule that picks a profile from the study was written before any of its runs and looks at no
+claim (:data:`CHOICE_RULE`, :func:`choose_scale`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from deepnorm.errors import ConfigError
+
+#: Multipliers of the profile's U-Net widths and of its epochs.
+WIDTH_FACTORS: tuple[int, ...] = (1, 2, 4)
+BUDGET_FACTORS: tuple[int, ...] = (1, 3, 9)
+
+#: The grid's diagonal and its two far corners, in the order they are run (cheapest first).
+DEFAULT_POINTS: tuple[tuple[int, int], ...] = ((1, 1), (2, 3), (4, 1), (1, 9), (4, 9))
+
+#: (method, λ) trained at every point.
+ARMS: tuple[tuple[str, float | None], ...] = (("adversarial", 1.5), ("adversarial", 0.1), ("preprocessor", None),
+                                              ("standardization", None))
+
+#: The rule that chooses a profile from the study, fixed before its runs; it reads no claim.
+CHOICE_RULE = (
+    "the smallest point (by GFLOP) at which I1 holds and the Pre-processor's validation Dice is within "
+    "0.01 of its value at the largest point run, provided one seed's `make reproduce` at that point is "
+    "estimated within 2 h on the machine that ran the study; else keep the cpu profile as the quick "
+    "default and name the chosen point as a further profile"
+)
+
+#: How much of the Pre-processor's best validation Dice the chosen point must keep.
+CHOICE_DICE_TOLERANCE = 0.01
+
+
+def parse_points(text: str) -> tuple[tuple[int, int], ...]:
+    """``"1x1,2x3"`` -> ((1, 1), (2, 3)): width and budget factors of each point."""
+    points = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        try:
+            width, budget = (int(v) for v in item.lower().split("x"))
+        except ValueError:
+            raise ConfigError(f"scale point {item!r}: write WIDTHxBUDGET, e.g. 2x3 (widths x2, epochs x3)") from None
+        if width not in WIDTH_FACTORS or budget not in BUDGET_FACTORS:
+            raise ConfigError(f"scale point {item!r}: width factor in {WIDTH_FACTORS}, budget factor in {BUDGET_FACTORS}")
+        points.append((width, budget))
+    if not points:
+        raise ConfigError("no scale point given: e.g. 1x1,2x3")
+    return tuple(points)
+
+
+def scale_config(ctx: Any, method: str, width: int, budget: int, *, lam: float | None = None,
+                 bias_augment: float | None = None) -> Any:
+    """The profile's dual-site configuration of `method` with U-Net widths x `width` and epochs x `budget`."""
+    from deepnorm.study import experiments as ex
+
+    base = ex.config_for(ctx, method, ex.SETTINGS["dual"], lam=lam, bias_augment=bias_augment)
+    changes: dict[str, Any] = {"train.epochs": base.train.epochs * budget}
+    if width != 1:
+        changes["model.widths"] = tuple(w * width for w in base.model.widths)
+        from deepnorm.training.config import PROFILE_CHANGES
+
+        if not ctx.precision and PROFILE_CHANGES[ctx.profile].get("train.precision") == "auto":
+            changes["train.precision"] = "auto"  # the profile's rule decides again for the wider networks
+    return base.replace(**changes)
+
+
+def iteration_gflop(config: Any) -> float:
+    """Floating-point work (GFLOP) of one training iteration of `config`, counted on random patches."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from deepnorm.sampling import PatchBatch
+    from deepnorm.training.methods import method_for
+
+    method = method_for(config)
+    nets = method.build(0)
+    opts = method.optimizers(nets)
+    gen = torch.Generator().manual_seed(0)
+    b, c, p = config.train.batch_size, config.data.n_channels, config.data.patch_size
+
+    def batches():
+        while True:
+            yield PatchBatch(torch.rand(b, c, p, p, p, generator=gen), torch.randint(0, 4, (b, p, p, p), generator=gen),
+                             torch.arange(b) % config.data.n_domains)
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        method.train_iteration(nets, opts, batches())
+    return counter.get_total_flops() / 1e9
+
+
+def _train(ctx: Any, config: Any) -> Any:
+    from deepnorm.training.loop import train
+    from deepnorm.training.runs import load_run
+
+    key = config.stable_hash()
+    if key not in ctx._runs:
+        folder = train(config, data_root=ctx.data_root, runs_dir=ctx.runs_dir, progress=ctx.progress, resume=True)
+        ctx._runs[key] = load_run(folder, device=ctx.device)
+    return ctx._runs[key]
+
+
+def _i1(ctx: Any, run: Any, adversarial: Any) -> dict[str, Any]:
+    """I1 at one point: a fresh D with `adversarial`'s D budget against `run`'s frozen G."""
+    import torch
+
+    from deepnorm.nets import Discriminator
+    from deepnorm.precision import runs_in_bf16
+    from deepnorm.sampling import PatchSampler
+    from deepnorm.study import experiments as ex
+    from deepnorm.study.instruments import I1_MIN_GENERATED, train_discriminator_alone
+
+    t, data, model = adversarial.train, adversarial.data, adversarial.model
+    steps = t.n_steps * t.epochs * adversarial.batches_per_epoch
+
+    def compute() -> dict[str, Any]:
+        def sampler(split: str, offset: int) -> PatchSampler:
+            subjects = [(z, s) for z, site in enumerate(data.sites) for s in ex.split_subjects(ctx, run, site, split)]
+            return PatchSampler([s.image for _, s in subjects], [s.labels for _, s in subjects], data.patch_size,
+                                domains=[z for z, _ in subjects], seed=t.seed + offset, balance=True)
+
+        val = sampler("val", 1).sample(data.n_domains * data.val_patches_per_site)
+        torch.manual_seed(t.seed)
+        D = Discriminator(data.n_channels, data.n_domains, widths=model.disc_widths, patch_size=data.patch_size,
+                          dropout=model.dropout).to(run.device)
+        return train_discriminator_alone(run.generator, D, sampler("train", 0), val, steps=steps,
+                                         batch_size=t.batch_size, lr=t.lr_d, weight_decay=t.weight_decay, seed=t.seed,
+                                         bf16=runs_in_bf16(adversarial, run.device), progress=ctx.progress)
+
+    return ex._cached(run, "i1", ctx, compute, steps=steps, disc_widths=list(model.disc_widths), lr_d=t.lr_d,
+                      criterion=I1_MIN_GENERATED)
+
+
+def scale_point(ctx: Any, width: int, budget: int, *, bias_augment: float | None = None) -> list[dict[str, Any]]:
+    """One row per arm (:data:`ARMS`) at one point of the grid; trains (or reuses) its runs."""
+    from deepnorm.study import experiments as ex
+
+    sites = ex.SETTINGS["dual"]
+    rows: list[dict[str, Any]] = []
+    i1: dict[str, Any] | None = None
+    for method, lam in ARMS:
+        config = scale_config(ctx, method, width, budget, lam=lam, bias_augment=bias_augment)
+        run = _train(ctx, config)
+        mean = ex._mean_row(ex.scores(ctx, run, sites))
+        last = run.history[-1]
+        iterations = config.train.epochs * config.batches_per_epoch
+        row: dict[str, Any] = {
+            "width": width, "budget": budget, "bias_augment": config.data.bias_augment,
+            "method": method, "lam": lam if lam is not None else math.nan,
+            "widths": "-".join(str(w) for w in config.model.widths), "epochs": config.train.epochs,
+            "iterations": iterations, "precision": config.train.precision,
+            "dice_mean": mean["dice_mean"], "val_dice": float(last["val_dice"]),
+            "d_val_accuracy_generated": float(last.get("d_val_accuracy_generated", math.nan)),
+            "d_val_accuracy_real": float(last.get("d_val_accuracy_real", math.nan)),
+            "d_accuracy": float(last.get("d_accuracy", math.nan)),
+            "jsd": ex.jsd_of(ctx, run, sites, normalized=True)["jsd"] if method != "standardization" else math.nan,
+            "gflop": iteration_gflop(config) * iterations,
+            "hours": sum(float(r["seconds"]) for r in run.history) / 3600,
+        }
+        if method == "preprocessor":
+            i1 = _i1(ctx, run, scale_config(ctx, "adversarial", width, budget, lam=1.5, bias_augment=bias_augment))
+            row["i1_accuracy_generated"] = float(i1["accuracy_generated"])
+        rows.append(row)
+    for row in rows:
+        row.setdefault("i1_accuracy_generated", float(i1["accuracy_generated"]) if i1 else math.nan)
+    return rows
+
+
+def scale_table(ctx: Any, points: Sequence[tuple[int, int]] = DEFAULT_POINTS,
+                augment_points: Sequence[tuple[int, int]] = ((1, 1),)) -> list[dict[str, Any]]:
+    """Every point's rows (:func:`scale_point`), plus each of `augment_points` with the robustness
+    augmentation; written to ``results/scale.csv`` after each point, so a stopped study keeps its rows."""
+    from deepnorm.study import experiments as ex
+    from deepnorm.files import write_table
+
+    rows: list[dict[str, Any]] = []
+    todo = [(w, b, None) for w, b in points] + [(w, b, ex.ROBUSTNESS_AUGMENT) for w, b in augment_points]
+    for width, budget, augment in todo:
+        rows += scale_point(ctx, width, budget, bias_augment=augment)
+        write_table("scale", rows, Path(ctx.results_dir))
+    return rows
+
+
+def differences(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per point: Ours (λ = 1.5) − Pre-processor test mean Dice, D's accuracies at λ = 0.1 and 1.5,
+    Ours' JSD, I1, and the point's total GFLOP and hours (all four arms)."""
+    out = []
+    keys = sorted({(r["width"], r["budget"], r["bias_augment"]) for r in rows})
+    for width, budget, augment in keys:
+        at = {(r["method"], None if r["method"] != "adversarial" else float(r["lam"])): r for r in rows
+              if (r["width"], r["budget"], r["bias_augment"]) == (width, budget, augment)}
+        ours, ours_low, pre = at.get(("adversarial", 1.5)), at.get(("adversarial", 0.1)), at.get(("preprocessor", None))
+        if not (ours and pre):
+            continue
+        point = [r for r in at.values()]
+        out.append({
+            "width": width, "budget": budget, "bias_augment": augment,
+            "ours_minus_preprocessor": ours["dice_mean"] - pre["dice_mean"],
+            "ours_dice": ours["dice_mean"], "preprocessor_dice": pre["dice_mean"],
+            "preprocessor_val_dice": pre["val_dice"],
+            "d_generated_lam_1.5": ours["d_val_accuracy_generated"],
+            "d_generated_lam_0.1": ours_low["d_val_accuracy_generated"] if ours_low else math.nan,
+            "d_real_lam_0.1": ours_low["d_val_accuracy_real"] if ours_low else math.nan,
+            "jsd_ours": ours["jsd"], "jsd_preprocessor": pre["jsd"],
+            "i1": pre.get("i1_accuracy_generated", math.nan),
+            "gflop": sum(r["gflop"] for r in point), "hours": sum(r["hours"] for r in point),
+        })
+    return out
+
+
+def choose_scale(summary: Sequence[dict[str, Any]], reproduce_hours: dict[tuple[int, int], float]) -> dict[str, Any]:
+    """:data:`CHOICE_RULE` on :func:`differences`' rows (un-augmented points) and the estimated
+    hours of one seed's `make reproduce` at each point; returns the chosen point and why."""
+    from deepnorm.study.instruments import I1_MIN_GENERATED
+
+    plain = [r for r in summary if not r["bias_augment"]]
+    if not plain:
+        return {"point": None, "why": "no point run"}
+    largest = max(plain, key=lambda r: r["gflop"])
+    for row in sorted(plain, key=lambda r: r["gflop"]):
+        point = (row["width"], row["budget"])
+        if not row["i1"] >= I1_MIN_GENERATED:
+            continue
+        if row["preprocessor_val_dice"] < largest["preprocessor_val_dice"] - CHOICE_DICE_TOLERANCE:
+            continue
+        hours = reproduce_hours.get(point, math.inf)
+        if hours > 2.0:
+            return {"point": point, "within_budget": False,
+                    "why": f"widths x{point[0]}, epochs x{point[1]}: I1 {row['i1']:.1%}, Pre-processor validation Dice "
+                           f"{row['preprocessor_val_dice']:.3f} (largest point {largest['preprocessor_val_dice']:.3f}); "
+                           f"one seed's reproduction estimated at {hours:.1f} h > 2 h: a further profile"}
+        return {"point": point, "within_budget": True,
+                "why": f"widths x{point[0]}, epochs x{point[1]}: I1 {row['i1']:.1%}, Pre-processor validation Dice "
+                       f"{row['preprocessor_val_dice']:.3f} (largest point {largest['preprocessor_val_dice']:.3f}), "
+                       f"one seed's reproduction estimated at {hours:.1f} h"}
+    return {"point": None, "within_budget": False,
+            "why": "no point run satisfies I1 and the Pre-processor's Dice criterion: keep the cpu profile"}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m deepnorm.study.scale --points 1x1,2x3 [--profile cpu] [--results DIR] [--runs DIR]``."""
+    import argparse
+
+    from deepnorm.study import experiments as ex
+
+    parser = argparse.ArgumentParser(description="the scale study (dual-site): Ours, Pre-processor, Standardization")
+    parser.add_argument("--points", default=",".join(f"{w}x{b}" for w, b in DEFAULT_POINTS))
+    parser.add_argument("--augment-points", default="1x1", help="points also trained with the robustness augmentation")
+    parser.add_argument("--profile", default="cpu")
+    parser.add_argument("--data-root", default="")
+    parser.add_argument("--results", default="")
+    parser.add_argument("--runs", default="")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    ctx = ex.Context(profile=args.profile, data_root=args.data_root, seed=args.seed, device="cpu",
+                     results_dir=args.results, runs_dir=args.runs, progress=False)
+    augment = parse_points(args.augment_points) if args.augment_points else ()
+    for row in differences(scale_table(ctx, parse_points(args.points), augment)):
+        print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

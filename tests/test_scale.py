@@ -1,0 +1,82 @@
+"""The scale study: its grid, its summary and the rule that picks a profile from it."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from deepnorm.errors import ConfigError
+from deepnorm.study import scale
+
+
+def test_points_parse_and_bad_points_name_the_fix():
+    assert scale.parse_points("1x1, 2x3,4X9") == ((1, 1), (2, 3), (4, 9))
+    for bad in ("1x2", "3x3", "two", ""):
+        with pytest.raises(ConfigError, match="scale point|no scale point"):
+            scale.parse_points(bad)
+
+
+def test_scale_config_multiplies_widths_and_epochs_and_keeps_the_schedule(smoke_root, tmp_path):
+    from deepnorm.study.experiments import Context
+    from deepnorm.training.config import milestone_iterations
+
+    ctx = Context(profile="smoke", data_root=str(smoke_root), results_dir=str(tmp_path),
+                  runs_dir=str(tmp_path), figures_dir=str(tmp_path))
+    one = scale.scale_config(ctx, "adversarial", 1, 1, lam=0.1)
+    big = scale.scale_config(ctx, "adversarial", 4, 9, lam=0.1)
+    assert big.model.widths == tuple(4 * w for w in one.model.widths)
+    assert big.model.disc_widths == one.model.disc_widths
+    assert big.train.epochs == 9 * one.train.epochs and big.train.lam == 0.1
+    total = big.train.epochs * big.batches_per_epoch
+    assert milestone_iterations(big.train.milestones, total) == [round(50 / 120 * total), round(75 / 120 * total)]
+
+
+def _row(method, lam, dice, *, width=1, budget=1, gflop=1.0, val_dice=0.8, i1=0.99, generated=0.5):
+    return {"width": width, "budget": budget, "bias_augment": 0.0, "method": method,
+            "lam": math.nan if lam is None else lam, "dice_mean": dice, "val_dice": val_dice,
+            "d_val_accuracy_generated": generated, "d_val_accuracy_real": 0.4, "jsd": 0.01, "gflop": gflop,
+            "hours": 0.5, "i1_accuracy_generated": i1}
+
+
+def _point(width, budget, gflop, pre_val, i1):
+    return [_row("adversarial", 1.5, 0.75, width=width, budget=budget, gflop=gflop, i1=i1),
+            _row("adversarial", 0.1, 0.78, width=width, budget=budget, gflop=gflop, i1=i1, generated=0.9),
+            _row("preprocessor", None, 0.80, width=width, budget=budget, gflop=gflop, val_dice=pre_val, i1=i1),
+            _row("standardization", None, 0.79, width=width, budget=budget, gflop=gflop, i1=i1)]
+
+
+def test_differences_are_ours_minus_the_preprocessor_per_point():
+    summary = scale.differences(_point(1, 1, 2.0, 0.80, 0.99))
+    assert len(summary) == 1
+    row = summary[0]
+    assert row["ours_minus_preprocessor"] == pytest.approx(0.75 - 0.80)
+    assert row["d_generated_lam_0.1"] == 0.9 and row["d_generated_lam_1.5"] == 0.5
+    assert row["gflop"] == pytest.approx(8.0) and row["hours"] == pytest.approx(2.0)
+
+
+def test_the_rule_picks_the_smallest_point_that_passes_i1_and_keeps_the_dice():
+    rows = _point(1, 1, 1.0, 0.70, 0.99) + _point(2, 3, 6.0, 0.795, 0.99) + _point(4, 9, 36.0, 0.80, 0.99)
+    summary = scale.differences(rows)
+    hours = {(1, 1): 0.5, (2, 3): 1.5, (4, 9): 9.0}
+    chosen = scale.choose_scale(summary, hours)
+    assert chosen["point"] == (2, 3) and chosen["within_budget"]  # (1, 1) loses 0.10 of validation Dice
+    # I1 failing at (2, 3) moves the choice to the largest point, beyond 2 h: a further profile
+    rows = _point(1, 1, 1.0, 0.70, 0.99) + _point(2, 3, 6.0, 0.795, 0.50) + _point(4, 9, 36.0, 0.80, 0.99)
+    chosen = scale.choose_scale(scale.differences(rows), hours)
+    assert chosen["point"] == (4, 9) and not chosen["within_budget"]
+    rows = _point(1, 1, 1.0, 0.80, 0.10)
+    assert scale.choose_scale(scale.differences(rows), hours)["point"] is None
+
+
+def test_one_point_trains_its_four_arms_and_writes_the_table(smoke_root, tmp_path):
+    from deepnorm.study.experiments import Context
+
+    ctx = Context(profile="smoke", data_root=str(smoke_root), device="cpu", results_dir=str(tmp_path / "r"),
+                  runs_dir=str(tmp_path / "runs"), figures_dir=str(tmp_path / "f"), progress=False)
+    rows = scale.scale_table(ctx, ((1, 1),), augment_points=())
+    assert [(r["method"], r["lam"] if r["method"] == "adversarial" else None) for r in rows] == \
+        [(m, lam) for m, lam in scale.ARMS]
+    assert all(r["gflop"] > 0 and r["iterations"] == rows[0]["iterations"] for r in rows)
+    assert (tmp_path / "r" / "scale.csv").is_file()
+    assert 0.0 <= rows[0]["i1_accuracy_generated"] <= 1.0
