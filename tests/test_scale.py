@@ -29,7 +29,7 @@ def test_scale_config_multiplies_widths_and_epochs_and_keeps_the_schedule(smoke_
     assert big.model.disc_widths == one.model.disc_widths
     assert big.train.epochs == 9 * one.train.epochs and big.train.lam == 0.1
     total = big.train.epochs * big.batches_per_epoch
-    assert milestone_iterations(big.train.milestones, total) == [round(50 / 120 * total), round(75 / 120 * total)]
+    assert milestone_iterations(big.train.milestones, total) == [math.floor(f * total + 0.5) for f in (50 / 120, 75 / 120)]
 
 
 def _row(method, lam, dice, *, width=1, budget=1, gflop=1.0, val_dice=0.8, i1=0.99, generated=0.5):
