@@ -55,12 +55,14 @@ notebooks: install
 	$(VENV)/bin/jupytext --sync notebooks/*.py
 	$(VENV)/bin/jupyter nbconvert --clear-output --inplace --log-level=WARN notebooks/*.ipynb
 
-# make bench DEVICE=cuda: the same on a GPU; bench_train's last line is the paper profile's patches/s
+# make bench DEVICE=cuda: the same on a GPU; bench_train's last line is the paper profile's patches/s;
+# on the CPU bench_step prints each cpu-profile iteration's precision, processor capability and share of the matmul peak
 DEVICE ?= cpu
 bench: install
 	$(PY) benchmarks/bench_core.py --device $(DEVICE)
 	$(PY) benchmarks/bench_inference.py --device $(DEVICE)
 	$(PY) benchmarks/bench_train.py --device $(DEVICE)
+	$(if $(filter cpu,$(DEVICE)),$(PY) benchmarks/bench_step.py --method segmenter && $(PY) benchmarks/bench_step.py --method adversarial,)
 
 clean-venv:
 	rm -rf $(VENV)

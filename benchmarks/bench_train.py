@@ -2,7 +2,8 @@
 
     python benchmarks/bench_train.py [--skip-training] [--threads N] [--iterations N] [--device cpu|cuda] [--amp]
 
-On CUDA (``--device cuda``) cuDNN picks its fastest convolutions (``cudnn.benchmark``), ``--amp``
+On the CPU the iterations run in the cpu profile's precision (``train.precision``: bf16 autocast
+where the processor's bf16 units pay, deepnorm.precision). On CUDA (``--device cuda``) cuDNN picks its fastest convolutions (``cudnn.benchmark``), ``--amp``
 runs the iterations under bf16 autocast, the paper profile runs at its own batch size and the
 cpu-profile training is skipped; the last line gives the paper profile's patches/s.
 
@@ -58,7 +59,9 @@ def time_iterations(config, iterations: int, warmup: int = 1, device: str = "cpu
                 net.to(memory_format=torch.channels_last_3d)
     opts = method.optimizers(nets)
     batches = _batches(config, device=device)
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if amp and device.startswith("cuda") \
+    # as the training loop: bf16 autocast when the run's precision is bf16 (CPU or GPU) or --amp on CUDA
+    bf16 = config.train.precision == "bf16" or (amp and device.startswith("cuda"))
+    autocast = (lambda: torch.autocast(torch.device(device).type, dtype=torch.bfloat16)) if bf16 \
         else contextlib.nullcontext
     for _ in range(warmup):
         with autocast():
@@ -107,6 +110,11 @@ def main(argv: list[str] | None = None) -> int:
                     "deterministic": bool(args.deterministic and cuda),
                     "machine": torch.cuda.get_device_name(device) if cuda else platform.processor() or platform.machine(),
                     "torch": torch.__version__, "methods": {}}
+    result["precision"] = cpu.train.precision
+    result["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+    result["amx"] = bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)())
+    print(f"cpu profile precision {cpu.train.precision} (processor capability {result['cpu_capability']}, "
+          f"amx {result['amx']}), {args.threads} thread(s); share of peak: benchmarks/bench_step.py")
     print(f"{'method':<16}{'s/iter':>10}{'patches/s':>12}")
     for name in REGISTRY:
         config = cpu.replace(**{"train.method": name})

@@ -18,6 +18,12 @@ The rule (measured with torch 2.13.0+cpu on 2 cores, one U-Net training step, me
   8 x 32³: 556 ms against 811); at the cpu widths it gains nothing (62.3 against 63.2 ms).
 - No bf16 units (AVX2 and below, or capped with ``ONEDNN_MAX_CPU_ISA``): float32; bf16 there falls
   back to slow emulated paths.
+- Measured again through the training loop's own path (``benchmarks/bench_step.py``, Intel
+  Xeon with AMX, 2 threads, quiet; ``docs/timings.md``): at the cpu widths bf16 makes a segmenter
+  iteration 1.40x and an Algorithm-1 iteration 1.28x faster than the float32 channels-last
+  training before it; at widths 32-64-128-256 2.12x and 2.03x. Channels-last and the default
+  layout are within 6 % of each other in bf16 at the cpu widths, and channels-last is 17-26 %
+  faster from widths 16 up, so the cpu profile keeps channels-last.
 - CUDA: float32 (on one H100 bf16 autocast made a paper-profile iteration 1.07x faster, and a
   4-epoch cpu-profile segmenter's validation Dice moved by up to 0.14; ``train.amp`` still opts in).
 """
