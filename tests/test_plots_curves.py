@@ -97,3 +97,15 @@ def test_the_discriminator_accuracy_panel_has_a_chance_line(n_domains, chance):
     others = [line for ax in figure.axes if ax is not panel for line in ax.lines]
     assert all(line.get_gid() not in references for line in others)
     assert not [line for ax in plot_training_curves(_history()).axes for line in ax.lines if line.get_gid() in references]
+
+
+def test_d_accuracy_on_real_and_generated_patches_share_the_accuracy_panel():
+    history = {"epoch": [1, 2], "d_accuracy": [0.5, 0.6], "d_accuracy_real": [0.2, 0.3],
+               "d_accuracy_generated": [0.8, 0.9], "d_val_accuracy_real": [0.1, 0.2],
+               "d_val_accuracy_generated": [1.0, 1.0]}
+    figure = plot_training_curves(history, n_domains=2)
+    (ax,) = [a for a in figure.axes if a.get_title() == "discriminator accuracy"]
+    gids = {line.get_gid() for line in ax.get_lines()}
+    assert {"d_accuracy_real", "d_accuracy_generated", "d_val_accuracy_real", "d_val_accuracy_generated"} <= gids
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any('called "generated"' in t for t in labels) and any("called their site" in t for t in labels)

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from deepnorm.data.sites import SITES
 from deepnorm.errors import ConfigError
 from deepnorm.evaluation import evaluate as ev
@@ -310,6 +312,16 @@ def confusion_of(ctx: Context, run: Run, split: str) -> dict[str, Any]:
     return _cached(run, "confusion", ctx, compute, split=split, n=CONFUSION_PATCHES, d_mode="train")
 
 
+def _real_and_generated(prefix: str, confusion: dict[str, Any]) -> dict[str, float]:
+    """D's accuracy on the real patches (called their own site) and on the generated ones, from a
+    row-normalized confusion matrix of :func:`~deepnorm.evaluation.evaluate.run_confusion`, whose
+    sites contribute equal numbers of patches (so the mean of the real diagonal is the accuracy
+    over every real patch)."""
+    matrix = np.asarray(confusion["matrix"], dtype=float)
+    k = matrix.shape[0] - 1
+    return {f"{prefix}_real": float(np.mean(np.diag(matrix)[:k])), f"{prefix}_generated": float(matrix[k, k])}
+
+
 def table7(ctx: Context, lambdas: Sequence[float] = LAMBDAS, setting: str = "dual") -> list[dict[str, Any]]:
     """Ours at several λ: mean Dice, D accuracy on train/test patches, confusion matrices (C7, C8)."""
     sites = _setting(setting)
@@ -319,7 +331,8 @@ def table7(ctx: Context, lambdas: Sequence[float] = LAMBDAS, setting: str = "dua
         mean = _mean_row(scores(ctx, run, sites))
         train_c, test_c = confusion_of(ctx, run, "train"), confusion_of(ctx, run, "test")
         rows.append({"lam": float(lam), "dice_mean": mean["dice_mean"], "d_train_acc": train_c["accuracy"],
-                     "d_test_acc": test_c["accuracy"]})
+                     "d_test_acc": test_c["accuracy"], **_real_and_generated("d_train_acc", train_c),
+                     **_real_and_generated("d_test_acc", test_c)})
         confusion[f"{float(lam):g}"] = {"matrix": test_c["matrix"], "classes": test_c["classes"]}
     write_table("table7", rows, Path(ctx.results_dir))
     write_json("table7_confusion", confusion, Path(ctx.results_dir))
