@@ -80,3 +80,19 @@ def test_one_point_trains_its_four_arms_and_writes_the_table(smoke_root, tmp_pat
     assert all(r["gflop"] > 0 and r["iterations"] == rows[0]["iterations"] for r in rows)
     assert (tmp_path / "r" / "scale.csv").is_file()
     assert 0.0 <= rows[0]["i1_accuracy_generated"] <= 1.0
+
+
+def test_the_figure_draws_every_series_against_compute_and_refuses_nothing_to_draw():
+    from deepnorm.errors import DataError
+    from deepnorm.plots.scale import plot_scale
+
+    rows = _point(1, 1, 1.0, 0.70, 0.99) + _point(2, 3, 6.0, 0.795, 0.99)
+    figure = plot_scale(scale.differences(rows))
+    gids = {line.get_gid() for ax in figure.axes for line in ax.get_lines()}
+    assert {"ours_minus_preprocessor", "d_generated_lam_0.1", "d_generated_lam_1.5", "i1", "jsd_ours",
+            "jsd_preprocessor", "zero"} <= gids
+    (diff,) = [line for line in figure.axes[0].get_lines() if line.get_gid() == "ours_minus_preprocessor"]
+    assert list(diff.get_xdata()) == [4.0, 24.0]  # GFLOP of the four arms, in order of compute
+    assert all(ax.get_xscale() == "log" for ax in figure.axes)
+    with pytest.raises(DataError, match="scale study"):
+        plot_scale([])
