@@ -310,7 +310,11 @@ DIFFERENCES = """\
   linear layer, with no normalisation layer (the authors' code added BatchNorm; spectral norm is
   an option, off). Logits → softmax cross-entropy over K+1 classes; the authors' code put a
   sigmoid before the log-softmax, which caps the discriminator's confidence. Not copied. Its
-  accuracy in Table 7 and C7/C8 is D's as trained (train mode).
+  accuracy in Table 7 and C7/C8 is D's as trained (train mode), on equal numbers of patches from
+  every site; Table 7 and the training curves also give it on real patches (called their own
+  site) and on generated ones (called "generated") apart. Its loss is Eq. 2 as Algorithm 1
+  trains it, the mean over real patches plus the mean over generated ones, in training and in
+  validation alike.
 - **Standardization.** Sec. 3.2's: each volume z-scored over all its voxels, background
   included. A brain-only z-score (`standardization_brain`) is available as an extra method.
 - **Empty classes in MHD.** A tissue that a prediction lacks (or has where the reference has
@@ -327,11 +331,29 @@ DIFFERENCES = """\
   (`benchmarks/choose_dice_loss.py`, `benchmarks/choose_dice_loss.json`).
 - **Reconstruction of whole volumes.** Class probabilities averaged over the sliding windows
   (the paper); the code averaged arg-max labels.
-- **Real patches of the discriminator.** Training patches get the Eq. 7 bias-field
-  augmentation (Sec. 2.3); G and S see the augmented patches, D's real class gets the same
-  patches un-augmented, since the bias-field argument (Sec. 3.5) rests on D knowing real,
-  undegraded images. The paper does not say which patches D sees. The training field spans the
-  patch's whole source volume along y, as the test-time degradation does.
+- **Which trainings have the bias-field augmentation.** The paper introduces the Eq. 7
+  augmentation "to test the robustness of our model" (Sec. 2.3) and says "to evaluate this, we
+  trained the method with 50 % of input images augmented" (Sec. 3.5): only the robustness
+  experiment's training has it. Table 6 and Fig. 8 use an Ours trained with half its patches
+  augmented; every other training (Tables 2-5 and 7, the beyond-the-paper runs) has none
+  (`data.bias_augment` 0). Ours and the Pre-processor with and without it are measured in the
+  scale study (`results/scale.csv`, the points marked "bias aug.").
+- **Real patches of the discriminator.** Where patches are augmented, G and S see the augmented
+  patches and D's real class the same patches un-augmented, since the bias-field argument
+  (Sec. 3.5) rests on D knowing real, undegraded images. The paper does not say which patches D
+  sees. The training field spans the patch's whole source volume along y, as the test-time
+  degradation does.
+- **The generator D learns from.** In D's steps, G(x) is computed with G in eval mode (its
+  BatchNorm running statistics), the normalizer as it is applied and as validation and Table 7
+  judge it; in the G/S step G trains in train mode. Before, D learned G's batch-statistics
+  outputs and was judged on its eval-mode ones. The paper does not say.
+- **Schedules in iterations.** lr(G, S) drops ×0.1 at 50/120 and 75/120 of the run's iterations
+  (the paper's epochs 50 and 75 of 120; the `paper` profile's three-site runs keep the text's
+  epoch 50 of 70, and 75 never comes). D's reduce-on-plateau keeps the paper's patience of 7
+  validations in the `paper` profile; the `cpu` and `smoke` profiles train D without it: 7/120
+  of a 1,920-iteration run is 112 iterations, less than one epoch, so the plateau would react to
+  a single noisy validation, and with the former patience of 3 epochs it had cut lr(D) to 1e-5
+  at epoch 6 and 1e-6 at epoch 10 of every adversarial run.
 - **Equal effort.** The paper draws 40,000 patches per site and epoch, so a one-site segmenter
   (Table 2) gets half the updates of the two-site runs it is compared with; deepnorm gives a
   one-site run the iterations of two sites. Every method of a table trains for the same number
