@@ -56,6 +56,21 @@ rows = ex.table7(ctx, lambdas)
 display(Markdown(show.markdown(rows)))
 
 # %% [markdown]
+# ## I1: can this discriminator tell generated patches apart at all?
+#
+# C7's first half (D wins at λ = 0.1) means something only if D can do its job at this scale. I1 trains a fresh D
+# alone, with this profile's D budget (3 D steps per iteration of a run), against the frozen generator of the
+# dual-site Pre-processor (trained for Table 3, reused), and asks it to call ≥ 95 % of the validation generated
+# patches "generated" (the criterion was fixed before its runs). `cpu`: about 3 minutes, with a progress bar.
+
+# %%
+from deepnorm.study import instruments
+
+i1 = instruments.i1_table(ctx)
+verdict = instruments.judge_i1(i1[0])
+display(Markdown(f"**I1 {verdict.verdict}:** {verdict.evidence}"))
+
+# %% [markdown]
 # ## Fig. 9: the discriminator's confusion matrix per λ
 #
 # Rows are the true class (the sites, then *generated*), columns the discriminator's answer.

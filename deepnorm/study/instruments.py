@@ -16,6 +16,7 @@ there is no game whose loss could stall).
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -146,3 +147,16 @@ def i1_check(ctx: Any, setting: str = "dual", progress: bool | None = None) -> d
 
     return ex._cached(run, "i1", ctx, compute, steps=steps, disc_widths=list(model.disc_widths), lr_d=t.lr_d,
                       criterion=I1_MIN_GENERATED)
+
+
+def i1_table(ctx: Any, setting: str = "dual") -> list[dict[str, Any]]:
+    """:func:`i1_check` as one row (steps, accuracy on generated and real validation patches, the
+    criterion), written to ``results/i1.csv`` for the report."""
+    from deepnorm.files import write_table
+
+    result = i1_check(ctx, setting)
+    row = {"setting": setting, "steps": int(result["steps"]), "accuracy_generated": float(result["accuracy_generated"]),
+           "accuracy_real": float(result["accuracy_real"]), "loss": float(result["loss"]),
+           "criterion": I1_MIN_GENERATED}
+    write_table("i1", [row], Path(ctx.results_dir))
+    return [row]

@@ -26,7 +26,7 @@ from deepnorm.files import read_json, read_table, write_json, write_table
 
 #: The result tables that are aggregated over seeds.
 TABLES: tuple[str, ...] = ("table2", "table3", "table4", "table5", "table6", "table7", "data_sites", "data_jsd",
-                            "table3_beyond", "table4_beyond", "unseen_site", "unseen_scanner")
+                            "table3_beyond", "table4_beyond", "unseen_site", "unseen_scanner", "i1")
 #: Numeric columns that identify a row (a setting of the experiment), never averaged.
 KEY_COLUMNS: frozenset[str] = frozenset({"alpha", "lam"})
 
