@@ -255,7 +255,7 @@ def test_nyul_run_fits_on_every_sites_training_subjects_and_evaluates(nyul_run, 
     out = evaluate_run(nyul_run, out=tmp_path / "eval", save_images=False, device="cpu")
     assert (out / "summary.csv").is_file() and (out / "subjects.csv").is_file()
     run = load_run(nyul_run, device="cpu")
-    assert run._method().fitted.to_dict() == saved["state"]
+    assert run._loaded_method().fitted.to_dict() == saved["state"]
 
 
 def test_nyul_run_uses_its_saved_fit_and_refuses_without_it(nyul_run, tmp_path, smoke_root):

@@ -21,6 +21,7 @@ from pathlib import Path
 from deepnorm.cli._paths import writable_folder
 from deepnorm.errors import ConfigError, RunError
 from deepnorm.evaluation.evaluate import evaluate_run
+from deepnorm.training.folder import evaluation_folder, read_config
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -55,10 +56,9 @@ def parse_sites(text: str | None) -> list[str] | None:
 def _run_sites(run: Path) -> list[str] | None:
     """The run's own sites from its config.yaml (None when it cannot be read: load_run reports it)."""
     from deepnorm.errors import DeepnormError
-    from deepnorm.training.config import Config
 
     try:
-        return list(Config.from_yaml(run / "config.yaml").data.sites)
+        return list(read_config(run).data.sites)
     except (DeepnormError, OSError, ValueError):
         return None
 
@@ -66,9 +66,7 @@ def _run_sites(run: Path) -> list[str] | None:
 def default_out(run: Path, sites: list[str] | None) -> Path:
     """``RUN/eval/test`` for the run's own sites (or None), ``RUN/eval/test-A+B`` for others."""
     own = _run_sites(run)
-    if sites is None or own is None or set(sites) == set(own):
-        return run / "eval" / "test"
-    return run / "eval" / f"test-{'+'.join(sites)}"
+    return evaluation_folder(run, None if sites is None or own is None or set(sites) == set(own) else sites)
 
 
 @contextlib.contextmanager

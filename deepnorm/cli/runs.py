@@ -13,15 +13,15 @@ from __future__ import annotations
 import argparse
 import datetime
 import errno
-import json
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from deepnorm.cli._paths import writable_folder
-from deepnorm.errors import ConfigError, DeepnormError, RunError
+from deepnorm.errors import ConfigError, DeepnormError
 from deepnorm.files import read_table
+from deepnorm.training.folder import CONFIG, DONE, evaluation_folder, read_config, read_run_info
 
 #: A readable alias: letters, digits, ".", "_", "-"; not starting with "." (hidden) or "-".
 _ALIAS = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
@@ -61,7 +61,7 @@ def aliases(runs: Path) -> dict[str, list[str]]:
 
 
 def _test_dice(folder: Path) -> str:
-    rows = read_table("summary", folder / "eval" / "test")
+    rows = read_table("summary", evaluation_folder(folder))
     chosen = [r for r in rows if r.get("site") == "all"] or rows
     values = [r["dice_mean"] for r in chosen if isinstance(r.get("dice_mean"), float)]
     return f"{sum(values) / len(values):.3f}" if values else MISSING
@@ -69,14 +69,9 @@ def _test_dice(folder: Path) -> str:
 
 def run_row(folder: Path, names: list[str]) -> RunRow:
     """The row of one run folder (its config.yaml, run.json when present, DONE and eval/test/summary.csv)."""
-    from deepnorm.training.config import Config
-
-    config = Config.from_yaml(folder / "config.yaml")
-    meta_file = folder / "run.json"
-    meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else {}
-    if not isinstance(meta, dict):
-        raise RunError(f"{meta_file} holds a JSON {type(meta).__name__}, not the run's record (an object)")
-    done = folder / "DONE"
+    config = read_config(folder)
+    meta = read_run_info(folder) or {}
+    done = folder / DONE
     date = (datetime.datetime.fromtimestamp(done.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
             if done.is_file() else "unfinished")
     names = names or ([meta["name"]] if meta.get("name") else [])
@@ -102,7 +97,7 @@ def list_runs(runs: Path) -> list[RunRow]:
     if not runs.is_dir():
         raise NotADirectoryError(errno.ENOTDIR, "is a file, not a folder of runs (--runs-dir)", str(runs))
     names = aliases(runs)
-    folders = [f for f in sorted(runs.iterdir()) if f.is_dir() and not f.is_symlink() and (f / "config.yaml").is_file()]
+    folders = [f for f in sorted(runs.iterdir()) if f.is_dir() and not f.is_symlink() and (f / CONFIG).is_file()]
     rows = []
     for folder in folders:
         try:

@@ -80,7 +80,7 @@ def existing_run_folder(config: Config, data_root: str | None, runs: Path) -> Pa
     the phantom is not built here, only by the training)."""
     from deepnorm import paths
     from deepnorm.data.manifest import data_manifest
-    from deepnorm.training.runs import run_folder
+    from deepnorm.training.folder import run_folder
 
     if data_root:
         root = Path(data_root).expanduser().resolve()
@@ -97,14 +97,14 @@ def existing_run_folder(config: Config, data_root: str | None, runs: Path) -> Pa
 
 def announce_force(folder: Path) -> None:
     """Say on stderr what ``--force`` deletes in the run `folder`, and what it keeps."""
-    from deepnorm.training.runs import LOCK, training_files
+    from deepnorm.training.folder import CONFUSION_DIR, EVAL_DIR, LOCK, training_files
 
     doomed = training_files(folder)
     kept = [p.name for p in sorted(folder.iterdir()) if p.name != LOCK and p not in doomed
-            and p.name not in ("eval", "confusion")]
-    names = [str(p.relative_to(folder)) for p in doomed if p.parent.name != "confusion"]
-    epochs = sum(p.parent.name == "confusion" for p in doomed)
-    shown = ", ".join(names + ([f"confusion/ ({epochs} files)"] if epochs else [])) or "nothing"
+            and p.name not in (EVAL_DIR, CONFUSION_DIR)]
+    names = [str(p.relative_to(folder)) for p in doomed if p.parent.name != CONFUSION_DIR]
+    epochs = sum(p.parent.name == CONFUSION_DIR for p in doomed)
+    shown = ", ".join(names + ([f"{CONFUSION_DIR}/ ({epochs} files)"] if epochs else [])) or "nothing"
     keep = f"; keeping {', '.join(kept)}" if kept else ""
     print(f"deepnorm train: --force starts {folder} over: deleting {shown}{keep}", file=sys.stderr, flush=True)
 
@@ -112,13 +112,13 @@ def announce_force(folder: Path) -> None:
 def check_resume(folder: Path) -> None:
     """RunError when the run in `folder` has finished epochs but no checkpoint to resume them from;
     a line on stderr when there is nothing to resume (the run starts at epoch 1)."""
-    from deepnorm.training.runs import CHECKPOINT, DONE, finished_epochs
+    from deepnorm.training.folder import CHECKPOINT, HISTORY, finished_epochs, is_done
 
-    if (folder / DONE).is_file() or (folder / CHECKPOINT).is_file():
+    if is_done(folder) or (folder / CHECKPOINT).is_file():
         return
     done = finished_epochs(folder)
     if done:
-        raise RunError(f"--resume: {folder} has {done} finished epoch(s) in history.csv but no {CHECKPOINT} to "
+        raise RunError(f"--resume: {folder} has {done} finished epoch(s) in {HISTORY} but no {CHECKPOINT} to "
                        "continue from; restore it, or pass --force to start the run over")
     print(f"deepnorm train: --resume: {folder} has no checkpoint yet, so the run starts at epoch 1",
           file=sys.stderr, flush=True)

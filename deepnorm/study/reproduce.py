@@ -8,12 +8,11 @@ training runs are reused, so a second ``make reproduce`` only re-executes the no
 
 While a notebook runs, one terminal line shows its elapsed time and the training in progress
 (method, sites, epoch, time left), read from the run folder that the training is writing
-(``config.yaml`` and ``history.csv``): see :class:`ProgressLine`.
+(its ``config.yaml`` and ``history.csv``, :mod:`deepnorm.training.folder`): see :class:`ProgressLine`.
 """
 
 from __future__ import annotations
 
-import csv
 import math
 import threading
 import time
@@ -22,6 +21,7 @@ from typing import TextIO
 
 from deepnorm.data.sites import SITE_NAMES
 from deepnorm.errors import DeepnormError
+from deepnorm.training.folder import CONFIG, HISTORY, is_done, read_config, read_history
 
 #: The notebooks in run order (the one list: ``deepnorm reproduce``, the tests and the README follow it).
 NOTEBOOKS: tuple[str, ...] = (
@@ -122,21 +122,6 @@ def minutes(seconds: float) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
-def _read_config(folder: Path) -> dict[str, dict[str, object]]:
-    import yaml
-
-    data = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
-    return data if isinstance(data, dict) else {}
-
-
-def _epoch_seconds(folder: Path) -> list[float]:
-    path = folder / "history.csv"
-    if not path.is_file():
-        return []
-    with path.open(encoding="utf-8", newline="") as handle:
-        return [float(row.get("seconds") or "nan") for row in csv.DictReader(handle)]
-
-
 def training_progress(runs_dir: str | Path, *, since: float = 0.0) -> str | None:
     """One phrase on the training in progress under `runs_dir`, or None when none is.
 
@@ -149,24 +134,24 @@ def training_progress(runs_dir: str | Path, *, since: float = 0.0) -> str | None
     candidates = []
     folders = [p for p in Path(runs_dir).iterdir() if p.is_dir()] if Path(runs_dir).is_dir() else []
     for folder in folders:
-        config = folder / "config.yaml"
+        config_file = folder / CONFIG
         try:
-            if not config.is_file() or (folder / "DONE").exists():
+            if not config_file.is_file() or is_done(folder):
                 continue
-            changed = max([config.stat().st_mtime, *(p.stat().st_mtime for p in folder.glob("history.csv"))])
+            changed = max([config_file.stat().st_mtime, *(p.stat().st_mtime for p in folder.glob(HISTORY))])
         except OSError:  # the training replaced the folder meanwhile
             continue
         if changed >= since:
             candidates.append((changed, folder))
     for _, folder in sorted(candidates, reverse=True):
         try:
-            config = _read_config(folder)
-            train, data = config["train"], config["data"]
-            method, epochs = str(train["method"]), int(train["epochs"])  # type: ignore[call-overload]
-            sites = " + ".join(SITE_NAMES.get(str(s), str(s)) for s in data["sites"])  # type: ignore[attr-defined]
-            seconds = [s for s in _epoch_seconds(folder) if not math.isnan(s)]
-        except (OSError, KeyError, TypeError, ValueError):
+            config = read_config(folder)
+            history = read_history(folder / HISTORY) if (folder / HISTORY).is_file() else []
+        except (OSError, KeyError, TypeError, ValueError, DeepnormError):
             continue
+        method, epochs = config.train.method, config.train.epochs
+        sites = " + ".join(SITE_NAMES.get(s, s) for s in config.data.sites)
+        seconds = [s for s in (row.get("seconds", math.nan) for row in history) if not math.isnan(s)]
         done = len(seconds)
         phrase = f"training {method} on {sites}: epoch {min(done + 1, epochs)}/{epochs}"
         if seconds:
