@@ -11,7 +11,7 @@ JOBS ?= 1
 PRECISION ?=
 PYTEST_ARGS ?=
 
-.PHONY: install browser test test-slow reproduce reproduce-beyond phantom bench clean-venv
+.PHONY: install browser test test-slow reproduce reproduce-beyond reproduce-scale phantom bench clean-venv
 
 install: $(STAMP)
 
@@ -47,6 +47,12 @@ reproduce: install
 # with the same SEEDS, whose runs it reuses; adds its rows, table and claims B1-B3 to REPORT.md.
 reproduce-beyond: install
 	$(VENV)/bin/deepnorm reproduce --beyond --profile $(PROFILE) --seeds $(SEEDS) --jobs $(JOBS) $(if $(PRECISION),--precision $(PRECISION),) $(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
+
+# The scale study (notebooks/08_scale): Ours, the Pre-processor and Standardization at U-Net widths and epochs
+# times 1-9 of the profile; POINTS=1x1,2x3 picks the grid's points (default: the notebook's, a day on 2 cores).
+POINTS ?=
+reproduce-scale: install
+	$(VENV)/bin/deepnorm reproduce --only 08_scale --profile $(PROFILE) $(if $(POINTS),--points $(POINTS),) $(if $(PRECISION),--precision $(PRECISION),) $(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
 
 # Re-sync each notebooks/NN_name.ipynb with its jupytext source notebooks/NN_name.py (whichever is newer wins),
 # then strip the outputs (the committed notebooks carry none).

@@ -20,7 +20,7 @@ from deepnorm.study import reproduce
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-ALL = reproduce.NOTEBOOKS + reproduce.BEYOND_NOTEBOOKS
+ALL = reproduce.NOTEBOOKS + reproduce.BEYOND_NOTEBOOKS + reproduce.SCALE_NOTEBOOKS
 
 
 RESYNC = "re-sync with `jupytext --sync notebooks/*.py` (or `jupytext --to ipynb notebooks/NAME.py`)"
@@ -32,7 +32,7 @@ def _cells(nb: nbformat.NotebookNode) -> list[tuple[str, str, list[str]]]:
 
 def test_the_notebook_list_names_every_notebook_source():
     sources = sorted(p.stem for p in NOTEBOOKS.glob("*.py"))
-    assert sources == sorted(ALL), "notebooks/*.py and deepnorm.study.reproduce's NOTEBOOKS + BEYOND_NOTEBOOKS differ"
+    assert sources == sorted(ALL), "notebooks/*.py and deepnorm.study.reproduce's NOTEBOOKS + BEYOND_NOTEBOOKS + SCALE_NOTEBOOKS differ"
     assert sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb")) == sources, f"a .py has no .ipynb: {RESYNC}"
 
 
@@ -328,3 +328,29 @@ def test_the_walkthrough_writes_both_steps_out_and_prints_that_they_match_the_li
     for step, difference in found:
         assert float(difference) <= 1e-6, (step, difference)
     assert re.search(r"^D changed: False$", printed.split("G/S step")[0].split("{'loss'")[-1], flags=re.MULTILINE)
+
+
+def test_the_scale_notebook_runs_one_smoke_point_with_and_without_bias_fields(smoke_root, tmp_path):
+    from deepnorm.cli import main as cli_main
+    from deepnorm.study import scale
+
+    results, figures = tmp_path / "results", tmp_path / "figures"
+    code = cli_main(["reproduce", "--only", "08_scale", "--points", "1x1", "--profile", "smoke", "--device", "cpu",
+                     "--data-root", str(smoke_root), "--results-dir", str(results), "--figures-dir", str(figures),
+                     "--runs-dir", str(tmp_path / "runs"), "--no-report"])
+    assert code == 0
+    rows = read_table("scale", results / "seed-0")
+    assert len(rows) == 2 * len(scale.ARMS)  # the point, then the same point with the robustness augmentation
+    assert sorted({r["bias_augment"] for r in rows}) == [0.0, 0.5]
+    for row in rows:
+        assert (row["width"], row["budget"]) == (1, 1) and 0.0 <= row["dice_mean"] <= 1.0
+        assert row["gflop"] > 0 and 0.0 <= row["i1_accuracy_generated"] <= 1.0
+    assert (figures / "scale.png").is_file()
+
+
+def test_scale_points_are_refused_for_other_notebooks(smoke_root, tmp_path):
+    from deepnorm.cli import main as cli_main
+
+    code = cli_main(["reproduce", "--only", "01_table2_cross_site", "--points", "1x1", "--profile", "smoke",
+                     "--data-root", str(smoke_root), "--results-dir", str(tmp_path), "--no-report"])
+    assert code != 0

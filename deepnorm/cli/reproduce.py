@@ -41,6 +41,7 @@ from deepnorm.paths import (
 )
 from deepnorm.study.reproduce import (
     BEYOND_NOTEBOOKS,
+    SCALE_NOTEBOOKS,
     NOTEBOOKS,
     ProgressLine,
     minutes,
@@ -80,6 +81,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="run the experiments beyond the paper (notebook 07_beyond_unseen_site: classical normalizers, "
                         "contrast randomisation, an unseen site) instead of the paper's tables; best after a full "
                         "reproduction with the same seeds, whose runs it reuses")
+    parser.add_argument("--points", default=None, metavar="WxE,...",
+                        help="with --only 08_scale: the scale study's points, U-Net width and epoch factors of the "
+                        "profile (e.g. 1x1,2x3; default: the notebook's grid)")
     parser.add_argument("--results-dir", type=Path, default=None)
     parser.add_argument("--figures-dir", type=Path, default=None)
     parser.add_argument("--runs-dir", type=Path, default=None)
@@ -182,12 +186,18 @@ def main(args: argparse.Namespace) -> int:
     results = (args.results_dir or results_dir()).resolve()
     figures = (args.figures_dir or figures_dir()).resolve()
     runs = (args.runs_dir or runs_dir()).resolve()
-    known = list(NOTEBOOKS) + list(BEYOND_NOTEBOOKS)
+    known = list(NOTEBOOKS) + list(BEYOND_NOTEBOOKS) + list(SCALE_NOTEBOOKS)
     names = list(args.only) if args.only else list(BEYOND_NOTEBOOKS if args.beyond else NOTEBOOKS)
     unknown = sorted(set(names) - set(known))
     if unknown:
         raise DeepnormError(f"unknown notebook(s) {unknown}; choose from {known}")
     partial = bool(args.only) or args.beyond
+    if args.points is not None and names != list(SCALE_NOTEBOOKS):
+        raise DeepnormError(f"--points {args.points}: the points of the scale study, so pass --only {SCALE_NOTEBOOKS[0]}")
+    if args.points is not None:
+        from deepnorm.study.scale import parse_points
+
+        parse_points(args.points)  # a wrong point fails here, before any notebook starts
     if args.seeds < 1:
         raise DeepnormError(f"--seeds {args.seeds}: give a number of seeds >= 1")
     if args.jobs < 1:
@@ -215,6 +225,8 @@ def main(args: argparse.Namespace) -> int:
         seed_figures = figures if n_seed == 0 else scratch_dir("figures") / f"seed-{seed}"
         params = notebook_parameters(profile=args.profile, data_root=data_root, seed=seed, device=args.device,
                                      results=seed_results, figures=seed_figures, runs=runs, precision=args.precision)
+        if args.points is not None:
+            params["points"] = args.points
         label = f" (seed {seed}, {n_seed + 1}/{len(seeds)})" if len(seeds) > 1 else ""
         seed_jobs.append(SeedJob(seed, label, len(seeds) > 1, tuple(names), params, notebooks_dir, seed_results, runs))
     seconds: dict[str, float] = {}

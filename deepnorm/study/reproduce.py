@@ -36,6 +36,9 @@ NOTEBOOKS: tuple[str, ...] = (
 )
 #: Notebooks beyond the paper, run by ``deepnorm reproduce --beyond`` (``make reproduce-beyond``).
 BEYOND_NOTEBOOKS: tuple[str, ...] = ("07_beyond_unseen_site",)
+#: The scale study (widths and epochs of the cpu profile times 1-9), run by ``make reproduce-scale``
+#: (``deepnorm reproduce --only 08_scale``): a day of 2 cores for its default grid, so not part of ``make reproduce``.
+SCALE_NOTEBOOKS: tuple[str, ...] = ("08_scale",)
 
 #: Arguments of the notebooks' kernel: its log level hides ipykernel's start-up warning
 #: "Kernel is running over TCP without encryption" (the kernel listens on the loopback only).
