@@ -12,7 +12,7 @@ gain of realism), D's validation accuracy on generated and on real patches at th
 each Ours run, the JSD between the sites' normalized histograms, I1 (D alone against the frozen
 Pre-processor G of that point, with that point's D budget), and the compute: GFLOP of the
 trainings (``torch.utils.flop_counter`` on one iteration of each, times its iterations) and the
-hours they took on this machine (the runs' own epoch seconds).
+hours they took on this machine (the runs' median epoch seconds, :func:`training_hours`).
 
 The rule that picks a profile from the study was written before any of its runs and looks at no
 claim (:data:`CHOICE_RULE`, :func:`choose_scale`).
@@ -48,6 +48,20 @@ CHOICE_RULE = (
 
 #: How much of the Pre-processor's best validation Dice the chosen point must keep.
 CHOICE_DICE_TOLERANCE = 0.01
+
+
+def training_hours(history: Sequence[dict[str, Any]]) -> float:
+    """Hours of a training from its history: the median epoch's seconds times its epochs.
+
+    Epoch 1 also reads and prepares the data (the first batches fill the prepared cache), which the
+    other trainings of a point reuse: its seconds would bill that one-off cost to whichever arm ran
+    first, so the median epoch stands for each."""
+    seconds = sorted(float(row["seconds"]) for row in history)
+    if not seconds:
+        return math.nan
+    mid = len(seconds) // 2
+    median = seconds[mid] if len(seconds) % 2 else (seconds[mid - 1] + seconds[mid]) / 2
+    return median * len(seconds) / 3600
 
 
 def parse_points(text: str) -> tuple[tuple[int, int], ...]:
@@ -173,7 +187,7 @@ def scale_point(ctx: Any, width: int, budget: int, *, bias_augment: float | None
             "d_accuracy": float(last.get("d_accuracy", math.nan)),
             "jsd": ex.jsd_of(ctx, run, sites, normalized=True)["jsd"] if method != "standardization" else math.nan,
             "gflop": iteration_gflop(config) * iterations,
-            "hours": sum(float(r["seconds"]) for r in run.history) / 3600,
+            "hours": training_hours(run.history),
         }
         if method == "preprocessor":
             i1 = _i1(ctx, run, scale_config(ctx, "adversarial", width, budget, lam=1.5, bias_augment=bias_augment))
