@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 from deepnorm.study.claims import FAILS, HOLDS, MISSING, Verdict
 
@@ -53,6 +54,8 @@ def train_discriminator_alone(generator: torch.nn.Module, discriminator: torch.n
         ``history``: per check, ``step``, ``accuracy_generated``, ``accuracy_real`` (own site),
         ``loss`` (Eq. 2: mean over real + mean over generated, nats); and the last check's values.
     """
+    import torch
+
     from deepnorm.losses import domain_loss
     from deepnorm.precision import autocast
     from deepnorm.training.algorithm1 import discriminator_update
@@ -117,6 +120,8 @@ def judge_i1(result: dict[str, Any] | None) -> Verdict:
 
 def i1_check(ctx: Any, setting: str = "dual", progress: bool | None = None) -> dict[str, Any]:
     """I1 on the context's dual-site Pre-processor run (trained or reused), cached in its folder."""
+    import torch
+
     from deepnorm.nets import Discriminator
     from deepnorm.precision import runs_in_bf16
     from deepnorm.sampling import PatchSampler

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from deepnorm.files import atomic_write_text, read_json, read_table
+from deepnorm.paths import results_dir
 from deepnorm.plots import names as plot_names
 from deepnorm.study import claims, data_checks, paper
 
@@ -92,8 +93,11 @@ def load_tables(folder: Path | None = None) -> dict[str, Any]:
     tables["table7_confusion_std"] = {float(k): v["matrix_std"] for k, v in confusion.items() if "matrix_std" in v}
     tables["seeds"] = (read_json("seeds", folder) or {}).get("seeds")
     tables["table4_legacy"] = read_table("table4", folder)
-    for name in ("data_sites", "data_jsd", *BEYOND_TABLES):
+    for name in ("data_sites", "data_jsd", "i1", *BEYOND_TABLES):
         tables[name] = read_table(name, folder)
+    # the scale study runs one seed (make reproduce-scale): its table stays in the seed's folder
+    base = Path(folder) if folder is not None else None
+    tables["scale"] = read_table("scale", base) or read_table("scale", (base or results_dir()) / "seed-0")
     return tables
 
 
@@ -242,6 +246,39 @@ def _section_table7(rows: Sequence[Mapping[str, Any]]) -> str:
                      f"{100 * ref['d_train_acc']:.1f} % / {_percent(ours, 'd_train_acc')}",
                      f"{100 * ref['d_test_acc']:.1f} % / {_percent(ours, 'd_test_acc')}"])
     return "### Table 7 — λ (paper / ours)\n\n" + _md_table(["λ", "mean Dice", "D train acc.", "D test acc."], body)
+
+
+def _section_i1(rows: Sequence[Mapping[str, Any]]) -> str:
+    """I1 beside Table 7: can D, alone, tell the frozen Pre-processor G's patches apart at this scale?"""
+    from deepnorm.study.instruments import I1_TEXT, judge_i1
+
+    verdict = judge_i1(rows[0] if rows else None)
+    return ("**Instrument check I1** (beside C7 and C8; criterion in `deepnorm/study/instruments.py`, fixed before its "
+            f"runs): {I1_TEXT}. **{verdict.verdict}**: {verdict.evidence}. Where I1 does not hold, D cannot see what G "
+            "does at this scale, and C7/C8 say nothing about the method.")
+
+
+def _section_scale(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The scale study (``make reproduce-scale``): per point, what realism costs and whether D sees G."""
+    from deepnorm.study import scale
+
+    summary = scale.differences(rows)
+    if not summary:
+        return ""
+    body = [[f"×{r['width']:g}", f"×{r['budget']:g}", "yes" if r["bias_augment"] else "no",
+             _fmt(r["preprocessor_dice"]), _fmt(r["ours_dice"]), f"{r['ours_minus_preprocessor']:+.3f}",
+             _fmt(r["d_generated_lam_0.1"]), _fmt(r["d_generated_lam_1.5"]), _fmt(r["i1"]),
+             _fmt(r["jsd_ours"], 4), _fmt(r["jsd_preprocessor"], 4), f"{r['gflop'] / 1e3:.0f}", f"{r['hours']:.2f}"]
+            for r in summary]
+    header = ["widths", "epochs", "bias fields", "Pre-proc. Dice", "Ours Dice", "Ours − Pre-proc.",
+              "D gen. λ 0.1", "D gen. λ 1.5", "I1", "JSD Ours", "JSD Pre-proc.", "TFLOP", "hours"]
+    return ("### The scale study — U-Net widths and epochs times those of the profile (dual-site, one seed)\n\n"
+            "`make reproduce-scale` (notebook `08_scale`): Ours at λ = 1.5 and 0.1, the Pre-processor and "
+            "Standardization at each point; test mean Dice (one test subject per site), D's validation accuracy on "
+            "generated patches at the last epoch, I1 at the point's D budget, the JSD of the normalized images, "
+            "the compute of the four trainings (TFLOP) and their hours on the machine that ran them (median epoch "
+            "times epochs). One seed: a difference here carries no seed spread.\n\n"
+            + _md_table(header, body) + f"\n\nRule that picks a profile (fixed before the runs): {scale.CHOICE_RULE}.")
 
 
 def _section_beyond(tables: Mapping[str, Any]) -> str:
@@ -534,8 +571,10 @@ def build_report(folder: Path | None = None, *, meta: Mapping[str, Any] | None =
     lines += ["", "## Tables", ""]
     for section in (_section_table2(tables["table2"]), _section_table3(tables["table3"], tables.get("table3_beyond") or []),
                     _section_table4(tables["table4"], tables.get("table4_beyond") or []),
-                    _section_table5(tables["table5"]), _section_table6(tables["table6"]), _section_table7(tables["table7"])):
-        lines += [section, ""]
+                    _section_table5(tables["table5"]), _section_table6(tables["table6"]), _section_table7(tables["table7"]),
+                    _section_i1(tables.get("i1") or []), _section_scale(tables.get("scale") or [])):
+        if section:
+            lines += [section, ""]
     beyond = _section_beyond(tables)
     if beyond:
         lines += [beyond, ""]
