@@ -104,7 +104,7 @@ def per_class_dice_loss(
     ``D_c = (eps + 2 Σ_{i,v} s_ivc y_ivc) / (eps + Σ_{i,v} (s_ivc + y_ivc))``; the loss is
     ``1 - Σ_c w_c D_c / Σ_c w_c``.
 
-    The authors' code (SPEC.md section 6) multiplied only the numerator of each class's Dice by
+    The authors' code (docs/reproduction.md, section 5) multiplied only the numerator of each class's Dice by
     w_c and took the plain mean over the C classes, ``1 - (1/C) Σ_c w_c D_c``: with weights summing
     to 1 that loss never falls below ``1 - 1/C``. Dividing by ``Σ_c w_c`` instead gives the same
     minimiser and gradient direction (a constant factor) with a loss in [0, 1] that is 0 for a

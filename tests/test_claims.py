@@ -197,3 +197,19 @@ def test_c8_spread_of_the_generated_fraction() -> None:
     assert claims.judge_c8(conf).verdict == claims.HOLDS
     spread = {1.5: [[0.0] * 3, [0.0] * 3, [0.1, 0.1, 0.1]]}  # 0.42 is within 0.1 of 0.5
     assert claims.judge_c8(conf, spread).verdict == claims.INCONCLUSIVE
+
+
+def test_the_project_explains_itself_in_its_own_files():
+    """Every claim of paper.CLAIMS is in docs/reproduction.md's claims table, and no module cites a file
+    the project does not hold."""
+    import re
+    from pathlib import Path
+
+    from deepnorm.study import paper
+
+    root = Path(__file__).resolve().parents[1]
+    doc = (root / "docs" / "reproduction.md").read_text(encoding="utf-8")
+    assert re.findall(r"^\| (C\d) \|", doc, flags=re.MULTILINE) == list(paper.CLAIMS)
+    citing = [str(p.relative_to(root)) for p in sorted((root / "deepnorm").rglob("*.py"))
+              if "SPEC" in p.read_text(encoding="utf-8")]
+    assert not citing, f"{citing} cite SPEC.md: cite docs/reproduction.md"

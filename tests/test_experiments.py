@@ -51,8 +51,3 @@ def test_scores_are_cached_in_the_run_folder(ctx, smoke_run, monkeypatch):
 
     monkeypatch.setattr(ex.ev, "segmentation_scores", no_compute)
     assert ex.scores(ctx, run, ("mrbrains",)) == first
-
-
-def test_markdown_table():
-    text = ex.markdown_table([{"a": 0.5, "b": "x"}], digits=2)
-    assert text.splitlines() == ["| a | b |", "|---|---|", "| 0.50 | x |"]

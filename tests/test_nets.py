@@ -106,7 +106,7 @@ def test_discriminator_shapes_default_widths(patch, flat):
     d = Discriminator(2, 3, patch_size=patch)
     assert d.flat_size == flat
     assert d(torch.randn(4, 2, patch, patch, patch)).shape == (4, 4)
-    assert d.generated_class == 3
+    assert d.classifier.out_features == 3 + 1  # K sites and "generated"
 
 
 def test_discriminator_layout_and_no_sigmoid():

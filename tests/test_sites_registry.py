@@ -30,7 +30,7 @@ PACKAGE = Path(deepnorm.__file__).resolve().parent
 
 
 def test_registry_order_and_names_come_from_the_site_files() -> None:
-    assert SITES == ("iseg", "mrbrains", "abide")  # the domain index z of each site (SPEC)
+    assert SITES == ("iseg", "mrbrains", "abide")  # the domain index z of each site (docs/reproduction.md)
     for key, module in FILES.items():
         assert get_site(key) is module.SITE and module.SITE.key == key
         assert SITE_NAMES[key] == module.SITE.name

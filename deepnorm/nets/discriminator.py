@@ -91,11 +91,6 @@ class Discriminator(nn.Module):
         self.flat_size = c_prev * side**3
         self.classifier = wrap(nn.Linear(self.flat_size, self.n_domains + 1))
 
-    @property
-    def generated_class(self) -> int:
-        """0-based index of the "generated" class (K; the paper's K + 1)."""
-        return self.n_domains
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, in_channels, p, p, p) -> (N, n_domains + 1) logits."""
         p = self.patch_size

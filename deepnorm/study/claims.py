@@ -1,4 +1,4 @@
-"""Judge the paper's claims C1-C9 (SPEC.md section 5) on measured result tables.
+"""Judge the paper's claims C1-C9 (docs/reproduction.md, section 4) on measured result tables.
 
 Each judge takes rows as written to ``results/<table>.csv`` (a list of dicts) and returns a
 :class:`Verdict`: ``holds``, ``does not hold``, ``inconclusive`` or ``not measured``, with the
@@ -15,8 +15,8 @@ its spread is ``inconclusive``: the seeds do not tell on which side of the crite
 lies. A claim does not hold when one of its comparisons fails beyond the spread, is inconclusive
 when none fails but one is inconclusive, and holds otherwise. With one seed there is no spread
 (``_std`` is nan or absent) and nothing is inconclusive by spread. The paper reports one training
-per setting and no spread, so this rule is not the paper's: it is SPEC.md's ("claims judged over
-≥ 3 seeds"), applied the same way to every claim.
+per setting and no spread, so this rule is not the paper's: it is this project's (docs/reproduction.md,
+section 4: claims judged over seeds), applied the same way to every claim.
 
 The criteria, each with the sentence of the paper it rests on:
 

@@ -43,7 +43,7 @@ STAGE_NAMES: dict[str, str] = {"inputs": "Input data", **METHOD_NAMES}
 #: Display names of Table 5's inputs.
 #: "t2" is a site's second contrast: T2 for iSEG-2017, T2-FLAIR for MRBrainS13.
 MODALITY_NAMES: dict[str, str] = {"t1": "T1", "t1+t2": "T1 + T2/FLAIR", "t2": "T2/FLAIR"}
-#: The claims each table decides (SPEC.md section 5).
+#: The claims each table decides (docs/reproduction.md, section 4).
 TABLE_CLAIMS: dict[str, tuple[str, ...]] = {
     "table2": ("C1",), "table3": ("C2", "C3", "C9"), "table4": ("C4",), "table5": ("C5",),
     "table6": ("C6",), "table7": ("C7", "C8"),

@@ -339,17 +339,6 @@ def table7(ctx: Context, lambdas: Sequence[float] = LAMBDAS, setting: str = "dua
     return rows
 
 
-def markdown_table(rows: Sequence[dict[str, Any]], digits: int = 3) -> str:
-    """`rows` as a Markdown table (for notebook display)."""
-    if not rows:
-        return "(no rows)"
-    keys = list(rows[0])
-    fmt = lambda v: f"{v:.{digits}f}" if isinstance(v, float) else str(v)
-    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-    lines += ["| " + " | ".join(fmt(r.get(k, "")) for k in keys) + " |" for r in rows]
-    return "\n".join(lines)
-
-
 __all__ = [
     "LAMBDAS",
     "SETTINGS",
@@ -358,7 +347,6 @@ __all__ = [
     "config_for",
     "confusion_of",
     "jsd_of",
-    "markdown_table",
     "run_for",
     "scores",
     "split_subjects",

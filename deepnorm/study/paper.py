@@ -64,7 +64,7 @@ TABLE7: dict[float, dict[str, float]] = {
     5.0: {"dice_mean": 0.851, "d_train_acc": 0.4407, "d_test_acc": 0.2858},
 }
 
-#: The claims a reproduction must show (SPEC.md section 5).
+#: The claims a reproduction must show (docs/reproduction.md, section 4).
 CLAIMS: dict[str, str] = {
     "C1": "training on one site and testing on another loses >= 30 % of mean Dice",
     "C2": "Pre-processor and Ours beat Standardization in mean Dice, dual- and multi-site",

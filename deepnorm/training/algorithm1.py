@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from torch import nn
@@ -25,12 +25,6 @@ from deepnorm.losses import (
     domain_loss,
     generator_adversarial_loss,
 )
-
-
-class _Batch(Protocol):
-    images: torch.Tensor  # (N, C, p, p, p) float32
-    labels: torch.Tensor  # (N, p, p, p) long
-    domains: torch.Tensor  # (N,) long
 
 
 def _device_of(module: nn.Module) -> torch.device:

@@ -1,6 +1,6 @@
 """Data-only checks of a multi-site data root: the site shift before any network is trained.
 
-Numbers that need no training and that the paper's data show (SPEC Sec. 4-5), computed on the
+Numbers that need no training and that the paper's data show (docs/reproduction.md, sections 3-4), computed on the
 pre-processed volumes (skull strip, crop, resample to `spacing` mm, robust min-max to [0, 1]):
 
 - :func:`bayes_error` — the GM-vs-WM Bayes error of one intensity (or a joint T1/T2 histogram):

@@ -3,7 +3,7 @@
 What each synthetic site looks like (its contrasts, scanners, subject counts per profile, the
 label codes and files it writes) lives in that site's own file under :mod:`deepnorm.data.sites`
 (``iseg.py``, ``mrbrains.py``, ``abide.py``) as a :class:`PhantomModel`; this module holds the
-types those files fill in and the rendering they share (SPEC Sec. 2).
+types those files fill in and the rendering they share (docs/reproduction.md, section 2).
 
 Image model, per subject and modality (intensities in arbitrary [0, ~1] units before storage)::
 
