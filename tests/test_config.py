@@ -384,3 +384,15 @@ def test_milestones_are_fractions():
         profile("smoke", **{"train.milestones": [50, 75]})
     with pytest.raises(ConfigError, match="train.plateau_patience"):
         profile("smoke", **{"train.plateau_patience": -1})
+
+
+def test_lambda_is_a_rule_of_the_configuration_for_methods_with_a_discriminator():
+    from deepnorm.training.config import DISCRIMINATOR_METHODS
+    from deepnorm.training.methods import REGISTRY
+
+    assert set(DISCRIMINATOR_METHODS) == {name for name, cls in REGISTRY.items() if cls.uses_discriminator}
+    assert profile("smoke", **{"train.method": "adversarial", "train.lam": 5.0}).train.lam == 5.0
+    with pytest.raises(ConfigError, match="no discriminator"):
+        profile("smoke", **{"train.method": "segmenter", "train.lam": 5.0})
+    # the default λ is kept by every method, so one training has one run folder
+    assert profile("smoke", **{"train.method": "preprocessor"}).train.lam == 1.5

@@ -56,12 +56,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> Config:
     """The Config that the ``deepnorm train`` options describe."""
-    from deepnorm.training.methods import REGISTRY, get_method
+    from deepnorm.training.config import DISCRIMINATOR_METHODS
 
-    if args.lam is not None and not get_method(args.method).uses_discriminator:
-        with_d = [name for name, cls in REGISTRY.items() if cls.uses_discriminator]
+    if args.lam is not None and args.method not in DISCRIMINATOR_METHODS:
         raise ConfigError(f"--lambda weighs the discriminator's loss (Eq. 3), but method {args.method!r} has no "
-                          f"discriminator: drop --lambda, or use --method {' or '.join(with_d)}")
+                          f"discriminator: drop --lambda, or use --method {' or '.join(DISCRIMINATOR_METHODS)}")
     overrides: dict[str, Any] = {
         "train.method": args.method,
         "data.sites": [s.strip() for s in args.sites.split(",") if s.strip()],

@@ -52,6 +52,11 @@ CLASSICAL: tuple[str, ...] = ("nyul", "whitestripe", "fcm", "kde")
 #: Beyond the paper: trained and evaluated like the others, never a column of the paper's tables.
 BEYOND_PAPER_METHODS: tuple[str, ...] = (*CLASSICAL, "contrast_randomisation")
 METHODS: tuple[str, ...] = PAPER_METHODS + BEYOND_PAPER_METHODS
+#: The methods that train a discriminator (the only ones λ of Eq. 3 weighs; methods.REGISTRY agrees, a test checks).
+DISCRIMINATOR_METHODS: tuple[str, ...] = ("adversarial",)
+#: train.lam of every run (the paper's main λ); a method without a discriminator keeps it, so that one
+#: training has one configuration and one run folder.
+DEFAULT_LAMBDA = 1.5
 #: A one-site run is given the iterations per epoch of this many sites (equal effort).
 MIN_SITES_FOR_UPDATES = 2
 GENERATOR_LOSSES: tuple[str, ...] = ("nonsaturating", "minimax")
@@ -154,7 +159,7 @@ class TrainConfig:
     milestones: tuple[float, ...] = (50 / 120, 75 / 120)
     lr_gamma: float = 0.1
     plateau_patience: int = 7
-    lam: float = 1.5
+    lam: float = DEFAULT_LAMBDA
     n_steps: int = 3
     generator_loss: str = "nonsaturating"
     dice_loss: str = "per_class"
@@ -199,6 +204,9 @@ class TrainConfig:
         if isinstance(self.plateau_patience, bool) or not isinstance(self.plateau_patience, int) or self.plateau_patience < 0:
             _fail("train.plateau_patience", self.plateau_patience, "expected an integer >= 0 (validations; 0 = no plateau)")
         _non_negative("train.lam", self.lam)
+        if self.method not in DISCRIMINATOR_METHODS and self.lam != DEFAULT_LAMBDA:
+            _fail("train.lam", self.lam, f"λ weighs the discriminator's loss (Eq. 3) and method {self.method!r} has no "
+                  f"discriminator: leave train.lam at {DEFAULT_LAMBDA:g}, or use method {' or '.join(DISCRIMINATOR_METHODS)}")
         _positive_int("train.n_steps", self.n_steps)
         if self.generator_loss not in GENERATOR_LOSSES:
             _fail("train.generator_loss", self.generator_loss, f"expected one of {', '.join(GENERATOR_LOSSES)}")
