@@ -60,6 +60,7 @@ ctx = ex.notebook_context(profile=profile, data_root=data_root, seed=seed, devic
 # %%
 rows = ex.table2(ctx, sites)
 display(Markdown(show.markdown(rows)))
+display(Markdown(show.evaluated_on(ctx.data_root, sites, ctx.seed)))
 
 # %%
 figs.table2_bars(ctx, rows)

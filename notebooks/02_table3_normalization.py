@@ -63,6 +63,7 @@ ctx = ex.notebook_context(profile=profile, data_root=data_root, seed=seed, devic
 # %%
 rows = ex.table3(ctx, settings)
 display(Markdown(show.markdown(rows)))
+display(Markdown(show.evaluated_on(ctx.data_root, ex.SETTINGS["multi"], ctx.seed)))
 
 # %% [markdown]
 # ## The main result at a glance

@@ -51,6 +51,7 @@ ctx = ex.notebook_context(profile=profile, data_root=data_root, seed=seed, devic
 # %%
 rows = ex.table5(ctx)
 display(Markdown(show.markdown(rows)))
+display(Markdown(show.evaluated_on(ctx.data_root, ex.SETTINGS["dual"], ctx.seed)))
 
 # %% [markdown]
 # ## Dice per tissue and site, T1 against T1 + T2

@@ -54,6 +54,7 @@ ctx = ex.notebook_context(profile=profile, data_root=data_root, seed=seed, devic
 # %%
 rows = ex.table7(ctx, lambdas)
 display(Markdown(show.markdown(rows)))
+display(Markdown(show.evaluated_on(ctx.data_root, ex.SETTINGS["dual"], ctx.seed)))
 
 # %% [markdown]
 # ## I1: can this discriminator tell generated patches apart at all?

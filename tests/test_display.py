@@ -151,3 +151,15 @@ def test_table5_figure_has_one_panel_per_site_with_display_names(tmp_path):
 def test_table5_figure_rejects_rows_without_dice():
     with pytest.raises(DataError, match="dice_csf"):
         table5_bars({"t1": [{"site": "iseg", "dice_mean": 0.5}]})
+
+
+def test_the_test_set_is_stated_with_its_size_per_site(smoke_root):
+    from deepnorm.data.sites import SITE_NAMES, open_site
+    from deepnorm.data.splits import split_sizes
+
+    sites = ("iseg", "mrbrains", "abide")
+    text = display.evaluated_on(smoke_root, sites)
+    expected = {s: split_sizes(len(open_site(smoke_root, s).subject_ids), s)[2] for s in sites}
+    for site, n in expected.items():
+        assert f"{SITE_NAMES[site]} {n} subject" in text
+    assert f"rests on {sum(expected.values())} volume" in text

@@ -99,6 +99,18 @@ def markdown(rows: Sequence[Row], digits: int = 3) -> str:
     return "\n".join(lines)
 
 
+def evaluated_on(data_root: str | Path, sites: Sequence[str], seed: int = 0) -> str:
+    """One sentence on the test subjects a Dice table rests on: how many per site under `data_root`
+    (the split of `seed`), and how many volumes in all."""
+    from deepnorm.data.prepared import site_splits
+
+    counts = {site: len(site_splits(data_root, site, seed)["test"]) for site in sites}
+    parts = ", ".join(f"{SITE_NAMES.get(s, s)} {n} subject{'' if n == 1 else 's'}" for s, n in counts.items())
+    total = sum(counts.values())
+    return (f"*Test set:* {parts}; each Dice above rests on {total} volume{'' if total == 1 else 's'} "
+            f"(the paper's split of each site), so a difference of a few hundredths may be one subject's.")
+
+
 def _find(rows: Sequence[Row], **keys: Value) -> Row:
     for row in rows:
         if all(str(row.get(k)) == str(v) for k, v in keys.items()):
@@ -207,5 +219,5 @@ def conclusion(table: str, results_dir: str | Path) -> str:
 
 
 __all__ = ["COLUMN_NAMES", "METHOD_NAMES", "MODALITY_NAMES", "SETTING_NAMES", "STAGE_NAMES", "TABLE_CLAIMS",
-           "column_name", "conclusion", "display_rows", "load_results", "markdown", "paper_beside_ours",
+           "column_name", "conclusion", "display_rows", "evaluated_on", "load_results", "markdown", "paper_beside_ours",
            "readable", "value_name", "verdicts"]
