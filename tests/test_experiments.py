@@ -51,3 +51,12 @@ def test_scores_are_cached_in_the_run_folder(ctx, smoke_run, monkeypatch):
 
     monkeypatch.setattr(ex.ev, "segmentation_scores", no_compute)
     assert ex.scores(ctx, run, ("mrbrains",)) == first
+
+
+def test_context_steps_show_a_bar_only_when_the_context_shows_progress(smoke_root, tmp_path, capsys):
+    quiet = ex.Context(profile="smoke", data_root=str(smoke_root), results_dir=str(tmp_path), progress=False)
+    items = [3, 1, 2]
+    assert quiet.steps(items, "x") is items
+    loud = ex.Context(profile="smoke", data_root=str(smoke_root), results_dir=str(tmp_path), progress=True)
+    assert list(loud.steps(items, "Fig. 5: segmenting")) == items
+    assert "Fig. 5: segmenting" in capsys.readouterr().err

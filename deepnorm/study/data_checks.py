@@ -60,7 +60,8 @@ TEXTS = {
 Row = Mapping[str, object]
 
 
-def data_tables(root: str | os.PathLike, *, spacing: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def data_tables(root: str | os.PathLike, *, spacing: float,
+                progress: bool = False) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The data-only numbers of `root` pre-processed at `spacing` mm, as two result tables.
 
     Returns ``(sites, jsd)``: one row per site (subjects, brain volume in ml, tissue fractions,
@@ -69,7 +70,7 @@ def data_tables(root: str | os.PathLike, *, spacing: float) -> tuple[list[dict[s
     """
     from deepnorm.data.phantom.checks import site_report
 
-    report = site_report(root, spacing=spacing)
+    report = site_report(root, spacing=spacing, progress=progress)
     sites = []
     for site, values in report["sites"].items():
         row: dict[str, Any] = {"site": site, "subjects": values.get("n")}

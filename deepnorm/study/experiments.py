@@ -12,10 +12,10 @@ run (Tables 3, 4 and 6 share the dual-site "Ours" run) evaluate it once.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -29,6 +29,8 @@ from deepnorm.training.runs import EVAL_DIR
 if TYPE_CHECKING:
     from deepnorm.data.preprocess import Prepared
     from deepnorm.training.runs import Run
+
+T = TypeVar("T")
 
 #: Site sets of Table 3: two sites ("dual") and three ("multi").
 SETTINGS: dict[str, tuple[str, ...]] = {"dual": ("iseg", "mrbrains"), "multi": ("iseg", "mrbrains", "abide")}
@@ -73,6 +75,15 @@ class Context:
         self.figures_dir = str(Path(self.figures_dir or paths.figures_dir()).resolve())
         self.runs_dir = str(Path(self.runs_dir or paths.runs_dir()).resolve())
         self.data_root = str(resolve_data_root(self.data_root or None, profile=self.profile, seed=self.seed))
+
+    def steps(self, items: Sequence[T], desc: str) -> Iterable[T]:
+        """`items` with a progress bar named `desc` when the context shows progress (a notebook
+        cell that runs for more than a few seconds), else `items` as they are."""
+        if not self.progress:
+            return items
+        from tqdm.auto import tqdm
+
+        return tqdm(items, desc=desc, leave=False)
 
     def figure(self, name: str) -> Path:
         """Path of figure `name` (PNG) in the figures folder; the profile prefixes non-cpu figures."""
@@ -199,7 +210,7 @@ def data_checks(ctx: Context) -> dict[str, list[dict[str, Any]]]:
     from deepnorm.study.data_checks import data_tables
     from deepnorm.training.config import profile
 
-    sites, jsd = data_tables(ctx.data_root, spacing=profile(ctx.profile).data.spacing)
+    sites, jsd = data_tables(ctx.data_root, spacing=profile(ctx.profile).data.spacing, progress=ctx.progress)
     write_table("data_sites", sites, Path(ctx.results_dir))
     write_table("data_jsd", jsd, Path(ctx.results_dir))
     return {"data_sites": sites, "data_jsd": jsd}

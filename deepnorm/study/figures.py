@@ -186,7 +186,7 @@ def fig5_overlays(ctx: ex.Context, setting: str = "dual") -> Any:
     run = ex.run_for(ctx, "adversarial", ex.SETTINGS[setting])
     subjects = _first_test_subjects(ctx, run)
     images, truths, preds = [], [], []
-    for s in subjects.values():
+    for s in ctx.steps(list(subjects.values()), "Fig. 5: segmenting"):
         pred = np.argmax(run.segment_volume(s.image, s.mask), axis=0)
         pred[~np.asarray(s.mask, dtype=bool)] = 0
         images.append(s.image)
@@ -224,7 +224,7 @@ def fig7_histograms(ctx: ex.Context, setting: str = "dual") -> Any:
 
     run = ex.run_for(ctx, "adversarial", ex.SETTINGS[setting])
     data: dict[str, dict[str, Any]] = {}
-    for site in run.config.data.sites:
+    for site in ctx.steps(list(run.config.data.sites), "Fig. 7: normalizing"):
         subjects = ex.split_subjects(ctx, run, site)
         before = np.concatenate([s.image[0][s.mask] for s in subjects])
         after = np.concatenate([run.normalize_volume(s.image, s.mask)[0][s.mask] for s in subjects])
@@ -247,7 +247,7 @@ def fig8_bias(ctx: ex.Context, site: str = "iseg", alphas: Sequence[float] = (0.
     mask = np.asarray(s.mask, dtype=bool)
     every_alpha = sorted({0.0, *(float(a) for a in alphas)})
     images, normalized_images, degraded_profiles, normalized_profiles = {}, {}, {}, {}
-    for alpha in every_alpha:
+    for alpha in ctx.steps(every_alpha, "Fig. 8: α"):
         degraded = (apply_bias_field(s.image, alpha, axis=1) * mask).astype(np.float32)
         normalized = run.normalize_volume(degraded, mask) * mask
         images[alpha] = degraded[0]

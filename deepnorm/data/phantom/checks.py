@@ -71,12 +71,13 @@ def _mean(values: Sequence[float]) -> float:
 
 
 def site_report(root: str | os.PathLike, *, spacing: float = 2.0,
-                sites: Sequence[str] | None = None) -> dict[str, Any]:
+                sites: Sequence[str] | None = None, progress: bool = False) -> dict[str, Any]:
     """Data-only numbers of every site under `root` (see the module docstring), all subjects.
 
     Returns ``{"sites": {site: {...}}, "table6": {site: {alpha: rho}}, "table4": {...}}``; the
     ρ are whole-brain means over subjects of the inputs degraded by Eq. 7 (no normalizer); the
     JSD are true JSDs (nats) of pooled T1 brain histograms (deepnorm.evaluation.evaluate).
+    `progress`: a bar over each site's subjects.
     """
     from deepnorm.data.preprocess import preprocess_subject
     from deepnorm.data.sites import available_sites, open_site
@@ -90,7 +91,12 @@ def site_report(root: str | os.PathLike, *, spacing: float = 2.0,
         dataset = open_site(root, key)
         rows: list[dict[str, float]] = []
         prepared = []
-        for sid in dataset.subject_ids:
+        ids = list(dataset.subject_ids)
+        if progress:
+            from tqdm.auto import tqdm
+
+            ids = tqdm(ids, desc=f"data checks: {key}", leave=False)
+        for sid in ids:
             subject = dataset.load(sid)
             raw = np.asarray(subject.labels.data)
             voxel_ml = float(np.prod(subject.labels.spacing)) / 1000.0
