@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from deepnorm.study import report
-
 from deepnorm import files as results
+from deepnorm.study import report
 from deepnorm.study.paper import TABLE2
 
 
@@ -182,3 +181,12 @@ def test_the_report_shows_the_scale_study_of_the_seed_folder_and_i1(tmp_path: Pa
     assert "| 0.600 |" in lines[0] and "| 0.970 |" in lines[1]  # D on generated patches at λ 0.1
     i1 = text.split("**Instrument check I1**")[1].split("\n")[0]
     assert "**does not hold**" in i1 and "50.0% of validation generated patches" in i1
+
+
+def test_results_of_older_defaults_are_marked_at_the_top(tmp_path: Path) -> None:
+    _write_table2(tmp_path)
+    old = report.build_report(tmp_path, meta={"profile": "cpu"})
+    answer = old.split("## The answer first")[1].split("## ")[0]
+    assert f"version 1 of the study's defaults; the code is at version {report.STUDY_VERSION}" in answer
+    current = report.build_report(tmp_path, meta={"profile": "cpu", "study version": report.STUDY_VERSION})
+    assert "of the study's defaults" not in current

@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 from deepnorm.devices import DEVICES, cpu_description
-from deepnorm.precision import PRECISIONS
 from deepnorm.errors import DataError, DeepnormError
 from deepnorm.paths import (
     figures_dir,
@@ -39,10 +38,11 @@ from deepnorm.paths import (
     runs_dir,
     source_checkout,
 )
+from deepnorm.precision import PRECISIONS
 from deepnorm.study.reproduce import (
     BEYOND_NOTEBOOKS,
-    SCALE_NOTEBOOKS,
     NOTEBOOKS,
+    SCALE_NOTEBOOKS,
     ProgressLine,
     minutes,
     notebook_parameters,
@@ -255,6 +255,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"[seeds] tables not aggregated ({err})", flush=True)
 
     from deepnorm.data.phantom.build import PHANTOM_VERSION
+    from deepnorm.study.report import STUDY_VERSION
 
     meta: dict[str, Any] = {
         "profile": args.profile,
@@ -269,6 +270,7 @@ def main(args: argparse.Namespace) -> int:
         "precision": load_profile(args.profile, **({"train.precision": args.precision} if args.precision else {})
                                   ).train.precision,
         "total wall time (s)": round(total),
+        "study version": STUDY_VERSION,
         **({"jobs": f"{jobs} seeds at once, {_threads(jobs)} thread(s) each"}
            if jobs > 1 else {}),
         "notebook_seconds": {k: round(v, 1) for k, v in seconds.items()},

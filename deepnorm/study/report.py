@@ -501,6 +501,27 @@ def _counted(verdicts: Sequence[claims.Verdict], what: str) -> str:
     return f"{what}, {body}."
 
 
+#: The version of the study's defaults that a reproduction records in reproduce.json ("study version");
+#: results of an older version are marked in the report. Version 2: lr(G,S) milestones as fractions of
+#: the run's iterations and no D plateau at the cpu scale, the bias-field augmentation only in the
+#: robustness trainings (Table 6, Fig. 8), D's steps see G in eval mode, D's validation loss as trained,
+#: Table 7's confusion on balanced sites, D's accuracy on real and on generated patches logged.
+STUDY_VERSION = 2
+
+
+def stale_defaults_note(meta: Mapping[str, Any]) -> str:
+    """A warning when `meta` (reproduce.json) comes from an older version of the study's defaults, else ""."""
+    if not meta:
+        return ""
+    version = int(meta.get("study version", 1))
+    if version >= STUDY_VERSION:
+        return ""
+    return (f"**These results come from version {version} of the study's defaults; the code is at version "
+            f"{STUDY_VERSION}** (`deepnorm/study/report.py`, STUDY_VERSION: schedules in iterations, the bias-field "
+            "augmentation only in the robustness trainings, D learning G as applied): `make reproduce` gives the "
+            "numbers of the current defaults.")
+
+
 def _section_answer(verdicts: Sequence[claims.Verdict], data: Sequence[claims.Verdict],
                     beyond: Sequence[claims.Verdict], meta: Mapping[str, Any], seeds: Sequence[int] | None) -> str:
     """The report's opening: what holds, what does not, at which scale, where to read more; written
@@ -511,7 +532,8 @@ def _section_answer(verdicts: Sequence[claims.Verdict], data: Sequence[claims.Ve
     scale = {"cpu": "the `cpu` profile's small networks and short trainings (U-Nets 8-64 wide, about 1,900 steps)",
              "smoke": "the `smoke` profile's tiny test networks (numbers without meaning)",
              "paper": "the paper's hyper-parameters"}.get(profile, f"the `{profile}` profile")
-    lines = ["## The answer first", "",
+    stale = stale_defaults_note(meta)
+    lines = ["## The answer first", "", *([stale, ""] if stale else []),
              f"On {data_name}, at {scale}, over {n} seed{'s' if n != 1 else ''}: "
              + _counted(verdicts, f"of the paper's {len(verdicts)} claims")]
     # the first failing claim about the method (C1 is a property of the data: see the data checks)
