@@ -81,7 +81,7 @@ def iteration_seconds(config: Config, size: int, repeats: int, device: str) -> f
     opts = method.optimizers(nets)
 
     class _OnDevice:
-        def __next__(self):  # noqa: ANN204
+        def __next__(self):
             return next(batches).to(device)
 
     on_device = _OnDevice()

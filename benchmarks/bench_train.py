@@ -27,9 +27,9 @@ from pathlib import Path
 import torch
 
 from deepnorm.devices import cuda_determinism
+from deepnorm.sampling import PatchBatch
 from deepnorm.training.config import profile
 from deepnorm.training.methods import REGISTRY, method_for
-from deepnorm.sampling import PatchBatch
 
 OUT = Path(__file__).with_name("bench_train.json")
 

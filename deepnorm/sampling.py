@@ -52,9 +52,9 @@ class PatchBatch:
     def __len__(self) -> int:
         return int(self.images.shape[0])
 
-    def to(self, device: str | torch.device) -> "PatchBatch":
+    def to(self, device: str | torch.device) -> PatchBatch:
         """The same batch with every tensor moved to `device`."""
-        move = lambda t: None if t is None else t.to(device)  # noqa: E731
+        move = lambda t: None if t is None else t.to(device)
         return PatchBatch(move(self.images), move(self.labels), move(self.domains),
                           move(self.volumes), move(self.centres), move(self.clean))
 

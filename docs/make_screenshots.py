@@ -21,9 +21,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from deepnorm.files import read_table  # noqa: E402
-from deepnorm.study import experiments as ex  # noqa: E402
-from deepnorm.study import figures as figs  # noqa: E402
+from deepnorm.files import read_table
+from deepnorm.study import experiments as ex
+from deepnorm.study import figures as figs
 
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent

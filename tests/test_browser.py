@@ -201,7 +201,7 @@ def _start_lab(root_dir: Path, port: int, token: str, log_path: Path) -> subproc
         "--LabApp.news_url=None",
         "--ServerApp.allow_root=True",
     ]
-    log = open(log_path, "wb")  # noqa: SIM115 - closed with the process by the caller
+    log = open(log_path, "wb")  # closed with the process by the caller
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root_dir)
 
 

@@ -16,7 +16,6 @@ import torch
 from deepnorm.errors import DataError, RunError
 from deepnorm.training.config import CLASSICAL, METHODS, profile
 from deepnorm.training.methods import REGISTRY, method_for
-from deepnorm.training.methods import classical as cl
 
 torch.set_num_threads(1)
 

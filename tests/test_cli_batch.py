@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from scans import central_eighth
 
 from deepnorm.cli import main

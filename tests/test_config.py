@@ -8,10 +8,9 @@ import json
 
 import pytest
 
-from deepnorm.precision import choose_precision
-
-from deepnorm.training.config import Config, DataConfig, ModelConfig, TrainConfig, profile
 from deepnorm.errors import ConfigError
+from deepnorm.precision import choose_precision
+from deepnorm.training.config import Config, DataConfig, ModelConfig, TrainConfig, profile
 
 
 @pytest.mark.parametrize("name", ["smoke", "cpu", "paper"])

@@ -6,9 +6,9 @@ DataError/ConfigError and the words (the file's name first of all) the message m
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-import re
 import nibabel as nib
 import numpy as np
 import pytest

@@ -86,7 +86,7 @@ def test_discriminator_confusion_of_a_perfect_discriminator():
     patches = np.zeros((6, 1, 2, 2, 2), dtype=np.float32)
     domains = np.array([0, 1, 0, 1, 1, 0])
     patches[:, 0, 0, 0, 0] = domains  # the "signature" of the domain
-    generate = lambda x: x + 10.0  # noqa: E731
+    generate = lambda x: x + 10.0
 
     def discriminate(x):
         logits = np.zeros((len(x), 3))

@@ -8,8 +8,8 @@ import pytest
 
 matplotlib.use("Agg")
 
-from deepnorm.errors import DataError  # noqa: E402
-from deepnorm.plots import (  # noqa: E402
+from deepnorm.errors import DataError
+from deepnorm.plots import (
     plot_bias_field,
     plot_confusion_matrices,
     plot_dice_bars,
@@ -18,7 +18,7 @@ from deepnorm.plots import (  # noqa: E402
     plot_tissue_histograms,
     plot_training_curves,
 )
-from deepnorm.widgets.core import blend_overlay, percentile_window, take_slice  # noqa: E402
+from deepnorm.widgets.core import blend_overlay, percentile_window, take_slice
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -18,7 +18,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from golden.compare import TRAINED_RTOL, compare_csv, compare_file, compare_json
 from golden.regenerate import GOLDEN_FILES
 

@@ -152,7 +152,7 @@ def test_discriminator_steps_see_the_generator_as_applied_in_eval_mode(monkeypat
     applied = copy.deepcopy(G).eval()  # G as applied before the iteration (the D steps do not change it)
     algorithm1.algorithm1_iteration(G, S, D, opt_gs, opt_d, batches, lam=1.0, n_steps=2)
     assert len(seen) == 2
-    for training, buffers, generated, real in seen:
+    for training, buffers, *_ in seen:
         assert not training
         for b, b0 in zip(buffers, before):
             torch.testing.assert_close(b, b0, rtol=0, atol=0)  # D steps do not update G's statistics

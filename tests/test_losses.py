@@ -8,8 +8,14 @@ import torch
 
 from deepnorm.errors import ConfigError, DataError
 from deepnorm.labels import DICE_WEIGHTS
-from deepnorm.losses import (DICE_LOSSES, dice_loss_by_name, domain_loss, generator_adversarial_loss,
-                             per_class_dice_loss, weighted_dice_loss)
+from deepnorm.losses import (
+    DICE_LOSSES,
+    dice_loss_by_name,
+    domain_loss,
+    generator_adversarial_loss,
+    per_class_dice_loss,
+    weighted_dice_loss,
+)
 
 
 def _dice_oracle(probs: np.ndarray, target: np.ndarray, w, eps: float) -> float:

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from deepnorm.training.config import profile
 from deepnorm.errors import ConfigError
-from deepnorm.training.methods import REGISTRY, get_method, method_for
 from deepnorm.sampling import PatchBatch
+from deepnorm.training.config import profile
+from deepnorm.training.methods import REGISTRY, get_method, method_for
 
 torch.set_num_threads(1)
 
@@ -128,7 +128,7 @@ def test_optimizers_follow_the_schedules():
     opts = method.optimizers(nets)
     assert opts.gs.param_groups[0]["weight_decay"] == config.train.weight_decay
     lrs = []
-    for iteration in range(4):
+    for _ in range(4):
         lrs.append(opts.lrs())
         opts.gs_scheduler.step()  # once per iteration, as the training loop does
         opts.d_scheduler.step(1.0)  # constant validation loss: a plateau

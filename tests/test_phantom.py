@@ -10,12 +10,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from deepnorm.data.phantom import build as ph
-from deepnorm.data.aseg import aseg_to_tissue
-from deepnorm.data.sites import ABIDE, ISeg2017, MRBrainS13, available_sites, get_site
 from deepnorm.data.io import load_volume, orientation
+from deepnorm.data.phantom import build as ph
 from deepnorm.data.phantom.anatomy import Anatomy, deformed_anatomy, rotation_matrix, smooth_random_field
 from deepnorm.data.phantom.sites import Contrast, render
+from deepnorm.data.sites import ABIDE, ISeg2017, MRBrainS13, available_sites, get_site
 from deepnorm.errors import DataError
 from deepnorm.labels import CSF, GM, WM
 

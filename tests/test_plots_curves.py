@@ -10,8 +10,8 @@ import pytest
 
 matplotlib.use("Agg")
 
-from deepnorm.errors import DataError  # noqa: E402
-from deepnorm.plots import plot_training_curves  # noqa: E402
+from deepnorm.errors import DataError
+from deepnorm.plots import plot_training_curves
 
 #: The per-epoch columns of history.csv, as deepnorm.training.loop writes them.
 HISTORY_COLUMNS = (

@@ -8,9 +8,9 @@ import pytest
 
 matplotlib.use("Agg")
 
-from deepnorm.errors import DataError  # noqa: E402
-from deepnorm.plots import display_name, plot_dice_bars, plot_method_tissue_bars  # noqa: E402
-from deepnorm.plots.results import DICE_COLUMNS  # noqa: E402
+from deepnorm.errors import DataError
+from deepnorm.plots import display_name, plot_dice_bars, plot_method_tissue_bars
+from deepnorm.plots.results import DICE_COLUMNS
 
 METHODS = ("standardization", "preprocessor", "adversarial")
 

@@ -8,12 +8,12 @@ import pytest
 
 matplotlib.use("Agg")
 
-from deepnorm.files import read_table  # noqa: E402
-from deepnorm.paths import project_root  # noqa: E402
-from deepnorm.plots.names import METHOD_NAMES, SETTING_NAMES  # noqa: E402
-from deepnorm.study import experiments as ex  # noqa: E402
-from deepnorm.study import figures as figs  # noqa: E402
-from deepnorm.widgets.core import percentile_window  # noqa: E402
+from deepnorm.files import read_table
+from deepnorm.paths import project_root
+from deepnorm.plots.names import METHOD_NAMES, SETTING_NAMES
+from deepnorm.study import experiments as ex
+from deepnorm.study import figures as figs
+from deepnorm.widgets.core import percentile_window
 
 INTERNAL_KEYS = {"dual", "multi", "inputs", "standardization", "preprocessor", "adversarial", "iseg", "mrbrains"}
 

@@ -6,7 +6,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from deepnorm.study.table5_figure import plot_table5  # noqa: E402
+from deepnorm.study.table5_figure import plot_table5
 
 
 def _scores(n: int, sites=("iseg", "mrbrains")) -> list[dict]:

@@ -97,7 +97,7 @@ def test_gamma_changes_only_monotonically():
     no_gamma = randomise_patches(images, labels, seed=4, params=RandomisationParams(
         std_range=(0, 0), bias_coefficient=0, blur_std_mm=(0, 0), noise_std=(0, 0), log_gamma_range=(0, 0)))
     with_gamma = randomise_patches(images, labels, seed=4, params=PURE)
-    level = lambda out: [float(out[0, 0][labels[0] == t][0]) for t in range(4)]  # noqa: E731
+    level = lambda out: [float(out[0, 0][labels[0] == t][0]) for t in range(4)]
     assert list(np.argsort(level(no_gamma))) == list(np.argsort(level(with_gamma)))
 
 

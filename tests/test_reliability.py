@@ -21,7 +21,6 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-
 from scans import central_eighth
 
 from deepnorm.cli import main

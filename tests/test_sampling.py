@@ -73,8 +73,7 @@ def test_same_seed_same_batches_different_seed_different():
     images, labels = _volumes()
     a = PatchSampler(images, labels, 6, domains=[0, 1, 2], seed=7)
     b = PatchSampler(images, labels, 6, domains=[0, 1, 2], seed=7)
-    c = PatchSampler(images, labels, 6, domains=[0, 1, 2], seed=8)
-    for ba, bb, bc in zip(a.batches(5, 3), b.batches(5, 3), c.batches(5, 3)):
+    for ba, bb in zip(a.batches(5, 3), b.batches(5, 3)):
         assert torch.equal(ba.images, bb.images) and torch.equal(ba.labels, bb.labels)
         assert torch.equal(ba.domains, bb.domains)
     a2 = PatchSampler(images, labels, 6, domains=[0, 1, 2], seed=7)

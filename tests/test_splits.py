@@ -60,7 +60,7 @@ def test_stratified_by_scanner():
         splits = make_splits(ids, "abide", seed=seed)  # scanners from the id prefix
         _check_partition(splits, ids)
         n = len(ids)
-        for name, share in (("train", 0.6), ("val", 0.2), ("test", 0.2)):
+        for name in ("train", "val", "test"):
             counts = Counter(s.rsplit("_", 1)[0] for s in splits[name])
             assert set(counts) <= set(sizes)
             total = len(splits[name])

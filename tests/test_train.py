@@ -9,13 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from deepnorm.training.checkpoint import load_checkpoint
-from deepnorm.training.config import Config
 from deepnorm.errors import RunError
-from deepnorm.training.runs import find_run, load_run
-from deepnorm.training.config import milestone_iterations
+from deepnorm.training.checkpoint import load_checkpoint
+from deepnorm.training.config import Config, milestone_iterations
 from deepnorm.training.loop import HISTORY_FIELDS, read_history, train
-
+from deepnorm.training.runs import find_run, load_run
 
 _SESSION_THREADS = torch.get_num_threads()
 
@@ -144,9 +142,9 @@ def test_cli_prints_the_run_folder_last(smoke_root, smoke_runs_dir, capsys, one_
 
 
 def test_prepared_cache_round_trip(smoke_root, smoke_config, smoke_runs_dir):
-    from deepnorm.data.sites import open_site
-    from deepnorm.data.preprocess import preprocess_subject
     from deepnorm.data.prepared import cache_dir, load_prepared, prepare_site
+    from deepnorm.data.preprocess import preprocess_subject
+    from deepnorm.data.sites import open_site
 
     data = smoke_config.data
     first = prepare_site(smoke_root, data, "mrbrains", runs_dir=smoke_runs_dir)

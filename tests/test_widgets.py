@@ -12,10 +12,10 @@ matplotlib.use("Agg")
 
 pytest.importorskip("ipywidgets")
 
-from deepnorm.data.volume import Volume  # noqa: E402
-from deepnorm.errors import DataError  # noqa: E402
-from deepnorm.widgets import ConfusionMatrixViewer, HistogramViewer, SliceViewer, ViewerCase  # noqa: E402
-from deepnorm.widgets.core import percentile_window, take_slice  # noqa: E402
+from deepnorm.data.volume import Volume
+from deepnorm.errors import DataError
+from deepnorm.widgets import ConfusionMatrixViewer, HistogramViewer, SliceViewer, ViewerCase
+from deepnorm.widgets.core import percentile_window, take_slice
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

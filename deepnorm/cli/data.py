@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from deepnorm.data.phantom.build import ensure_phantom
 from deepnorm.cli._values import MAX_SEED, check_seed
+from deepnorm.data.phantom.build import ensure_phantom
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 
 from deepnorm.errors import ConfigError
+from deepnorm.evaluation import evaluate as ev
 from deepnorm.files import write_table
 from deepnorm.study import claims
-from deepnorm.evaluation import evaluate as ev
 from deepnorm.study.experiments import (
     SETTINGS,
     Context,

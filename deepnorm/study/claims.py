@@ -386,14 +386,14 @@ def judge_b3(unseen: Sequence[Row]) -> Verdict:
 
 def judge_beyond(tables: Mapping[str, object]) -> list[Verdict]:
     """B1-B3 from a mapping with keys table3, table3_beyond and unseen_site (rows)."""
-    t = lambda key: tables.get(key) or []  # noqa: E731
+    t = lambda key: tables.get(key) or []
     return [judge_b1(t("table3"), t("table3_beyond")), judge_b2(t("unseen_site")), judge_b3(t("unseen_site"))]  # type: ignore[arg-type]
 
 
 def judge_all(tables: Mapping[str, object]) -> list[Verdict]:
     """All nine verdicts from a mapping with keys table2..table7 (rows), table7_confusion and,
     optionally, table7_confusion_std (matrices by lambda)."""
-    t = lambda key: tables.get(key) or []  # noqa: E731
+    t = lambda key: tables.get(key) or []
     conf = tables.get("table7_confusion") or {}
     conf_std = tables.get("table7_confusion_std") or None
     return [

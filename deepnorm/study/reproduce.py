@@ -199,7 +199,7 @@ class ProgressLine:
         while not self._stop.wait(self.interval):
             self._draw(self.line())
 
-    def __enter__(self) -> ProgressLine:  # noqa: PYI034 (typing.Self needs Python 3.11)
+    def __enter__(self) -> ProgressLine:  # not typing.Self: it needs Python 3.11
         self._start = time.time()
         if self.stream.isatty():
             self._draw(self.line())

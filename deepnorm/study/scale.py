@@ -202,8 +202,8 @@ def scale_table(ctx: Any, points: Sequence[tuple[int, int]] = DEFAULT_POINTS,
                 augment_points: Sequence[tuple[int, int]] = ((1, 1),)) -> list[dict[str, Any]]:
     """Every point's rows (:func:`scale_point`), plus each of `augment_points` with the robustness
     augmentation; written to ``results/scale.csv`` after each point, so a stopped study keeps its rows."""
-    from deepnorm.study import experiments as ex
     from deepnorm.files import write_table
+    from deepnorm.study import experiments as ex
 
     rows: list[dict[str, Any]] = []
     todo = [(w, b, None) for w, b in points] + [(w, b, ex.ROBUSTNESS_AUGMENT) for w, b in augment_points]

@@ -36,7 +36,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         with warnings.catch_warnings():  # torch's advice about weights_only is not for a user: the error says it
             warnings.simplefilter("ignore")
             state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # noqa: BLE001 - torch raises several types for corrupt or unsafe files
+    except Exception as err:  # torch raises several types for corrupt or unsafe files
         raise RunError(
             f"checkpoint {path} cannot be read ({type(err).__name__}: it is truncated, corrupt, or holds objects "
             "other than tensors and plain values, which are never loaded); delete it and train again"

@@ -356,7 +356,7 @@ def run_lock(folder: Path) -> Iterator[None]:
         RunError: another process holds it; the message names the folder and that process's PID.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    handle = open(folder / LOCK, "a+", encoding="ascii")  # noqa: SIM115 - held for the whole block
+    handle = open(folder / LOCK, "a+", encoding="ascii")  # held for the whole block
     try:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from deepnorm.errors import DataError
-from deepnorm.files import atomic_write_bytes  # noqa: F401  (re-exported for the viewers)
+from deepnorm.files import atomic_write_bytes  # re-exported for the viewers
 
 DPI = 100
 

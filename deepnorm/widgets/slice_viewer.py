@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple, Union
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -29,7 +29,6 @@ from deepnorm.widgets.core import (
 )
 
 
-
 class ViewerCase(NamedTuple):
     """One case of a browsable viewer: a plain ``(image, normalized, labels)`` tuple is one too.
 
@@ -46,9 +45,9 @@ class ViewerCase(NamedTuple):
 
 
 #: One case: a `ViewerCase` or a tuple of its first three to five fields.
-Case = Union[ViewerCase, tuple[Any, ...]]
+Case = ViewerCase | tuple[Any, ...]
 #: A case, or a function of no argument that loads it when it is first shown.
-CaseSource = Union[Case, Callable[[], Case]]
+CaseSource = Case | Callable[[], Case]
 #: Percentiles (%) of the default intensity window.
 DEFAULT_WINDOW: tuple[float, float] = (0.5, 99.5)
 #: The options of the window mode toggle: one window over all panels, or one per panel.

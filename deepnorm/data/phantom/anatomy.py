@@ -233,6 +233,11 @@ class Anatomy:
 FOSSA_MODES: tuple[str, ...] = ("brain", "unlabelled", "removed")
 
 
+def _resample(arr: np.ndarray, coords: np.ndarray, cval: float) -> np.ndarray:
+    """`arr` interpolated (trilinear) at the voxel coordinates `coords` (3, X, Y, Z), `cval` outside it."""
+    return ndimage.map_coordinates(arr, coords, order=1, mode="constant", cval=cval).astype(np.float32)
+
+
 def deformed_anatomy(
     rng: np.random.Generator,
     spacing: tuple[float, float, float],
@@ -277,15 +282,13 @@ def deformed_anatomy(
     source /= atlas.spacing
     source += np.asarray(atlas.centre, dtype=np.float32)[:, None, None, None]
 
-    def sample(arr: np.ndarray, cval: float) -> np.ndarray:
-        return ndimage.map_coordinates(arr, source, order=1, mode="constant", cval=cval).astype(np.float32)
-
     mm = float(np.mean(scales))  # template mm -> subject mm
-    gm, wm, brain_p = sample(atlas.gm, 0.0), sample(atlas.wm, 0.0), sample(atlas.brain, 0.0)
-    distance = sample(atlas.distance, 1e3) * mm
-    fossa_p = sample(atlas.fossa, 0.0)
+    gm, wm = _resample(atlas.gm, source, 0.0), _resample(atlas.wm, source, 0.0)
+    brain_p = _resample(atlas.brain, source, 0.0)
+    distance = _resample(atlas.distance, source, 1e3) * mm
+    fossa_p = _resample(atlas.fossa, source, 0.0)
     if atrophy_mm > 0:
-        keep = np.clip(sample(atlas.csf_depth, 0.0) * mm - atrophy_mm + 0.5, 0.0, 1.0)
+        keep = np.clip(_resample(atlas.csf_depth, source, 0.0) * mm - atrophy_mm + 0.5, 0.0, 1.0)
         gm *= keep
         wm *= keep
     del source

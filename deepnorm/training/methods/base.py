@@ -46,7 +46,7 @@ class Nets:
         for _, net in self.items():
             net.train(mode)
 
-    def to(self, device: str | torch.device) -> "Nets":
+    def to(self, device: str | torch.device) -> Nets:
         """Move every network to `device` (in place); returns self."""
         for _, net in self.items():
             net.to(device)

@@ -29,7 +29,6 @@ class ContrastRandomisation(Method):
     def train_iteration(self, nets: Nets, opts: Optimizers, batches: Iterator) -> dict[str, float]:
         """One segmentation step of S on the next batch, its images redrawn from its labels."""
         from deepnorm.training.algorithm1 import segmentation_update
-
         from deepnorm.training.distributed import distributed_env
 
         batch = next(batches)
