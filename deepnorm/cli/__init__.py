@@ -29,6 +29,8 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("evaluate",): ("deepnorm.cli.evaluate", "evaluate a finished run on its test subjects"),
     ("normalize",): ("deepnorm.cli.apply", "normalize your own scans (a file or a folder) with a trained run's normalizer (a generator, a z-score or a classical method)"),
     ("segment",): ("deepnorm.cli.apply", "segment your own scans (a file or a folder) into CSF/GM/WM with a trained run"),
+    ("export",): ("deepnorm.cli.export", "share a finished run as a bundle folder (MONAI bundle layout: weights, "
+                  "config, metadata with checksums, model card); normalize and segment take it as --run"),
     ("runs", "list"): ("deepnorm.cli.runs", "list the trained runs of a runs folder: alias, method, sites, test Dice"),
     ("reproduce",): ("deepnorm.cli.reproduce", "run every notebook (all tables and figures), then write REPORT.md"),
 }

@@ -3,6 +3,7 @@
     deepnorm normalize --run runs/<hash> T1.nii.gz OUT.nii.gz [--t2 T2.nii.gz] [--mask MASK.nii.gz]
     deepnorm segment   --run runs/<hash> T1.nii.gz OUT.nii.gz [--t2 T2.nii.gz] [--mask MASK.nii.gz]
     deepnorm normalize --run runs/<hash> -i SCANS/ -o OUT/
+    deepnorm segment   --run BUNDLE T1.nii.gz OUT.nii.gz          # a bundle of `deepnorm export`
 
 In folder mode every scan of the input folder (``*.nii``, ``*.nii.gz``, ``*.mgz``, ``*.hdr``, in
 any letter case) is written under the same name in the output folder; scans whose output is a
@@ -36,7 +37,8 @@ SCAN_PATTERNS: tuple[str, ...] = ("*.nii", "*.nii.gz", "*.mgz", "*.hdr")
 
 
 def _configure(parser: argparse.ArgumentParser, what: str) -> None:
-    parser.add_argument("--run", required=True, type=Path, help="a finished training run folder (runs/<hash> or an alias)")
+    parser.add_argument("--run", required=True, type=Path,
+                        help="a finished training run folder (runs/<hash> or an alias), or a bundle of `deepnorm export`")
     parser.add_argument("input", type=Path, nargs="?", default=None,
                         help="the T1 scan (.nii, .nii.gz, .hdr/.img or .mgz), or a folder of scans")
     parser.add_argument("output", type=Path, nargs="?", default=None,
@@ -131,8 +133,15 @@ def _done(path: Path) -> bool:
 
 
 def _load(args: argparse.Namespace, normalizing: bool) -> Run:
+    """The run of ``--run``: a run folder (:func:`load_run`) or an exported bundle (:func:`load_bundle`)."""
+    from deepnorm.bundle import is_bundle, load_bundle
     from deepnorm.training.runs import load_run, read_config
 
+    if is_bundle(Path(args.run)):
+        run = load_bundle(Path(args.run), device=args.device)
+        if normalizing:
+            require_normalizer(run.config, args.run)
+        return run
     config_file = Path(args.run) / "config.yaml"
     if normalizing and config_file.is_file():  # refuse a run with no normalized image before loading networks
         require_normalizer(read_config(Path(args.run)), args.run)

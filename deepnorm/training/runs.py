@@ -69,15 +69,15 @@ from deepnorm.training.folder import (
 
 if TYPE_CHECKING:
     from deepnorm.data.preprocess import Prepared
-    from deepnorm.training.methods.base import Method
+    from deepnorm.training.methods.base import Method, Nets
 
 __all__ = [
     "CHECKPOINT", "CHECKPOINT_KEYS", "CONFIG", "CONFUSION", "CONFUSION_DIR", "DONE", "EVAL_DIR", "FINAL", "FIT",
     "HISTORY", "HISTORY_FIELDS", "LOCK", "REQUIRED", "RUN_INFO", "SPLITS", "TEST_EVAL", "TRAINING_FILES", "Run",
     "RunInfo", "Splits", "check_config", "check_same_data", "clear_run", "confusion_file", "evaluation_folder",
-    "find_run", "finished_epochs", "is_done", "is_run_folder", "load_run", "load_state", "read_config", "read_fit",
-    "read_history", "read_run_info", "run_folder", "run_key", "run_lock", "training_files", "write_fit",
-    "write_history", "write_run_info",
+    "find_run", "finished_epochs", "is_done", "is_run_folder", "load_networks", "load_run", "load_state",
+    "read_config", "read_fit", "read_history", "read_run_info", "run_folder", "run_key", "run_lock", "training_files",
+    "write_fit", "write_history", "write_run_info",
 ]
 
 
@@ -256,6 +256,25 @@ def load_state(net: nn.Module, state: dict[str, torch.Tensor], path: Path, name:
         raise RunError(f"{path}: the {name} weights do not fit this configuration ({first}); {fix}") from None
 
 
+def load_networks(config: Config, states: dict[str, dict[str, torch.Tensor]], path: Path, fix: str,
+                  device: torch.device) -> Nets:
+    """The networks of `config`'s method, built as in training, with the weights `states` ({network name:
+    state dict}, read from `path`), in eval mode on `device`.
+
+    Raises:
+        RunError: a network's weights are missing or belong to another configuration (names `path`, then `fix`).
+    """
+    from deepnorm.training.methods import method_for
+
+    nets = method_for(config).build(config.train.seed)
+    for name, net in nets.items():
+        if name not in states:
+            raise RunError(f"{path} has no {name} weights; {fix}")
+        load_state(net, states[name], path, name, fix)
+        net.to(device).eval()
+    return nets
+
+
 def load_run(folder: str | Path, *, device: str | torch.device = "auto") -> Run:
     """Load a finished run folder (networks in eval mode on `device`: "auto", "cpu", "cuda").
 
@@ -265,7 +284,6 @@ def load_run(folder: str | Path, *, device: str | torch.device = "auto") -> Run:
     """
     from deepnorm.devices import resolve_device
     from deepnorm.training.checkpoint import load_checkpoint
-    from deepnorm.training.methods import method_for
 
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
@@ -288,14 +306,9 @@ def load_run(folder: str | Path, *, device: str | torch.device = "auto") -> Run:
     info = read_run_info(folder)
     check_config(folder, config, info)
     device = resolve_device(device)
-    nets = method_for(config).build(config.train.seed)
     state = load_checkpoint(folder / FINAL, map_location=device)
     fix = "it does not belong to this run folder: delete the folder and train again"
-    for name, net in nets.items():
-        if name not in state.get("nets", {}):
-            raise RunError(f"{folder / FINAL} has no {name} weights; {fix}")
-        load_state(net, state["nets"][name], folder / FINAL, name, fix)
-        net.to(device).eval()
+    nets = load_networks(config, state.get("nets", {}), folder / FINAL, fix, device)
     run = Run(folder, config, splits, history, nets.generator, nets.segmenter, nets.discriminator, device, info)
     run._loaded_method()  # a population method's fit.json is read now: a missing one is reported at load
     return run
