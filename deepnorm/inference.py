@@ -23,18 +23,22 @@ from deepnorm.errors import ConfigError, DataError
 
 
 def _triple(value: int | Sequence[int], name: str) -> tuple[int, int, int]:
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+    wrong = f"{name} must be an int or 3 ints (voxels), got {value!r}."
+    if isinstance(value, bool):
+        raise ConfigError(wrong)
+    if isinstance(value, (int, np.integer)):
         out = (int(value),) * 3
     else:
         try:
-            out = tuple(int(v) for v in value)  # type: ignore[union-attr]
+            values = tuple(int(v) for v in value)
         except TypeError as err:
-            raise ConfigError(f"{name} must be an int or 3 ints (voxels), got {value!r}.") from err
-        if len(out) != 3:
-            raise ConfigError(f"{name} must be an int or 3 ints (voxels), got {value!r}.")
+            raise ConfigError(wrong) from err
+        if len(values) != 3:
+            raise ConfigError(wrong)
+        out = values
     if min(out) < 1:
         raise ConfigError(f"{name} must be positive (voxels), got {value!r}.")
-    return out  # type: ignore[return-value]
+    return out
 
 
 def window_starts(size: int, patch: int, stride: int) -> list[int]:
@@ -129,7 +133,7 @@ def sliding_window_predict(
     pads = _pad_widths(shape, patch)
     padded = tuple(n + lo + hi for n, (lo, hi) in zip(shape, pads))
     axes = [window_starts(n, p, s) for n, p, s in zip(padded, patch, step)]
-    corners = list(product(*axes))
+    corners = list(product(axes[0], axes[1], axes[2]))
     device = torch.device(device)
     acc_dtype = accumulation_dtype(device)
     use_amp = bool(amp)
@@ -139,10 +143,10 @@ def sliding_window_predict(
     # how many patches cover each voxel: separable, the product of per-axis counts
     counts = []
     for n, p, starts in zip(padded, patch, axes):
-        c = torch.zeros(n, dtype=acc_dtype, device=device)
+        covered = torch.zeros(n, dtype=acc_dtype, device=device)
         for s in starts:
-            c[s : s + p] += 1
-        counts.append(c)
+            covered[s : s + p] += 1
+        counts.append(covered)
     count = counts[0][:, None, None] * counts[1][None, :, None] * counts[2][None, None, :]
 
     batches: Iterator[list[tuple[int, int, int]]] = (

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from types import EllipsisType
 from typing import Any
 
 import numpy as np
 import torch
 
+from deepnorm.data.volume import int_triple
 from deepnorm.errors import ConfigError, DataError
 
 
@@ -54,9 +56,12 @@ class PatchBatch:
 
     def to(self, device: str | torch.device) -> PatchBatch:
         """The same batch with every tensor moved to `device`."""
-        move = lambda t: None if t is None else t.to(device)
-        return PatchBatch(move(self.images), move(self.labels), move(self.domains),
-                          move(self.volumes), move(self.centres), move(self.clean))
+        return PatchBatch(self.images.to(device), self.labels.to(device), self.domains.to(device),
+                          _moved(self.volumes, device), _moved(self.centres, device), _moved(self.clean, device))
+
+
+def _moved(tensor: torch.Tensor | None, device: str | torch.device) -> torch.Tensor | None:
+    return None if tensor is None else tensor.to(device)
 
 
 def extract_patch(array: np.ndarray, centre: Sequence[int], size: int, fill: float = 0) -> np.ndarray:
@@ -68,7 +73,8 @@ def extract_patch(array: np.ndarray, centre: Sequence[int], size: int, fill: flo
     """
     spatial = array.shape[-3:]
     out = np.full(array.shape[:-3] + (size,) * 3, fill, dtype=array.dtype)
-    src, dst = [], []
+    src: list[slice] = []
+    dst: list[slice] = []
     for c, n in zip(centre, spatial):
         start = int(c) - size // 2
         lo, hi = max(start, 0), min(start + size, n)
@@ -76,7 +82,9 @@ def extract_patch(array: np.ndarray, centre: Sequence[int], size: int, fill: flo
             return out
         src.append(slice(lo, hi))
         dst.append(slice(lo - start, hi - start))
-    out[(..., *dst)] = array[(..., *src)]
+    source: tuple[EllipsisType | slice, ...] = (..., *src)
+    target: tuple[EllipsisType | slice, ...] = (..., *dst)
+    out[target] = array[source]
     return out
 
 
@@ -163,7 +171,7 @@ class PatchSampler:
                     f"volume {i} has no foreground voxel (label > 0) on the grid of stride {g}: "
                     "check its labels, or lower `grid`."
                 )
-            self._candidates.append(np.ravel_multi_index(sub.T, lab.shape).astype(np.int64))
+            self._candidates.append(np.asarray(np.ravel_multi_index(sub.T, lab.shape), dtype=np.int64))
 
         # pools: lists of volume indices; one per domain (sorted) when balancing, else one
         if self.balance:
@@ -183,7 +191,7 @@ class PatchSampler:
     # ------------------------------------------------------------------ properties
     def volume_shape(self, index: int) -> tuple[int, int, int]:
         """Spatial shape (X, Y, Z) in voxels of volume `index` of the sampler."""
-        return tuple(int(n) for n in self._images[index].shape[-3:])
+        return int_triple(self._images[index].shape[-3:])
 
     @property
     def n_candidates(self) -> int:

@@ -15,8 +15,10 @@ import datetime
 import errno
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from deepnorm.cli._paths import writable_folder
 from deepnorm.errors import ConfigError, DeepnormError
@@ -70,7 +72,7 @@ def _test_dice(folder: Path) -> str:
 def run_row(folder: Path, names: list[str]) -> RunRow:
     """The row of one run folder (its config.yaml, run.json when present, DONE and eval/test/summary.csv)."""
     config = read_config(folder)
-    meta = read_run_info(folder) or {}
+    meta: Mapping[str, Any] = read_run_info(folder) or {}
     done = folder / DONE
     date = (datetime.datetime.fromtimestamp(done.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
             if done.is_file() else "unfinished")

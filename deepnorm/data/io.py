@@ -43,8 +43,11 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 from nibabel import orientations
+from nibabel.analyze import AnalyzeHeader
+from nibabel.freesurfer.mghformat import MGHHeader
+from nibabel.spatialimages import SpatialImage
 
-from deepnorm.data.volume import Volume
+from deepnorm.data.volume import Volume, float_triple
 from deepnorm.errors import ConfigError, DataError
 from deepnorm.files import atomic_write_bytes
 
@@ -142,6 +145,9 @@ def load_volume(path: str | os.PathLike, *, canonical: bool = True) -> Volume:
         raise DataError(f"{path}: this is a CIFTI-2 file (grayordinates on the cortical surface), "
                         "not a 3D volume; pass the volumetric scan (.nii, .nii.gz, .hdr/.img or .mgz) "
                         "it was derived from")
+    if not isinstance(img, SpatialImage):
+        raise DataError(f"{path}: nibabel reads it as a {type(img).__name__}, not a 3D volume; pass a volumetric "
+                        f"scan ({', '.join(EXTENSIONS)})")
     check_claimed_size(img, path)
     try:
         data = np.asanyarray(img.dataobj)
@@ -174,7 +180,7 @@ def load_volume(path: str | os.PathLike, *, canonical: bool = True) -> Volume:
     if ext == ".mgz":  # MGH derives the affine from a float32 centre: drop the rounding noise
         affine = np.round(affine, 6) + 0.0
     affine = np.vectorize(_tidy, otypes=[np.float64])(affine)
-    volume = Volume(np.ascontiguousarray(data), spacing, affine, source=str(path))  # type: ignore[arg-type]
+    volume = Volume(np.ascontiguousarray(data), spacing, affine, source=str(path))
     if not canonical:
         return volume
     try:
@@ -204,6 +210,9 @@ def check_claimed_size(img: nib.spatialimages.SpatialImage, path: Path) -> None:
     decompressed once in streaming to count its bytes.
     """
     header = img.header
+    if not isinstance(header, (AnalyzeHeader, MGHHeader)):  # NIfTI is an Analyze header too
+        raise DataError(f"{path}: a {type(img).__name__} is not one of the formats deepnorm reads "
+                        f"({', '.join(EXTENSIONS)}); convert it, e.g. with FreeSurfer's mri_convert")
     try:
         shape = tuple(int(d) for d in header.get_data_shape())
         dtype = np.dtype(header.get_data_dtype())
@@ -248,7 +257,7 @@ def orientation(affine: np.ndarray) -> tuple[str, str, str]:
     if ornt is None or np.any(np.isnan(ornt)):
         raise DataError(f"the affine {affine.tolist()} has no orientation (an axis of length 0 or two "
                         "parallel axes)")
-    return tuple(orientations.ornt2axcodes(ornt))  # type: ignore[return-value]
+    return tuple(orientations.ornt2axcodes(ornt))
 
 
 def _check_axcodes(axcodes: Sequence[str]) -> tuple[str, str, str]:
@@ -258,7 +267,7 @@ def _check_axcodes(axcodes: Sequence[str]) -> tuple[str, str, str]:
         raise ConfigError(f"orientation {tuple(axcodes)!r} is invalid: give three axis codes, one of "
                           "L/R, one of P/A and one of I/S, in voxel-axis order, e.g. ('R', 'A', 'S') or "
                           "('L', 'I', 'A')")
-    return codes  # type: ignore[return-value]
+    return codes
 
 
 def reorient(volume: Volume, axcodes: Sequence[str] = CANONICAL) -> Volume:
@@ -283,7 +292,7 @@ def reorient(volume: Volume, axcodes: Sequence[str] = CANONICAL) -> Volume:
         spacing[int(new_axis)] = float(volume.spacing[axis])
     moved = affine @ orientations.inv_ornt_aff(transform, volume.shape)
     moved = np.round(moved, 9) + 0.0  # the sums of decimals above leave ~1e-14 mm of float noise
-    return Volume(np.ascontiguousarray(data), tuple(spacing), moved, source=volume.source)  # type: ignore[arg-type]
+    return Volume(np.ascontiguousarray(data), float_triple(spacing), moved, source=volume.source)
 
 
 def reorient_like(volume: Volume, reference: Volume) -> Volume:
@@ -349,6 +358,7 @@ def save_volume(volume: Volume, path: str | os.PathLike) -> Path:
     affine = np.asarray(volume.affine, dtype=np.float64)
     if affine.shape != (4, 4) or not np.all(np.isfinite(affine)):
         raise DataError(f"{path}: the affine must be a finite 4x4 matrix, got {affine.shape}")
+    img: nib.Nifti1Pair | nib.MGHImage
     if ext == ".mgz":
         data = _storable(data, _MGH_DTYPES, path)
         img = nib.MGHImage(data, affine)
@@ -378,6 +388,7 @@ def _encode(img: nib.Nifti1Pair | nib.MGHImage, path: Path, ext: str) -> list[tu
         header, image = io.BytesIO(), io.BytesIO()
         img.to_file_map({"header": nib.FileHolder(fileobj=header), "image": nib.FileHolder(fileobj=image)})
         return [(path.with_name(_stem(path, ext) + ".img"), image.getvalue()), (path, header.getvalue())]
+    assert isinstance(img, (nib.Nifti1Image, nib.MGHImage)), "only a .hdr/.img pair is a Nifti1Pair"
     raw = img.to_bytes()
     if ext in (".nii.gz", ".mgz"):
         buffer = io.BytesIO()

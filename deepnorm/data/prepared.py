@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from deepnorm.data.config import DataConfig
+from deepnorm.data.volume import int_triple
 from deepnorm.errors import DataError
 
 #: bump when the cached arrays would change for the same inputs
@@ -114,7 +115,7 @@ def save_prepared(prepared: Any, path: str | Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.npz", dir=path.parent)
     os.close(fd)
     try:
-        np.savez_compressed(tmp, **arrays)
+        np.savez_compressed(tmp, **arrays)  # type: ignore[arg-type]  # numpy's stub reads a key as allow_pickle
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -235,7 +236,7 @@ def _read_shapes(folder: Path) -> dict[str, tuple[int, int, int]]:
     """The shape index of a site's cache folder ({} when missing or unreadable: it is rebuilt)."""
     try:
         raw = json.loads((folder / SHAPES_INDEX).read_text(encoding="utf-8"))
-        return {str(k): tuple(int(n) for n in v) for k, v in raw.items()}  # type: ignore[misc]
+        return {str(k): int_triple(v) for k, v in raw.items()}
     except (OSError, ValueError, TypeError, AttributeError):
         return {}
 
@@ -269,7 +270,7 @@ def site_shapes(
     missing = [s for s in ids if s not in index or not (folder / f"{s}.npz").is_file()]
     if missing:
         for subject_id, p in prepare_site(data_root, data, site, runs_dir=runs_dir, subject_ids=missing).items():
-            index[subject_id] = tuple(int(n) for n in p.image.shape[1:])  # type: ignore[assignment]
+            index[subject_id] = int_triple(p.image.shape[1:])
         _write_shapes(folder, index)
     return {s: index[s] for s in ids}
 
@@ -283,7 +284,7 @@ def common_padded_shape(
     shapes: list[tuple[int, int, int]] = []
     for site in data.sites:
         shapes += list(site_shapes(data_root, data, site, runs_dir=runs_dir).values())
-    return tuple(int(s) for s in common_shape(shapes, multiple=pad_multiple(data)))  # type: ignore[return-value]
+    return int_triple(common_shape(shapes, multiple=pad_multiple(data)))
 
 
 def prepare_split(

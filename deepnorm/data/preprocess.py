@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from scipy import ndimage
 
-from deepnorm.data.volume import Subject, Volume
+from deepnorm.data.volume import Subject, Volume, int_triple
 from deepnorm.errors import ConfigError, DataError
 
 #: Percentiles (in %) of the brain intensities mapped to 0 and 1 by the robust min-max.
@@ -70,7 +70,7 @@ class Geometry:
     @property
     def crop_shape(self) -> Shape3:
         """Size of the crop box in input voxels."""
-        return tuple(b - a for a, b in zip(self.crop_start, self.crop_stop))  # type: ignore[return-value]
+        return int_triple(b - a for a, b in zip(self.crop_start, self.crop_stop))
 
     @property
     def scale(self) -> np.ndarray:
@@ -120,7 +120,7 @@ class Prepared:
     @property
     def shape(self) -> Shape3:
         """Spatial shape (X, Y, Z) in voxels."""
-        return tuple(int(s) for s in self.labels.shape)  # type: ignore[return-value]
+        return int_triple(self.labels.shape)
 
 
 def _check_spacing(spacing: float) -> float:
@@ -167,9 +167,9 @@ def _check_not_constant(image: np.ndarray, mask: np.ndarray, where: str) -> None
 
 def _bbox(mask: np.ndarray, margin: int) -> tuple[Shape3, Shape3]:
     coords = np.nonzero(mask)
-    start = tuple(max(0, int(c.min()) - margin) for c in coords)
-    stop = tuple(min(n, int(c.max()) + 1 + margin) for c, n in zip(coords, mask.shape))
-    return start, stop  # type: ignore[return-value]
+    start = int_triple(max(0, int(c.min()) - margin) for c in coords)
+    stop = int_triple(min(n, int(c.max()) + 1 + margin) for c, n in zip(coords, mask.shape))
+    return start, stop
 
 
 def _resample(array: np.ndarray, geometry: Geometry, order: int) -> np.ndarray:
@@ -252,16 +252,16 @@ def _prepare(
     start, stop = _bbox(mask, margin)
     box = tuple(slice(a, b) for a, b in zip(start, stop))
     crop_shape = np.array([b - a for a, b in zip(start, stop)], dtype=np.float64)
-    resampled = tuple(max(1, int(np.floor(n * s / spacing + 0.5))) for n, s in zip(crop_shape, in_spacing))
+    resampled = int_triple(max(1, int(np.floor(n * s / spacing + 0.5))) for n, s in zip(crop_shape, in_spacing))
     geometry = Geometry(
-        original_shape=shape,  # type: ignore[arg-type]
-        original_spacing=in_spacing,  # type: ignore[arg-type]
+        original_shape=shape,
+        original_spacing=in_spacing,
         crop_start=start,
         crop_stop=stop,
         spacing=spacing,
-        resampled_shape=resampled,  # type: ignore[arg-type]
+        resampled_shape=resampled,
         pad_before=(0, 0, 0),
-        shape=resampled,  # type: ignore[arg-type]
+        shape=resampled,
         affine=np.asarray(affine, dtype=np.float64),
     )
     mask_c = mask[box]
@@ -376,16 +376,16 @@ def preprocess_image(
 
 def common_shape(shapes: Iterable[Sequence[int]], multiple: int = 1) -> Shape3:
     """The elementwise largest of `shapes` (voxels), each size rounded up to a multiple of `multiple`."""
-    shapes = [tuple(int(s) for s in shape) for shape in shapes]
-    if not shapes:
+    sizes = [tuple(int(s) for s in shape) for shape in shapes]
+    if not sizes:
         raise DataError("common_shape: no shape given; pass the shapes of the prepared volumes")
     if int(multiple) != multiple or multiple < 1:
         raise ConfigError(f"multiple={multiple!r} must be a whole number >= 1 (e.g. 2**(depth-1) of the U-Net)")
-    if len({len(s) for s in shapes}) != 1:
-        raise DataError(f"common_shape: shapes of different dimensions {sorted(set(shapes))}")
-    largest = np.max(np.asarray(shapes), axis=0)
+    if len({len(s) for s in sizes}) != 1:
+        raise DataError(f"common_shape: shapes of different dimensions {sorted(set(sizes))}")
+    largest = np.max(np.asarray(sizes), axis=0)
     m = int(multiple)
-    return tuple(int(-(-n // m) * m) for n in largest)  # type: ignore[return-value]
+    return tuple(int(-(-n // m) * m) for n in largest)  # type: ignore[return-value]  # as long as the shapes: 3 for volumes
 
 
 def pad_to(prepared: Prepared, shape: Sequence[int]) -> Prepared:
@@ -399,7 +399,7 @@ def pad_to(prepared: Prepared, shape: Sequence[int]) -> Prepared:
     widths = [(b, t - c - b) for b, t, c in zip(before, target, current)]
     geometry = replace(
         prepared.geometry,
-        pad_before=tuple(p + b for p, b in zip(prepared.geometry.pad_before, before)),
+        pad_before=int_triple(p + b for p, b in zip(prepared.geometry.pad_before, before)),
         shape=target,
     )
     return replace(

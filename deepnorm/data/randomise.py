@@ -142,7 +142,7 @@ def _pipeline(params: RandomisationParams) -> Any:
     import torchio as tio
 
     rescale = tio.Lambda(_minmax, types_to_apply=[tio.INTENSITY], copy=False)
-    steps = [tio.RandomLabelsToImage(label_key="label", image_key="image", default_mean=params.mean_range,
+    steps: list[tio.Transform] = [tio.RandomLabelsToImage(label_key="label", image_key="image", default_mean=params.mean_range,
                                      default_std=params.std_range, copy=False)]
     if params.bias_coefficient > 0:
         steps.append(tio.RandomBiasField(coefficients=params.bias_coefficient, order=params.bias_order, copy=False))

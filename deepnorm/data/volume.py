@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import SupportsFloat, SupportsInt
 
 import numpy as np
+
+
+def int_triple(values: Iterable[SupportsInt]) -> tuple[int, int, int]:
+    """Three values (a shape, a voxel index) as three ints; ValueError when there are not three."""
+    x, y, z = (int(v) for v in values)
+    return x, y, z
+
+
+def float_triple(values: Iterable[SupportsFloat]) -> tuple[float, float, float]:
+    """Three values (a voxel size, a position) as three floats; ValueError when there are not three."""
+    x, y, z = (float(v) for v in values)
+    return x, y, z
 
 
 @dataclass(frozen=True)
@@ -26,13 +40,13 @@ class Volume:
     @property
     def shape(self) -> tuple[int, int, int]:
         """Spatial shape (X, Y, Z) in voxels."""
-        return tuple(int(s) for s in self.data.shape)  # type: ignore[return-value]
+        return tuple(int(s) for s in self.data.shape)  # type: ignore[return-value]  # data's own length: 3 for a volume, unchecked
 
     @classmethod
     def from_array(cls, data: np.ndarray, spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> Volume:
         """A volume whose affine is the diagonal of `spacing` (mm), origin at voxel 0."""
         affine = np.diag([*map(float, spacing), 1.0])
-        return cls(np.asarray(data), tuple(float(s) for s in spacing), affine)  # type: ignore[arg-type]
+        return cls(np.asarray(data), tuple(float(s) for s in spacing), affine)  # type: ignore[arg-type]  # unchecked, as given
 
 
 @dataclass(frozen=True)

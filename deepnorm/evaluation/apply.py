@@ -145,8 +145,9 @@ def _inputs(run: Run, t1: str | Path, t2: str | Path | None, mask: str | Path | 
     stored = [load_volume(p, canonical=False) for p in paths]
     for path, volume in zip(paths[1:], stored[1:]):
         _same_space(path, volume, paths[0], stored[0], "the second contrast")
-    mask_stored = load_volume(mask, canonical=False) if mask is not None else None
-    if mask_stored is not None:
+    mask_stored = None
+    if mask is not None:
+        mask_stored = load_volume(mask, canonical=False)
         _same_space(Path(mask), mask_stored, paths[0], stored[0], "the mask")
     if mask_stored is None:
         for path, volume in zip(paths, stored):

@@ -80,7 +80,7 @@ def subject_scores(pred: np.ndarray, target: np.ndarray, spacing: Sequence[float
     return row
 
 
-def _finite_mean(values: Sequence[float]) -> float:
+def _finite_mean(values: Sequence[float] | np.ndarray) -> float:
     """Mean of `values` without the ``nan`` ones (not measured); ``nan`` if none is left.
 
     An infinite value is kept (the mean is then infinite): an undefined distance never vanishes
@@ -384,6 +384,10 @@ def run_confusion(run: Run, subjects_by_domain: Sequence[Sequence[Prepared]], se
 
     from deepnorm.sampling import PatchSampler
 
+    discriminator, generator = run.discriminator, run.generator
+    if discriminator is None or generator is None:
+        raise RunError(f"{run.folder}: a {run.method} run has no discriminator and generator to measure the "
+                       "confusion of; only the adversarial method has both")
     images, labels, domains = [], [], []
     for z, subjects in enumerate(subjects_by_domain):
         for s in subjects:
@@ -393,7 +397,7 @@ def run_confusion(run: Run, subjects_by_domain: Sequence[Sequence[Prepared]], se
     # balanced: n_per_site patches from every site, whatever its number of subjects
     batch = PatchSampler(images, labels, run.config.data.patch_size, domains=domains, seed=seed, balance=True).sample(
         n_per_site * len(subjects_by_domain))
-    device = next(run.discriminator.parameters()).device
+    device = next(discriminator.parameters()).device
 
     def call(net: torch.nn.Module, x: np.ndarray) -> np.ndarray:
         with torch.no_grad():
@@ -402,16 +406,16 @@ def run_confusion(run: Run, subjects_by_domain: Sequence[Sequence[Prepared]], se
     def discriminate(x: np.ndarray) -> np.ndarray:
         # D is judged as it is trained: train mode, dropout on (seeded below); it has no
         # normalisation layer, so nothing else differs from eval mode
-        was_training = run.discriminator.training
-        run.discriminator.train(True)
+        was_training = discriminator.training
+        discriminator.train(True)
         try:
-            return call(run.discriminator, x)
+            return call(discriminator, x)
         finally:
-            run.discriminator.train(was_training)
+            discriminator.train(was_training)
 
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
-        result = discriminator_confusion(discriminate, lambda x: call(run.generator, x),
+        result = discriminator_confusion(discriminate, lambda x: call(generator, x),
                                          batch.images.numpy(), batch.domains.numpy(), len(subjects_by_domain))
     result["classes"] = [*run.config.data.sites, "generated"]
     return result

@@ -115,7 +115,7 @@ class UNet3D(nn.Module):
         self.head = nn.Conv3d(c_prev, self.out_channels, 1)
         self.channels_last = bool(channels_last)
         if self.channels_last:
-            self.to(memory_format=torch.channels_last_3d)
+            self.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]  # Module.to takes it; torch's overloads omit it
 
     def check_input(self, x: torch.Tensor) -> None:
         """Raise ConfigError unless `x` is (N, in_channels, X, Y, Z) with sizes multiples of depth_multiple."""

@@ -83,6 +83,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from deepnorm.study.paper import CLAIMS
 from deepnorm.training.config import CLASSICAL as _CLASSICAL
@@ -131,14 +132,15 @@ def combine(comparisons: Sequence[Comparison]) -> str | None:
 
 
 def _f(value: object) -> float:
-    return float(value)  # type: ignore[arg-type]
+    """A cell as a number: a float, or its text as read from a CSV file (float() raises for anything else)."""
+    return float(value)  # type: ignore[arg-type]  # a cell is a number or its text; float() checks
 
 
 def _sd(row: Row, column: str) -> float:
     """The seed sd of `column` in `row` (``<column>_std``); 0 when absent or not finite (one seed)."""
     value = row.get(f"{column}_std")
     try:
-        sd = float(value)  # type: ignore[arg-type]
+        sd = _f(value)
     except (TypeError, ValueError):
         return 0.0
     return sd if math.isfinite(sd) and sd > 0 else 0.0
@@ -166,7 +168,7 @@ def _lookup(rows: Sequence[Row], **keys: object) -> Row | None:
 
 def _same(a: object, b: object) -> bool:
     try:
-        return float(a) == float(b)  # type: ignore[arg-type]
+        return _f(a) == _f(b)
     except (TypeError, ValueError):
         return str(a) == str(b)
 
@@ -195,11 +197,12 @@ def judge_c2(table3: Sequence[Row]) -> Verdict:
     """C2 on Table 3 rows (setting, method, dice_mean[, dice_mean_std])."""
     parts, comparisons = [], []
     for setting in _settings(table3):
-        rows = {m: _lookup(table3, setting=setting, method=m) for m in ("standardization", "preprocessor", "adversarial")}
-        if any(r is None for r in rows.values()):
+        found = {m: _lookup(table3, setting=setting, method=m) for m in ("standardization", "preprocessor", "adversarial")}
+        rows = {m: r for m, r in found.items() if r is not None}
+        if len(rows) < len(found):
             continue
-        value = {m: _f(r["dice_mean"]) for m, r in rows.items()}  # type: ignore[index]
-        sd = {m: _sd(r, "dice_mean") for m, r in rows.items()}  # type: ignore[arg-type]
+        value = {m: _f(r["dice_mean"]) for m, r in rows.items()}
+        sd = {m: _sd(r, "dice_mean") for m, r in rows.items()}
         for m in ("preprocessor", "adversarial"):
             comparisons.append(Comparison(value[m] - value["standardization"], _spread(sd[m], sd["standardization"])))
         parts.append(f"{setting}: standardization {_pm(value['standardization'], sd['standardization'])}, "
@@ -226,11 +229,12 @@ def judge_c4(table4: Sequence[Row]) -> Verdict:
     """C4 on Table 4 rows (setting, stage in inputs/preprocessor/adversarial, jsd[, jsd_std])."""
     parts, comparisons = [], []
     for setting in _settings(table4):
-        rows = {s: _lookup(table4, setting=setting, stage=s) for s in ("inputs", "preprocessor", "adversarial")}
-        if any(r is None for r in rows.values()):
+        found = {s: _lookup(table4, setting=setting, stage=s) for s in ("inputs", "preprocessor", "adversarial")}
+        rows = {s: r for s, r in found.items() if r is not None}
+        if len(rows) < len(found):
             continue
-        inp, pre, ours = (_f(rows[s]["jsd"]) for s in ("inputs", "preprocessor", "adversarial"))  # type: ignore[index]
-        s_inp, s_pre, s_ours = (_sd(rows[s], "jsd") for s in ("inputs", "preprocessor", "adversarial"))  # type: ignore[arg-type]
+        inp, pre, ours = (_f(rows[s]["jsd"]) for s in ("inputs", "preprocessor", "adversarial"))
+        s_inp, s_pre, s_ours = (_sd(rows[s], "jsd") for s in ("inputs", "preprocessor", "adversarial"))
         comparisons += [
             Comparison(0.5 * inp - pre, _spread(0.5 * s_inp, s_pre), strict=False),
             Comparison(0.5 * inp - ours, _spread(0.5 * s_inp, s_ours), strict=False),
@@ -343,12 +347,12 @@ BEYOND_CLAIMS: dict[str, str] = {
 CLASSICAL: tuple[str, ...] = _CLASSICAL
 
 
-def _beats(claim: str, ours: Row | None, rivals: Sequence[Row], what: str) -> Verdict:
-    """Ours' ``dice_mean`` against the best of `rivals`' (a higher mean beyond the seed spread)."""
-    rivals = [r for r in rivals if r is not None]
-    if ours is None or not rivals:
+def _beats(claim: str, ours: Row | None, rivals: Sequence[Row | None], what: str) -> Verdict:
+    """Ours' ``dice_mean`` against the best of `rivals`' (a higher mean beyond the seed spread; None: not measured)."""
+    measured = [r for r in rivals if r is not None]
+    if ours is None or not measured:
         return Verdict(claim, BEYOND_CLAIMS[claim], MISSING, f"{what}: Ours or its rivals not measured")
-    best = max(rivals, key=lambda r: _f(r["dice_mean"]))
+    best = max(measured, key=lambda r: _f(r["dice_mean"]))
     a, b = _f(ours["dice_mean"]), _f(best["dice_mean"])
     comparison = Comparison(a - b, _spread(_sd(ours, "dice_mean"), _sd(best, "dice_mean")))
     return Verdict(claim, BEYOND_CLAIMS[claim], comparison.outcome,
@@ -384,13 +388,13 @@ def judge_b3(unseen: Sequence[Row]) -> Verdict:
                   [_lookup(unseen, method="contrast_randomisation", held_out="mean")], "unseen site, mean over rotations")
 
 
-def judge_beyond(tables: Mapping[str, object]) -> list[Verdict]:
+def judge_beyond(tables: Mapping[str, Any]) -> list[Verdict]:
     """B1-B3 from a mapping with keys table3, table3_beyond and unseen_site (rows)."""
     t = lambda key: tables.get(key) or []
-    return [judge_b1(t("table3"), t("table3_beyond")), judge_b2(t("unseen_site")), judge_b3(t("unseen_site"))]  # type: ignore[arg-type]
+    return [judge_b1(t("table3"), t("table3_beyond")), judge_b2(t("unseen_site")), judge_b3(t("unseen_site"))]
 
 
-def judge_all(tables: Mapping[str, object]) -> list[Verdict]:
+def judge_all(tables: Mapping[str, Any]) -> list[Verdict]:
     """All nine verdicts from a mapping with keys table2..table7 (rows), table7_confusion and,
     optionally, table7_confusion_std (matrices by lambda)."""
     t = lambda key: tables.get(key) or []
@@ -398,6 +402,6 @@ def judge_all(tables: Mapping[str, object]) -> list[Verdict]:
     conf_std = tables.get("table7_confusion_std") or None
     return [
         judge_c1(t("table2")), judge_c2(t("table3")), judge_c3(t("table3")), judge_c4(t("table4")),
-        judge_c5(t("table5")), judge_c6(t("table6")), judge_c7(t("table7")), judge_c8(conf, conf_std),  # type: ignore[arg-type]
+        judge_c5(t("table5")), judge_c6(t("table6")), judge_c7(t("table7")), judge_c8(conf, conf_std),
         judge_c9(t("table3")),
     ]

@@ -205,6 +205,7 @@ def fig6_patches(ctx: ex.Context, setting: str = "dual", per_site: int = 3) -> A
     from deepnorm.sampling import PatchSampler
 
     run = ex.run_for(ctx, "adversarial", ex.SETTINGS[setting])
+    assert run.generator is not None, "an adversarial run has its G"
     subjects = _first_test_subjects(ctx, run)
     inputs, titles = [], []
     for z, (site, s) in enumerate(subjects.items()):

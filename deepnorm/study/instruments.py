@@ -16,11 +16,14 @@ there is no game whose loss could stall).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
+
+    from deepnorm.nets import Discriminator
 
 from deepnorm.study.claims import FAILS, HOLDS, MISSING, Verdict
 
@@ -32,7 +35,7 @@ I1_TEXT = (f"D alone, with the profile's D budget, against a frozen trained Pre-
            f">= {I1_MIN_GENERATED:.0%} of validation generated patches")
 
 
-def train_discriminator_alone(generator: torch.nn.Module, discriminator: torch.nn.Module, train_sampler: Any,
+def train_discriminator_alone(generator: torch.nn.Module, discriminator: Discriminator, train_sampler: Any,
                               val: Any, *, steps: int, batch_size: int, lr: float, weight_decay: float,
                               checks: int = 12, seed: int = 0, bf16: bool = False,
                               progress: bool = False) -> dict[str, Any]:
@@ -107,7 +110,7 @@ def train_discriminator_alone(generator: torch.nn.Module, discriminator: torch.n
             "steps": steps}
 
 
-def judge_i1(result: dict[str, Any] | None) -> Verdict:
+def judge_i1(result: Mapping[str, Any] | None) -> Verdict:
     """I1's verdict from :func:`train_discriminator_alone`'s result (or None: not measured)."""
     if not result or not math.isfinite(float(result.get("accuracy_generated", math.nan))):
         return Verdict("I1", I1_TEXT, MISSING, "no I1 run")
@@ -146,6 +149,7 @@ def i1_check(ctx: Any, setting: str = "dual", progress: bool | None = None) -> d
         D = Discriminator(data.n_channels, data.n_domains, widths=model.disc_widths, patch_size=data.patch_size,
                           dropout=model.dropout).to(run.device)
         show = ctx.progress if progress is None else progress
+        assert run.generator is not None, "a Pre-processor run has its G"
         return train_discriminator_alone(run.generator, D, sampler("train", 0), val, steps=steps,
                                          batch_size=t.batch_size, lr=t.lr_d, weight_decay=t.weight_decay, seed=seed,
                                          bf16=runs_in_bf16(adversarial, run.device), progress=show)

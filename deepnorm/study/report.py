@@ -224,9 +224,9 @@ def _section_table6(rows: Sequence[Mapping[str, Any]]) -> str:
         if wm:
             line.append(f"{_cell(ours, 'rho_degraded_wm')} → {_cell(ours, 'rho_normalized_wm')}")
         body.append(line)
-    for (site, alpha), ref in paper.TABLE6.items():
+    for (site, alpha), refs in paper.TABLE6.items():
         ours = _find(rows, site=site, alpha=alpha)
-        line = [site, f"{alpha:.1f}", f"{ref['degraded']:.3f} → {ref['normalized']:.3f}",
+        line = [site, f"{alpha:.1f}", f"{refs['degraded']:.3f} → {refs['normalized']:.3f}",
                 f"{_cell(ours, 'rho_degraded')} → {_cell(ours, 'rho_normalized')}"]
         if wm:
             line.append(f"{_cell(ours, 'rho_degraded_wm')} → {_cell(ours, 'rho_normalized_wm')}")

@@ -21,7 +21,7 @@ claim (:data:`CHOICE_RULE`, :func:`choose_scale`).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -213,7 +213,7 @@ def scale_table(ctx: Any, points: Sequence[tuple[int, int]] = DEFAULT_POINTS,
     return rows
 
 
-def differences(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def differences(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Per point: Ours (λ = 1.5) − Pre-processor test mean Dice, D's accuracies at λ = 0.1 and 1.5,
     Ours' JSD, I1, and the point's total GFLOP and hours (all four arms)."""
     out = []

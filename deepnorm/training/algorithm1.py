@@ -231,6 +231,7 @@ def algorithm1_iteration(
 
     d_stats: list[dict[str, float]] = []
     if D is not None and G is not None:
+        assert opt_d is not None  # checked above: D comes with its optimizer
         g_device = _device_of(G)
         for step in range(n_steps):
             batch = draw(f"discriminator step {step + 1}")

@@ -41,7 +41,7 @@ import shutil
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, cast
 
 from deepnorm.data.manifest import (
     Manifest,
@@ -171,7 +171,7 @@ def read_run_info(folder: Path) -> RunInfo | None:
     missing = [k for k in _INFO_KEYS if k not in info]
     if missing:
         raise RunError(f"{path} lacks {', '.join(missing)}; delete the run folder and train again")
-    return info
+    return cast(RunInfo, info)  # a JSON object with every required key, checked above
 
 
 def check_same_data(folder: Path, recorded: Manifest, current: Manifest) -> None:

@@ -178,6 +178,7 @@ def _validate(method: Method, nets: Nets, val: PatchBatch, *, batch_size: int, d
     scores = dice(pred, val.labels.numpy())
     out: dict[str, Any] = {"val_seg_loss": sum(seg_losses) / n, "val_dice": float(np.nanmean(scores))}
     if d_true:
+        assert nets.discriminator is not None  # only D's answers fill d_true
         true, guess = np.concatenate(d_true), np.concatenate(d_pred)
         k1 = nets.discriminator.n_domains + 1
         generated = true == k1 - 1
@@ -340,12 +341,12 @@ def _train(config: Config, root: Path, manifest: Manifest, folder: Path, *, resu
 
         from deepnorm.training.methods import Nets
 
-        wrap = lambda net: None if net is None else DDP(net, device_ids=[device] if device.type == "cuda" else None)
+        wrap = lambda net: DDP(net, device_ids=[device] if device.type == "cuda" else None)
         # D is also called, frozen, inside the G/S step, where DDP would wait for gradients that
         # never come: its gradients are averaged over ranks by hooks instead (same arithmetic)
         if nets.discriminator is not None:
             average_gradients_over_ranks(nets.discriminator, world)
-        train_nets = Nets(wrap(nets.generator), wrap(nets.segmenter), nets.discriminator)
+        train_nets = Nets(None if nets.generator is None else wrap(nets.generator), wrap(nets.segmenter), nets.discriminator)
 
     epochs = config.train.epochs
     n_iter = config.batches_per_epoch
@@ -372,7 +373,7 @@ def _train(config: Config, root: Path, manifest: Manifest, folder: Path, *, resu
         means = {k: sums[k] / counts[k] for k in sums}
         if world > 1:
             means = mean_over_ranks(means, device)
-        plain = type(nets)(unwrap(nets.generator), unwrap(nets.segmenter), unwrap(nets.discriminator))
+        plain = type(nets)(unwrap(nets.generator), unwrap(nets.segmenter), nets.discriminator)  # D is never wrapped
         metrics = validate(method, plain, val, batch_size=config.eval_.batch_size, device=device, amp=amp,
                            seed=config.train.seed)
         if opts.d_scheduler is not None:

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from deepnorm.data.volume import int_triple
 from deepnorm.errors import ConfigError, DataError
 from deepnorm.labels import TISSUES
 
@@ -87,8 +88,8 @@ def foreground_centre(volume: np.ndarray) -> tuple[int, int, int]:
         raise DataError(f"foreground_centre needs a (X,Y,Z) array, got shape {volume.shape}.")
     where = np.nonzero(volume)
     if where[0].size == 0:
-        return tuple(int(n // 2) for n in volume.shape)  # type: ignore[return-value]
-    return tuple(int((w.min() + w.max()) // 2) for w in where)  # type: ignore[return-value]
+        return int_triple(n // 2 for n in volume.shape)
+    return int_triple((w.min() + w.max()) // 2 for w in where)
 
 
 def slice_aspect(spacing: Sequence[float], axis: str) -> float:

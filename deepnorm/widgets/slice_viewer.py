@@ -101,7 +101,7 @@ def _load_case(
             raise DataError(f"SliceViewer: labels shape {label_array.shape} differs from image shape {shape}.")
     if spacing is None:
         spacing = same_spacing(spacings) or (1.0, 1.0, 1.0)
-    return volumes, label_array, tuple(float(s) for s in spacing)  # type: ignore[return-value]
+    return volumes, label_array, tuple(float(s) for s in spacing)  # type: ignore[return-value]  # three sizes, as given
 
 
 class SliceViewer(PngFigureViewer):
@@ -169,7 +169,8 @@ class SliceViewer(PngFigureViewer):
         slice_aspect(self.spacing, axis)  # validates spacing and axis
         self._set_volumes(volumes, label_array, case_names)
         self.cases: dict[str, dict[str, CaseSource]] = {str(s): dict(c) for s, c in (cases or {}).items()}
-        self._loaded: dict[tuple[str, str], tuple[list[np.ndarray], np.ndarray | None, tuple[float, float, float]]] = {}
+        self._loaded: dict[tuple[str, str], tuple[list[np.ndarray], np.ndarray | None, tuple[float, float, float],
+                                                  Sequence[str] | None]] = {}
 
         first_site = next(iter(self.cases), "")
         site_options = [(SITE_NAMES.get(s, s), s) for s in self.cases] or [("this volume", "")]

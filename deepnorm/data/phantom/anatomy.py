@@ -31,6 +31,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import ndimage, special
 
+from deepnorm.data.volume import float_triple, int_triple
 from deepnorm.errors import ConfigError
 from deepnorm.labels import BG, CSF, GM, WM
 
@@ -138,9 +139,10 @@ def load_atlas(spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> Atlas:
     3 mm slices) the Gaussian is replaced by the slice profile itself: a box average over the
     slice thickness, what a thick-slice acquisition records.
     """
-    spacing = tuple(float(s) for s in spacing)
-    if len(spacing) != 3 or min(spacing) <= 0:
-        raise ConfigError(f"phantom spacing={spacing!r} must be three positive voxel sizes in mm")
+    sizes = tuple(float(s) for s in spacing)
+    if len(sizes) != 3 or min(sizes) <= 0:
+        raise ConfigError(f"phantom spacing={sizes!r} must be three positive voxel sizes in mm")
+    spacing = sizes
     gm, wm, brain, distance, fossa, depth = _mni_1mm()
     thick = [s >= 2.0 and s >= 2.0 * min(spacing) for s in spacing]
     sigma = [0.0 if t else np.sqrt(max(s * s - 1.0, 0.0)) / 2.355 for s, t in zip(spacing, thick)]
@@ -157,10 +159,9 @@ def load_atlas(spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> Atlas:
     csf_depth = np.ascontiguousarray(depth[::factor, ::factor, ::factor])
     inside = np.argwhere(maps[2] > 0.5)
     lo, hi = inside.min(axis=0), inside.max(axis=0)
-    centre = tuple(float(c) for c in (lo + hi) / 2.0)
-    extent = tuple(float(e) for e in (hi - lo + 1) * factor)
-    return Atlas(maps[0], maps[1], maps[2], dist, float(factor), centre, extent,  # type: ignore[arg-type]
-                 maps[3], csf_depth)
+    centre = float_triple((lo + hi) / 2.0)
+    extent = float_triple((hi - lo + 1) * factor)
+    return Atlas(maps[0], maps[1], maps[2], dist, float(factor), centre, extent, maps[3], csf_depth)
 
 
 def smooth_random_field(
@@ -265,14 +266,14 @@ def deformed_anatomy(
     """
     if fossa not in FOSSA_MODES:
         raise ConfigError(f"phantom fossa={fossa!r}; use one of {FOSSA_MODES}")
-    spacing = tuple(float(s) for s in spacing)  # type: ignore[assignment]
-    atlas = load_atlas(spacing)  # type: ignore[arg-type]
+    atlas = load_atlas(tuple(float(s) for s in spacing))  # checks the three sizes
+    spacing = float_triple(spacing)
     scales = scale * (1.0 + 0.03 * rng.standard_normal(3))
     rot = rotation_matrix(rng.uniform(-rotation_deg, rotation_deg, 3))
     grow = 1.0 + 2.0 * csf_shell_mm / float(np.min(atlas.extent_mm))
     extent = np.asarray(atlas.extent_mm) * scales * 1.06 * grow + 2 * margin_mm
-    shape = tuple(int(np.ceil(e / s)) for e, s in zip(extent, spacing))
-    elastic = elastic_mm * smooth_random_field(shape, spacing, elastic_control_mm, rng, n=3)  # type: ignore[arg-type]
+    shape = int_triple(np.ceil(e / s) for e, s in zip(extent, spacing))
+    elastic = elastic_mm * smooth_random_field(shape, spacing, elastic_control_mm, rng, n=3)
 
     axes = [(np.arange(n, dtype=np.float32) - (n - 1) / 2.0) * s for n, s in zip(shape, spacing)]
     grid = np.stack(np.meshgrid(*axes, indexing="ij"))  # (3, X, Y, Z) mm, centred
@@ -314,7 +315,7 @@ def deformed_anatomy(
     assert (CSF, GM, WM) == (1, 2, 3)
     return Anatomy(
         csf, gm, wm, brain, distance.astype(np.float32), labels,
-        spacing, tuple(float(s) for s in scales),  # type: ignore[arg-type]
+        spacing, float_triple(scales),
         fossa_p, lesion,
     )
 
@@ -328,7 +329,7 @@ def white_matter_lesions(rng: np.random.Generator, wm: np.ndarray, labels: np.nd
     among WM-labelled voxels deeper than `deep_mm` mm below the brain surface (deep and
     periventricular WM, where age-related lesions lie), up to the requested volume.
     """
-    field = smooth_random_field(wm.shape, spacing, blob_mm, rng)[0]  # type: ignore[arg-type]
+    field = smooth_random_field(int_triple(wm.shape), float_triple(spacing), blob_mm, rng)[0]
     where = (labels == WM) & (distance < -deep_mm)
     voxel_ml = float(np.prod(spacing)) / 1000.0
     n = int(round(volume_ml / voxel_ml))

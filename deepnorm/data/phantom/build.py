@@ -124,8 +124,9 @@ def _read_marker(root: Path) -> dict | None:
 
 
 def _matches(meta: dict | None, profile: str, seed: int) -> bool:
-    return bool(meta) and meta.get("version") == PHANTOM_VERSION and meta.get("profile") == profile \
-        and meta.get("seed") == int(seed)
+    if not meta:
+        return False
+    return meta.get("version") == PHANTOM_VERSION and meta.get("profile") == profile and meta.get("seed") == int(seed)
 
 
 def _relative_files(root: Path) -> list[str]:
@@ -152,7 +153,8 @@ def foreign_files(root: Path, meta: dict) -> list[str]:
         return [f for f in _relative_files(root) if f != MARKER and f not in set(listed)]
     tops = {importlib.import_module(f"deepnorm.data.sites.{site}").FOLDER[0] for site in SITES}
     foreign = sorted(c.name for c in root.iterdir() if c.name != MARKER and c.name not in tops)
-    counts = meta.get("sites") if isinstance(meta.get("sites"), dict) else {}
+    recorded = meta.get("sites")
+    counts = recorded if isinstance(recorded, dict) else {}
     for site in SITES:
         try:
             found = list(open_site(root, site).subject_ids)
@@ -265,7 +267,7 @@ def remove_stale_builds(root: Path) -> list[Path]:
     A folder is stale when no process PID is alive (a build still running keeps its folder).
     Returns the folders removed.
     """
-    removed = []
+    removed: list[Path] = []
     if not root.parent.is_dir():
         return removed
     for kind in ("building", "old"):

@@ -198,7 +198,7 @@ def render(
         head = contrast.skull * _shell(anatomy.distance, 1.5, 6.0) + contrast.scalp * _shell(anatomy.distance, 6.0, 11.0)
         image = image + outside * head
     image = np.clip(image, 0.0, None) ** np.float32(contrast.gamma)
-    field = smooth_random_field(image.shape, anatomy.spacing, 80.0, rng)[0]  # type: ignore[arg-type]
+    field = smooth_random_field(image.shape, anatomy.spacing, 80.0, rng)[0]
     image = image * np.exp(np.float32(bias) * field)
     n1 = rng.standard_normal(image.shape, dtype=np.float32)
     n2 = rng.standard_normal(image.shape, dtype=np.float32)

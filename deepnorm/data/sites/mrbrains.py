@@ -75,12 +75,12 @@ class MRBrainS13(SiteLoader):
         for m in modalities:
             path = self._require(folder, file_names(FILES[m]), subject_id)
             files[m] = (path, load_volume(path))
-        path = first_existing(folder, file_names("LabelsForTesting"))
+        labels = first_existing(folder, file_names("LabelsForTesting"))
         table = TEST_LABELS
-        if path is None:
-            path = self._require(folder, file_names("LabelsForTesting") + file_names("LabelsForTraining"), subject_id)
+        if labels is None:
+            labels = self._require(folder, file_names("LabelsForTesting") + file_names("LabelsForTraining"), subject_id)
             table = TRAIN_LABELS
-        files["labels"] = self._labels(path, table)
+        files["labels"] = self._labels(labels, table)
         return files
 
 

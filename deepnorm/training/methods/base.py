@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, overload
 
 import numpy as np
 import torch
@@ -27,6 +27,9 @@ from torch import nn
 from deepnorm.labels import N_CLASSES
 from deepnorm.training.config import Config
 
+if TYPE_CHECKING:
+    from deepnorm.nets import Discriminator
+
 
 @dataclass
 class Nets:
@@ -34,7 +37,7 @@ class Nets:
 
     generator: nn.Module | None
     segmenter: nn.Module
-    discriminator: nn.Module | None
+    discriminator: Discriminator | None
 
     def items(self) -> list[tuple[str, nn.Module]]:
         """(name, module) pairs of the networks that exist, in a fixed order."""
@@ -89,6 +92,10 @@ class Optimizers:
         return out
 
 
+@overload
+def unwrap(net: None) -> None: ...
+@overload
+def unwrap(net: nn.Module) -> nn.Module: ...
 def unwrap(net: nn.Module | None) -> nn.Module | None:
     """The module inside a DistributedDataParallel wrapper (or `net` itself)."""
     return getattr(net, "module", net) if net is not None else None

@@ -182,7 +182,7 @@ class NyulFit:
         buffer = io.BytesIO()
         np.save(buffer, table)  # the library's own save format, loaded by its public loader
         buffer.seek(0)
-        normalizer.load_standard_histogram(buffer)
+        normalizer.load_standard_histogram(buffer)  # type: ignore[arg-type]  # typed as a path; its np.load reads a file too
         return normalizer
 
 
@@ -202,6 +202,7 @@ def fit_nyul(volumes: Sequence[ImageMask], channels: Sequence[str]) -> NyulFit:
         normalizer = NyulNormalizer()
         with _library_errors("nyul", name, _NYUL_CHECK + " in every training volume"):
             normalizer.fit_population([_image(image[c]) for image, _ in checked], [_image(brain) for _, brain in checked])
+        assert normalizer.standard_scale is not None, "fit_population sets the standard scale"
         percentiles = tuple(float(p) for p in normalizer.percentiles)
         scales.append(tuple(float(v) for v in normalizer.standard_scale))
     return NyulFit(tuple(channels), percentiles, tuple(scales), len(volumes))
@@ -274,7 +275,8 @@ def kde_volume(image: np.ndarray, mask: np.ndarray | None, channels: Sequence[st
     for c, name in enumerate(channels):
         with _library_errors("kde", name, _WM_CHECK):
             normalizer = KDENormalizer(modality=_modality(name)).fit(_image(image[c]), _image(brain))
-            if not normalizer.tissue_mode > 0:
+            mode = normalizer.tissue_mode
+            if mode is None or not mode > 0:
                 raise DataError(f"kde: the white-matter mode of channel {name!r} is {normalizer.tissue_mode}; {_WM_CHECK}")
             mapped = normalizer.transform(_image(image[c])).get_data()
         out[c] = _finite(mapped, "kde", name, _WM_CHECK)
