@@ -11,7 +11,7 @@ JOBS ?= 1
 PRECISION ?=
 PYTEST_ARGS ?=
 
-.PHONY: install browser test test-slow reproduce reproduce-beyond reproduce-scale phantom bench clean-venv
+.PHONY: install browser lint test test-slow reproduce reproduce-beyond reproduce-scale phantom bench clean-venv
 
 install: $(STAMP)
 
@@ -31,7 +31,12 @@ browser:
 	    (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "note: could not install chromium; the browser test will be skipped"; \
 	  else echo "note: chromium not found (install Debian's chromium); the browser test will be skipped"; fi; }
 
-test: install browser
+# The linter and the type checker (configured in pyproject.toml); `make test` runs them first.
+lint: install
+	$(PY) -m ruff check deepnorm tests benchmarks docs
+	$(PY) -m mypy
+
+test: install browser lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 test-slow: install
