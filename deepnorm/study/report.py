@@ -276,8 +276,8 @@ def _section_scale(rows: Sequence[Mapping[str, Any]]) -> str:
             "`make reproduce-scale` (notebook `08_scale`): Ours at λ = 1.5 and 0.1, the Pre-processor and "
             "Standardization at each point; test mean Dice (one test subject per site), D's validation accuracy on "
             "generated patches at the last epoch, I1 at the point's D budget, the JSD of the normalized images, "
-            "the compute of the four trainings (TFLOP) and their hours on the machine that ran them (median epoch "
-            "times epochs). One seed: a difference here carries no seed spread.\n\n"
+            "the compute of the four trainings (TFLOP) and their hours on the machine that ran them when quiet "
+            "(fastest epoch times epochs). One seed: a difference here carries no seed spread.\n\n"
             + _md_table(header, body) + f"\n\nRule that picks a profile (fixed before the runs): {scale.CHOICE_RULE}.")
 
 
