@@ -1,7 +1,7 @@
 """Data-only numbers of a data root (the phantom or the real sets): ``python benchmarks/phantom_check.py``.
 
 Per site: brain volume, tissue fractions and means, GM-vs-WM Bayes errors, the CSF-rim numbers;
-Table 6's ρ of the bias-degraded inputs and Table 4's input JSD (deepnorm.data.phantom.checks).
+Table 6's ρ of the bias-degraded inputs and Table 4's input JSD (deepnorm.study.site_report).
 Builds (or reuses) the phantom of ``--profile`` unless ``--root`` is given; prints JSON and
 writes it to ``--out`` when given, with the build seconds of a fresh phantom (``--fresh``).
 """
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from deepnorm.data.phantom.build import build_phantom, ensure_phantom
-    from deepnorm.data.phantom.checks import site_report
+    from deepnorm.study.site_report import site_report
 
     seconds = None
     with tempfile.TemporaryDirectory() as tmp:

@@ -68,7 +68,7 @@ def data_tables(root: str | os.PathLike, *, spacing: float,
     per-modality GM-vs-WM Bayes errors, the CSF-rim fraction and the rim's Dice), and one row per
     pair of inputs (``pair``, ``jsd`` in nats): the site pairs and ``abide scanners (mean)``.
     """
-    from deepnorm.data.phantom.checks import site_report
+    from deepnorm.study.site_report import site_report
 
     report = site_report(root, spacing=spacing, progress=progress)
     sites = []
