@@ -1,22 +1,17 @@
 """Train one method on one or more sites: run folders, checkpoints, resume, multi-process.
 
 ``train(config)`` writes the run folder ``<runs_dir>/<run_key>/`` whose layout
-:mod:`deepnorm.training.runs` owns (the key hashes the configuration and the data's content):
-
-- ``config.yaml``, ``run.json`` (profile, data root, seed, data manifest), ``splits.json``
-  ({site: {train, val, test}});
-- ``history.csv``: one row per epoch (training losses; D's train accuracy over all its patches,
-  on real patches (own site) and on generated ones; validation Dice of S(G(x)) and losses on the
-  fixed validation patches; D's validation loss (Eq. 2 as trained: the mean over real patches plus
-  the mean over generated ones) and accuracies, all, real and generated; the learning rates of the
-  epoch's last iteration; seconds);
-- ``confusion/epoch-NNN.json`` and ``confusion.json`` (last epoch): D's normalized
-  (K+1)x(K+1) confusion matrix on the validation patches (rows: true class, real domains then
-  "generated"; adversarial method only);
-- ``checkpoint.pt`` (atomic, every epoch: networks, optimizers, schedulers, sampler position,
-  augmentation and global RNG states, history), ``final.pt`` (networks) and ``DONE``;
-- ``fit.json`` for a population method ("nyul"): fitted on the training subjects of every site
-  before the first epoch; a resumed run reads it back instead of fitting again.
+:mod:`deepnorm.training.folder` describes and owns. What the training puts in it: ``history.csv``,
+one row per epoch (:func:`_history_row`: training losses; D's train accuracy over all its
+patches, on real patches (own site) and on generated ones; validation Dice of S(G(x)) and losses
+on the fixed validation patches; D's validation loss (Eq. 2 as trained: the mean over real
+patches plus the mean over generated ones) and accuracies; the learning rates of the epoch's
+last iteration; seconds); D's normalized (K+1)x(K+1) confusion matrix on the validation patches
+each epoch (rows: true class, real domains then "generated"; adversarial method only); an atomic
+checkpoint every epoch (networks, optimizers, schedulers, sampler position, augmentation and
+global RNG states, history); the final networks and ``DONE``; and, for a population method
+("nyul"), the fit on the training subjects of every site before the first epoch, read back on
+resume instead of fitted again.
 
 A finished run with the same configuration and data is reused. ``resume=True`` continues from
 the last checkpoint and ends with exactly the weights of an uninterrupted run (same seed -> same
@@ -44,7 +39,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -69,13 +64,16 @@ from deepnorm.training.distributed import (
     distributed_env,
     mean_over_ranks,
 )
-from deepnorm.training.methods.base import Method, Nets
+from deepnorm.training.methods.base import Method, Nets, Optimizers, unwrap
 from deepnorm.training.runs import (
     HISTORY_FIELDS,
     read_history,
     run_folder,
     write_history,
 )
+
+if TYPE_CHECKING:
+    from deepnorm.data.prepared import AugmentedBatches
 
 __all__ = ["HISTORY_FIELDS", "read_history", "run_folder", "train", "validate", "write_history"]
 
@@ -250,106 +248,41 @@ def train(
 
 def _train(config: Config, root: Path, manifest: Manifest, folder: Path, *, resume: bool, progress: bool,
            signals: _StopSignals, rank: int, world: int, local_rank: int) -> Path:
-    """The training itself (see :func:`train`), in the locked run folder."""
-    from deepnorm.data.prepared import AugmentedBatches, prepare_all
-    from deepnorm.sampling import PatchSampler
-    from deepnorm.training.methods import method_for, unwrap
+    """The training itself (see :func:`train`), in the locked run folder: the process group, the
+    data and the method, a restored or a fresh start, the epochs, then the final weights."""
+    from deepnorm.data.prepared import prepare_all
+    from deepnorm.training.methods import method_for
 
     writer = rank == 0
-    device = resolve_device(config.train.device)
+    device = _process_group(config, world, local_rank)
     amp = runs_in_bf16(config, device)
-    if world > 1:
-        import torch.distributed as dist
-
-        if device.type == "cuda":
-            device = torch.device("cuda", local_rank)
-            torch.cuda.set_device(device)
-        if not dist.is_initialized():
-            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-        if config.train.batch_size % world:
-            raise ConfigError(
-                f"train.batch_size = {config.train.batch_size} is not divisible by the {world} processes; "
-                "choose a global batch size that is a multiple of --nproc_per_node"
-            )
     seed = config.train.seed
     volumes, splits = prepare_all(root, config.data, runs_dir=folder.parent, seed=seed, progress=progress)
     for name in ("train", "val"):
         if not volumes[name]:
             raise RunError(f"no {name} subjects for sites {config.data.sites} under {root}: check the data root")
     method = method_for(config)
-    checkpoint_path = folder / runs.CHECKPOINT
-    resuming = resume and checkpoint_path.is_file()
+    resuming = resume and (folder / runs.CHECKPOINT).is_file()
     if method.needs_fit:
         if resuming:  # the fit the finished epochs were trained with, never a new one
             runs.read_fit(folder, method)
         else:  # a population method learns from the training subjects of every site
             method.fit([(p.image, p.mask) for p in volumes["train"]])
-    domain_of = {site: z for z, site in enumerate(config.data.sites)}
-
-    def sampler_for(split: str, offset: int) -> PatchSampler:
-        prepared = volumes[split]
-        return PatchSampler(
-            [method.prepare_volume(p.image, p.mask) for p in prepared],
-            [p.labels for p in prepared],
-            config.data.patch_size,
-            domains=[domain_of[p.site] for p in prepared],
-            seed=seed + offset,
-            balance=True,
-        )
-
-    batches = AugmentedBatches(
-        sampler_for("train", 0), config.train.batch_size, p=config.data.bias_augment, seed=seed, rank=rank, world=world
-    )
-    val = sampler_for("val", 1).sample(config.data.n_domains * config.data.val_patches_per_site)
+    batches, val = _patches(config, method, volumes, rank=rank, world=world)
 
     seed_everything(seed)
     nets = method.build(seed).to(device)
     opts = method.optimizers(nets)
-    history: list[dict[str, Any]] = []
-    start_epoch = 0
     if resuming:
-        state = load_checkpoint(checkpoint_path, map_location=device)
-        fix = "it is not a checkpoint of this run: train again with force=True (--force)"
-        missing = [k for k in ("epoch", "nets", "optimizers", "batches", "history", "rng") if k not in state]
-        if missing:
-            raise RunError(f"checkpoint {checkpoint_path} has no {', '.join(missing)} (optimizer or sampler state); {fix}")
-        for name, net in nets.items():
-            if name not in state["nets"]:
-                raise RunError(f"checkpoint {checkpoint_path} has no {name} weights; {fix}")
-            runs.load_state(net, state["nets"][name], checkpoint_path, name, fix)
-        try:
-            opts.load_state_dict(state["optimizers"])
-            batches.load_state_dict(state["batches"])
-        except (KeyError, ValueError, RuntimeError) as err:
-            raise RunError(f"checkpoint {checkpoint_path}: its optimizer or sampler state does not fit ({err}); {fix}") from None
-        history = list(state["history"])
-        start_epoch = int(state["epoch"])
-        set_rng_state(state["rng"])
+        history = _restore(folder / runs.CHECKPOINT, nets, opts, batches, device)
     else:
+        history = []
         if writer:
-            runs.clear_run(folder)
-            config.to_yaml(folder / runs.CONFIG)
-            runs.write_run_info(folder, config, manifest)
-            atomic_write_text(folder / runs.SPLITS, json.dumps(splits, indent=2) + "\n")
-            if method.needs_fit:
-                runs.write_fit(folder, method)
+            _start_fresh(folder, config, manifest, splits, method)
         seed_everything(seed)  # every rank starts from the same RNG state
+    train_nets = _for_ranks(nets, world, device)
 
-    train_nets = nets
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-
-        from deepnorm.training.methods import Nets
-
-        wrap = lambda net: DDP(net, device_ids=[device] if device.type == "cuda" else None)
-        # D is also called, frozen, inside the G/S step, where DDP would wait for gradients that
-        # never come: its gradients are averaged over ranks by hooks instead (same arithmetic)
-        if nets.discriminator is not None:
-            average_gradients_over_ranks(nets.discriminator, world)
-        train_nets = Nets(None if nets.generator is None else wrap(nets.generator), wrap(nets.segmenter), nets.discriminator)
-
-    epochs = config.train.epochs
-    n_iter = config.batches_per_epoch
+    start_epoch, epochs, n_iter = len(history), config.train.epochs, config.batches_per_epoch
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -357,38 +290,14 @@ def _train(config: Config, root: Path, manifest: Manifest, folder: Path, *, resu
         bar = tqdm(total=(epochs - start_epoch) * n_iter, desc=f"{config.train.method} {folder.name}", leave=False)
     for epoch in range(start_epoch, epochs):
         tic = time.perf_counter()
-        sums: dict[str, float] = {}
-        counts: dict[str, int] = {}
-        for _ in range(n_iter):
-            lrs = opts.lrs()  # the rates this iteration trains with; the row keeps the epoch's last
-            with autocast(amp, device):
-                stats = method.train_iteration(train_nets, opts, batches)
-            opts.gs_scheduler.step()  # the milestones are iterations (fractions of the run)
-            for key, value in stats.items():
-                if not math.isnan(value):
-                    sums[key] = sums.get(key, 0.0) + value
-                    counts[key] = counts.get(key, 0) + 1
-            if bar is not None:
-                bar.update(1)
-        means = {k: sums[k] / counts[k] for k in sums}
+        means, lrs = _one_epoch(method, train_nets, opts, batches, n_iter, amp=amp, device=device, bar=bar)
         if world > 1:
             means = mean_over_ranks(means, device)
         plain = type(nets)(unwrap(nets.generator), unwrap(nets.segmenter), nets.discriminator)  # D is never wrapped
-        metrics = validate(method, plain, val, batch_size=config.eval_.batch_size, device=device, amp=amp,
-                           seed=config.train.seed)
+        metrics = validate(method, plain, val, batch_size=config.eval_.batch_size, device=device, amp=amp, seed=seed)
         if opts.d_scheduler is not None:
             opts.d_scheduler.step(metrics["d_val_loss"])
-        row = {
-            "epoch": epoch + 1,
-            **{k: means.get(k, math.nan) for k in ("loss", "seg_loss", "adversarial", "d_loss", "d_accuracy",
-                                                   "d_accuracy_real", "d_accuracy_generated")},
-            **{k: metrics.get(k, math.nan) for k in ("val_seg_loss", "val_dice", "d_val_loss", "d_val_accuracy",
-                                                     "d_val_accuracy_real", "d_val_accuracy_generated")},
-            "lr_gs": lrs["lr_gs"],
-            "lr_d": lrs.get("lr_d", math.nan),
-            "seconds": time.perf_counter() - tic,
-        }
-        history.append(row)
+        history.append(_history_row(epoch + 1, means, metrics, lrs, time.perf_counter() - tic))
         if writer:
             with signals.deferred():  # a stop signal waits until the epoch is kept
                 _keep_epoch(folder, config, history, metrics, nets, opts, batches)
@@ -408,8 +317,156 @@ def _train(config: Config, root: Path, manifest: Manifest, folder: Path, *, resu
     return folder
 
 
+def _process_group(config: Config, world: int, local_rank: int) -> torch.device:
+    """The device this process trains on; under torchrun also the process group (gloo or nccl).
+
+    Raises:
+        ConfigError: the global batch does not divide into the processes.
+    """
+    device = resolve_device(config.train.device)
+    if world > 1:
+        import torch.distributed as dist
+
+        if device.type == "cuda":
+            device = torch.device("cuda", local_rank)
+            torch.cuda.set_device(device)
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        if config.train.batch_size % world:
+            raise ConfigError(
+                f"train.batch_size = {config.train.batch_size} is not divisible by the {world} processes; "
+                "choose a global batch size that is a multiple of --nproc_per_node"
+            )
+    return device
+
+
+def _patches(config: Config, method: Method, volumes: dict[str, list[Any]], *, rank: int,
+             world: int) -> tuple[AugmentedBatches, PatchBatch]:
+    """The training batches (balanced over sites, bias-field augmented with p = ``data.bias_augment``,
+    this rank's share) and the fixed validation patches (``data.val_patches_per_site`` a site)."""
+    from deepnorm.data.prepared import AugmentedBatches
+    from deepnorm.sampling import PatchSampler
+
+    seed = config.train.seed
+    domain_of = {site: z for z, site in enumerate(config.data.sites)}
+
+    def sampler_for(split: str, offset: int) -> PatchSampler:
+        prepared = volumes[split]
+        return PatchSampler(
+            [method.prepare_volume(p.image, p.mask) for p in prepared],
+            [p.labels for p in prepared],
+            config.data.patch_size,
+            domains=[domain_of[p.site] for p in prepared],
+            seed=seed + offset,
+            balance=True,
+        )
+
+    batches = AugmentedBatches(
+        sampler_for("train", 0), config.train.batch_size, p=config.data.bias_augment, seed=seed, rank=rank, world=world
+    )
+    val = sampler_for("val", 1).sample(config.data.n_domains * config.data.val_patches_per_site)
+    return batches, val
+
+
+def _restore(path: Path, nets: Nets, opts: Optimizers, batches: AugmentedBatches,
+             device: torch.device) -> list[dict[str, Any]]:
+    """Load the checkpoint at `path` into the networks, optimizers, sampler and global RNG;
+    returns the history of its finished epochs.
+
+    Raises:
+        RunError: the checkpoint lacks one of :data:`~deepnorm.training.runs.CHECKPOINT_KEYS` or a
+            network, or its states do not fit this run (names the file and the fix).
+    """
+    state = load_checkpoint(path, map_location=device)
+    fix = "it is not a checkpoint of this run: train again with force=True (--force)"
+    missing = [k for k in runs.CHECKPOINT_KEYS if k not in state]
+    if missing:
+        raise RunError(f"checkpoint {path} has no {', '.join(missing)} (optimizer or sampler state); {fix}")
+    for name, net in nets.items():
+        if name not in state["nets"]:
+            raise RunError(f"checkpoint {path} has no {name} weights; {fix}")
+        runs.load_state(net, state["nets"][name], path, name, fix)
+    try:
+        opts.load_state_dict(state["optimizers"])
+        batches.load_state_dict(state["batches"])
+    except (KeyError, ValueError, RuntimeError) as err:
+        raise RunError(f"checkpoint {path}: its optimizer or sampler state does not fit ({err}); {fix}") from None
+    if len(state["history"]) != int(state["epoch"]):
+        raise RunError(f"checkpoint {path} holds {len(state['history'])} history rows for {state['epoch']} epochs; {fix}")
+    set_rng_state(state["rng"])
+    return list(state["history"])
+
+
+def _start_fresh(folder: Path, config: Config, manifest: Manifest, splits: dict[str, Any], method: Method) -> None:
+    """Empty the run folder of training files and write what a new run starts with: its
+    configuration, run information, splits and (population methods) the fit."""
+    runs.clear_run(folder)
+    config.to_yaml(folder / runs.CONFIG)
+    runs.write_run_info(folder, config, manifest)
+    atomic_write_text(folder / runs.SPLITS, json.dumps(splits, indent=2) + "\n")
+    if method.needs_fit:
+        runs.write_fit(folder, method)
+
+
+def _for_ranks(nets: Nets, world: int, device: torch.device) -> Nets:
+    """The networks the iterations train: `nets` itself in one process; under torchrun G and S in
+    DistributedDataParallel and D with gradient-averaging hooks (it is also called, frozen, inside
+    the G/S step, where DDP would wait for gradients that never come; same arithmetic)."""
+    if world <= 1:
+        return nets
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    def wrap(net: torch.nn.Module) -> torch.nn.Module:
+        return DDP(net, device_ids=[device] if device.type == "cuda" else None)
+
+    if nets.discriminator is not None:
+        average_gradients_over_ranks(nets.discriminator, world)
+    return Nets(None if nets.generator is None else wrap(nets.generator), wrap(nets.segmenter), nets.discriminator)
+
+
+def _one_epoch(method: Method, nets: Nets, opts: Optimizers, batches: AugmentedBatches, n_iter: int, *, amp: bool,
+               device: torch.device, bar: Any) -> tuple[dict[str, float], dict[str, float]]:
+    """`n_iter` training iterations; returns the epoch's mean of each statistic (NaNs skipped) and
+    the learning rates its last iteration trained with."""
+    sums: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    lrs: dict[str, float] = {}
+    for _ in range(n_iter):
+        lrs = opts.lrs()
+        with autocast(amp, device):
+            stats = method.train_iteration(nets, opts, batches)
+        opts.gs_scheduler.step()  # the milestones are iterations (fractions of the run)
+        for key, value in stats.items():
+            if not math.isnan(value):
+                sums[key] = sums.get(key, 0.0) + value
+                counts[key] = counts.get(key, 0) + 1
+        if bar is not None:
+            bar.update(1)
+    return {k: sums[k] / counts[k] for k in sums}, lrs
+
+
+#: history columns from the epoch's training means and from its validation
+_TRAIN_COLUMNS = ("loss", "seg_loss", "adversarial", "d_loss", "d_accuracy", "d_accuracy_real", "d_accuracy_generated")
+_VAL_COLUMNS = ("val_seg_loss", "val_dice", "d_val_loss", "d_val_accuracy", "d_val_accuracy_real",
+                "d_val_accuracy_generated")
+
+
+def _history_row(epoch: int, means: dict[str, float], metrics: dict[str, Any], lrs: dict[str, float],
+                 seconds: float) -> dict[str, Any]:
+    """One row of ``history.csv`` (:data:`~deepnorm.training.runs.HISTORY_FIELDS`); NaN where the
+    method has no such number (no D, no G)."""
+    return {
+        "epoch": epoch,
+        **{k: means.get(k, math.nan) for k in _TRAIN_COLUMNS},
+        **{k: metrics.get(k, math.nan) for k in _VAL_COLUMNS},
+        "lr_gs": lrs["lr_gs"],
+        "lr_d": lrs.get("lr_d", math.nan),
+        "seconds": seconds,
+    }
+
+
 def _keep_epoch(folder: Path, config: Config, history: list[dict[str, Any]], metrics: dict[str, Any], nets: Nets,
-                opts: Any, batches: Any) -> None:
+                opts: Optimizers, batches: AugmentedBatches) -> None:
     """Write the history, D's confusion matrix and the checkpoint of the epoch just finished."""
     write_history(history, folder / runs.HISTORY)
     epoch = len(history)
