@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,6 +104,18 @@ def _finite(out: np.ndarray, what: str, channel: str, check: str) -> np.ndarray:
     out = np.asarray(out, dtype=np.float32)
     if not np.all(np.isfinite(out)):
         raise DataError(f"{what}: channel {channel!r} came out with non-finite values; {check}")
+    return out
+
+
+def _per_channel(what: str, image: np.ndarray, channels: Sequence[str], check: str,
+                 map_channel: Callable[[np.ndarray, str], np.ndarray]) -> np.ndarray:
+    """(C, X, Y, Z) float32: ``map_channel(image[c], name)`` for each channel, the library's errors
+    and non-finite outputs turned into one :class:`~deepnorm.errors.DataError` naming the channel and `check`."""
+    out = np.empty(image.shape, dtype=np.float32)
+    for c, name in enumerate(channels):
+        with _library_errors(what, name, check):
+            mapped = map_channel(image[c], name)
+        out[c] = _finite(mapped, what, name, check)
     return out
 
 
@@ -211,12 +223,11 @@ def fit_nyul(volumes: Sequence[ImageMask], channels: Sequence[str]) -> NyulFit:
 def nyul_volume(fit: NyulFit, image: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     """(C, X, Y, Z) float32: each channel mapped onto `fit`'s standard scale (landmarks of its brain)."""
     image, brain = _brain(image, mask, fit.channels, "nyul")
-    out = np.empty(image.shape, dtype=np.float32)
-    for c, name in enumerate(fit.channels):
-        with _library_errors("nyul", name, _NYUL_CHECK):
-            mapped = fit.normalizer(name).transform(_image(image[c]), _image(brain)).get_data()
-        out[c] = _finite(mapped, "nyul", name, _NYUL_CHECK)
-    return out
+
+    def mapped(channel: np.ndarray, name: str) -> np.ndarray:
+        return fit.normalizer(name).transform(_image(channel), _image(brain)).get_data()
+
+    return _per_channel("nyul", image, fit.channels, _NYUL_CHECK, mapped)
 
 
 # --------------------------------------------------------------------------- per-volume methods
@@ -229,13 +240,12 @@ def whitestripe_volume(image: np.ndarray, mask: np.ndarray | None, channels: Seq
     from intensity_normalization import WhiteStripeNormalizer
 
     image, brain = _brain(image, mask, channels, "whitestripe")
-    out = np.empty(image.shape, dtype=np.float32)
-    for c, name in enumerate(channels):
-        with _library_errors("whitestripe", name, _WM_CHECK):
-            normalizer = WhiteStripeNormalizer(modality=_modality(name)).fit(_image(image[c]), _image(brain))
-            mapped = normalizer.transform(_image(image[c])).get_data()
-        out[c] = _finite(mapped, "whitestripe", name, _WM_CHECK)
-    return out
+
+    def mapped(channel: np.ndarray, name: str) -> np.ndarray:
+        normalizer = WhiteStripeNormalizer(modality=_modality(name)).fit(_image(channel), _image(brain))
+        return normalizer.transform(_image(channel)).get_data()
+
+    return _per_channel("whitestripe", image, channels, _WM_CHECK, mapped)
 
 
 def fcm_volume(image: np.ndarray, mask: np.ndarray | None, channels: Sequence[str], *, seed: int = 0) -> np.ndarray:
@@ -258,12 +268,7 @@ def fcm_volume(image: np.ndarray, mask: np.ndarray | None, channels: Sequence[st
             normalizer.fit(_image(image[t1]), _image(brain))
     finally:
         np.random.set_state(state)
-    out = np.empty(image.shape, dtype=np.float32)
-    for c, name in enumerate(channels):
-        with _library_errors("fcm", name, _WM_CHECK):
-            mapped = normalizer.transform(_image(image[c])).get_data()
-        out[c] = _finite(mapped, "fcm", name, _WM_CHECK)
-    return out
+    return _per_channel("fcm", image, channels, _WM_CHECK, lambda channel, _: normalizer.transform(_image(channel)).get_data())
 
 
 def kde_volume(image: np.ndarray, mask: np.ndarray | None, channels: Sequence[str]) -> np.ndarray:
@@ -271,16 +276,15 @@ def kde_volume(image: np.ndarray, mask: np.ndarray | None, channels: Sequence[st
     from intensity_normalization import KDENormalizer
 
     image, brain = _brain(image, mask, channels, "kde")
-    out = np.empty(image.shape, dtype=np.float32)
-    for c, name in enumerate(channels):
-        with _library_errors("kde", name, _WM_CHECK):
-            normalizer = KDENormalizer(modality=_modality(name)).fit(_image(image[c]), _image(brain))
-            mode = normalizer.tissue_mode
-            if mode is None or not mode > 0:
-                raise DataError(f"kde: the white-matter mode of channel {name!r} is {normalizer.tissue_mode}; {_WM_CHECK}")
-            mapped = normalizer.transform(_image(image[c])).get_data()
-        out[c] = _finite(mapped, "kde", name, _WM_CHECK)
-    return out
+
+    def mapped(channel: np.ndarray, name: str) -> np.ndarray:
+        normalizer = KDENormalizer(modality=_modality(name)).fit(_image(channel), _image(brain))
+        mode = normalizer.tissue_mode
+        if mode is None or not mode > 0:
+            raise DataError(f"kde: the white-matter mode of channel {name!r} is {normalizer.tissue_mode}; {_WM_CHECK}")
+        return normalizer.transform(_image(channel)).get_data()
+
+    return _per_channel("kde", image, channels, _WM_CHECK, mapped)
 
 
 # --------------------------------------------------------------------------- methods
