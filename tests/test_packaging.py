@@ -49,3 +49,15 @@ def test_name_parser_handles_specifiers() -> None:
     assert _name("torch==2.13.0") == "torch"
     assert _name("pytest-timeout>=2.2") == "pytest-timeout"
     assert _name("foo_bar[extra]>=1") == "foo-bar"
+
+
+def test_measured_timings_live_in_docs_timings_only() -> None:
+    """The README, data/README.md and the command-line help cite docs/timings.md instead of copying a
+    measured duration (copies drifted apart before): no "<number> ms/s/min/h" outside format strings."""
+    duration = re.compile(r"\d+(\.\d+)?\s?(ms|s|min|minutes|h|hours|seconds)\b")
+    files = [ROOT / "README.md", ROOT / "data" / "README.md", *sorted((ROOT / "deepnorm" / "cli").glob("*.py"))]
+    copies = [f"{path.relative_to(ROOT)}:{n}: {line.strip()}" for path in files
+              for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+              if duration.search(line) and "{" not in line]
+    assert not copies, "measured timings belong in docs/timings.md:\n" + "\n".join(copies)
+    assert "docs/timings.md" in (ROOT / "README.md").read_text(encoding="utf-8")

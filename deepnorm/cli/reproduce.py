@@ -8,10 +8,8 @@ training in progress (method, sites, epoch, time left), then how long it took.
 
 ``--jobs N`` runs N seeds at once, each in its own process with its share of the CPU threads
 (``OMP_NUM_THREADS`` = max(1, cores // N) unless set): small networks use two threads poorly, so two
-seeds side by side on 2 cores finish sooner than one after the other. Measured on the ``cpu``
-profile (phantom version 2, notebooks 00 to 05): 44 min for one seed alone on 2 threads, 67 min
-for each of two seeds side by side on 1 thread each, i.e. two seeds in 0.75x the time of two in
-a row. A process keeps its threads to the end, so give as many jobs as seeds (``--seeds 3
+seeds side by side on 2 cores finish sooner than one after the other (measured:
+``docs/timings.md``, "Whole reproductions"). A process keeps its threads to the end, so give as many jobs as seeds (``--seeds 3
 --jobs 3`` on 2 cores: one thread each, both cores busy to the end; with ``--jobs 2`` the third
 seed would run alone on one thread). Each seed's lines then carry its seed; the live progress
 line is off.
@@ -55,7 +53,7 @@ from deepnorm.training.config import profile as load_profile
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Options of ``deepnorm reproduce``."""
     parser.add_argument("--profile", default="cpu", choices=PROFILES,
-                        help="cpu (default: every table on the phantom, about 70 min a seed on 2 cores), "
+                        help="cpu (default: every table on the phantom; docs/timings.md says what a seed costs), "
                         "smoke (seconds, for tests) or paper (the paper's settings: real data and a GPU)")
     parser.add_argument("--data-root", default=None, help="real data root (default: the embedded phantom)")
     parser.add_argument("--precision", default="", choices=("", *PRECISIONS),

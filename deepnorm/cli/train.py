@@ -16,8 +16,8 @@ from deepnorm.training.config import profile as load_profile
 from deepnorm.training.distributed import distributed_env
 from deepnorm.training.loop import train
 
-PROFILE_HELP = ("smoke (seconds: for tests), cpu (the default: one adversarial training on two sites takes "
-                "about 7 min on 2 CPU cores) or paper (the paper's sizes: needs a GPU)")
+PROFILE_HELP = ("smoke (seconds: for tests), cpu (the default: a 2-core laptop; "
+                "docs/timings.md says what a training costs) or paper (the paper's sizes: needs a GPU)")
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
