@@ -14,10 +14,8 @@ Profiles (:func:`profile`):
   ReduceLROnPlateau(0.1, patience 7), lambda 1.5, n_steps 3, 120 epochs for two sites and 70 for
   three, 40,000 / 12,000 train / validation patches per site, on a GPU.
 - ``cpu``: the same physical patch (32 mm) at 2 mm voxels (16^3 voxels), widths 8-16-32-64,
-  sized for two CPU cores: one adversarial training takes about 7 minutes (38 s an epoch before
-  channels-last), a segmenter about 2, and the whole one-seed reproduction (twelve trainings,
-  all evaluations, figures and the report) about 70 minutes as measured on quiet cores (the
-  estimate from single trainings was 40-45).
+  sized for two CPU cores (what its trainings and a whole reproduction cost, per processor:
+  ``docs/timings.md``).
 - ``smoke``: seconds; for tests and for checking that a notebook runs end to end.
 
 The paper profile is written once (:data:`PAPER`); ``cpu`` and ``smoke`` are the dotted
