@@ -51,7 +51,7 @@ def test_every_result_column_has_a_display_name():
 
 def test_paper_beside_ours_pairs_each_paper_number_with_ours(tmp_path):
     write_table("table2", TABLE2, tmp_path)
-    header, rows = display.paper_beside_ours("table2", tmp_path)
+    header, rows = display.paper_beside_ours("table2", display.load_tables(tmp_path))
     assert header[-1] == "Mean Dice"
     by_pair = {(r[0], r[1]): r for r in rows}
     cross = by_pair[("iSEG-2017", "MRBrainS13")]
@@ -60,16 +60,77 @@ def test_paper_beside_ours_pairs_each_paper_number_with_ours(tmp_path):
 
 
 def test_paper_beside_ours_marks_what_we_did_not_measure(tmp_path):
-    _header, rows = display.paper_beside_ours("table7", tmp_path)
+    _header, rows = display.paper_beside_ours("table7", display.load_tables(tmp_path))
     assert len(rows) == len(paper.TABLE7) and all(r[1].endswith("/ –") for r in rows)
 
 
 @pytest.mark.parametrize("table", sorted(display.TABLE_CLAIMS))
 def test_every_table_has_paper_rows_without_internal_keys(table, tmp_path):
-    header, rows = display.paper_beside_ours(table, tmp_path)
+    header, rows = display.paper_beside_ours(table, display.load_tables(tmp_path))
     assert rows and all(len(r) == len(header) for r in rows)
     text = " ".join(header + [c for r in rows for c in r])
     assert not INTERNAL.search(text), INTERNAL.search(text)
+
+
+def _write_every_table(folder, rng):
+    """Tables 2-7 as a mean over seeds would write them (an sd beside every number), with the columns
+    that only some runs record (empty tissues, the white-matter ρ); each row's numbers its own."""
+    def spread(row):
+        numbers = {k: round(float(rng.uniform(0.1, 0.9)), 4) if k not in ("alpha", "lam") else v
+                   for k, v in row.items() if isinstance(v, float) and not k.startswith("empty_")}
+        return {**row, **numbers, **{f"{k}_std": 0.01 for k in numbers if k not in ("alpha", "lam")}}
+
+    dice = {f"dice_{t}": 0.0 for t in ("csf", "gm", "wm", "mean")}
+    empty = {"empty_csf": 1.0, "empty_gm": 0.0, "empty_wm": 2.0}
+    write_table("table2", [spread({**r, **empty}) for r in TABLE2], folder)
+    write_table("table3", [spread({"setting": s, "method": m, **dice, "mhd_mean": 0.0, "dice_mean_shared": 0.0, **empty})
+                           for s in ("dual", "multi")
+                           for m in ("standardization", "preprocessor", "adversarial", "standardization_brain")], folder)
+    write_table("table4", [spread({"setting": s, "stage": st, "jsd": 0.0, "jsd_legacy": 0.0})
+                           for s in ("dual", "multi") for st in ("inputs", "preprocessor", "adversarial")], folder)
+    write_table("table5", [spread({"modalities": m, "dice_mean": 0.0, "mhd_mean": 0.0}) for m in ("t1", "t1+t2")], folder)
+    write_table("table6", [spread({"site": site, "alpha": alpha, "rho_degraded": 0.0, "rho_normalized": 0.0,
+                                   "rho_degraded_wm": 0.0, "rho_normalized_wm": 0.0})
+                           for site in ("iseg", "mrbrains") for alpha in (0.0, 0.3, 0.5, 0.7, 0.9)], folder)
+    write_table("table7", [spread({"lam": lam, "dice_mean": 0.0, "d_train_acc": 0.0, "d_test_acc": 0.0})
+                           for lam in (0.1, 1.5, 5.0)], folder)
+
+
+def _table_lines(text):
+    return [line for line in text.splitlines() if line.startswith("|")]
+
+
+@pytest.mark.parametrize("table", display.TABLES)
+def test_the_notebook_and_the_report_show_the_same_rows_of_each_table(table, tmp_path):
+    from deepnorm.study import report
+
+    _write_every_table(tmp_path, np.random.default_rng(int(table[-1])))
+    header, rows = display.paper_beside_ours(table, display.load_tables(tmp_path))
+    expected = display.markdown_table(header, rows).splitlines()
+    notebook = display.conclusion(table, tmp_path).split("**Claims**")[0]
+    section = report.build_report(tmp_path).split(f"### Table {table[-1]} ")[1].split("\n#")[0]
+    assert _table_lines(notebook) == _table_lines(section) == expected
+    assert "±" in expected[2] and not INTERNAL.search("\n".join(expected))
+
+
+def test_the_report_adds_the_rows_beyond_the_paper_and_the_notebook_does_not(tmp_path):
+    from deepnorm.study import report
+
+    _write_every_table(tmp_path, np.random.default_rng(0))
+    write_table("table3_beyond", [{"setting": "dual", "method": "nyul", "dice_csf": 0.7, "dice_gm": 0.7,
+                                   "dice_wm": 0.7, "dice_mean": 0.7123, "mhd_mean": 2.0}], tmp_path)
+    row = "| iSEG-2017 + MRBrainS13 | Nyúl (beyond the paper) | – / 0.700 | – / 0.700 | – / 0.700 | – / 0.712 |"
+    assert row in report.build_report(tmp_path)
+    assert "Nyúl" not in display.conclusion("table3", tmp_path)
+
+
+def test_one_markdown_table_writer():
+    from pathlib import Path
+
+    package = Path(display.__file__).resolve().parents[1]
+    writers = [p.relative_to(package).as_posix() for p in package.rglob("*.py") if "---|" in p.read_text(encoding="utf-8")]
+    assert writers == ["study/display.py"], writers
+    assert display.markdown_table(["a", "b"], [["1", 2]]) == "| a | b |\n|---|---|\n| 1 | 2 |"
 
 
 def test_verdicts_agree_with_the_claim_judges(tmp_path):
@@ -116,7 +177,7 @@ def test_readable_replaces_whole_keys_only():
 
 def test_unknown_table_is_rejected(tmp_path):
     with pytest.raises(ConfigError, match="table8"):
-        display.paper_beside_ours("table8", tmp_path)
+        display.paper_beside_ours("table8", {})
     with pytest.raises(ConfigError, match="table8"):
         display.verdicts("table8", tmp_path)
 

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from deepnorm import files as results
-from deepnorm.study import report
+from deepnorm.study import display, report
 from deepnorm.study.paper import TABLE2
 
 
@@ -27,7 +27,7 @@ def test_report_sets_ours_beside_the_papers_and_judges(tmp_path: Path) -> None:
     assert re.search(r"^\| C1 \| .* \| holds \| .*drop 67 %", text, re.M)  # 1 - 0.3/0.9
     assert re.search(r"^\| C5 \| .* \| does not hold \| T1 0\.800, T1 \+ T2 0\.700", text, re.M)
     assert re.search(r"^\| C2 \| .* \| not measured \|", text, re.M)
-    assert "| iseg | mrbrains | 0.401 / 0.300 |" in text
+    assert "| iSEG-2017 | MRBrainS13 | 0.401 / 0.300 |" in text
     assert "| profile | cpu |" in text
     assert "Differences from the paper" in text
 
@@ -63,10 +63,10 @@ def test_report_over_seeds_shows_mean_sd_and_inconclusive(tmp_path: Path) -> Non
     assert re.search(r"^\| C3 \| .* \| inconclusive \| dual: ours − pre-processor = -0\.012 \(spread 0\.012\)", text, re.M)
     assert re.search(r"^\| C2 \| .* \| holds \| dual: standardization 0\.700( ± 0\.000)?, pre-processor 0\.800", text, re.M)
     assert "**Seeds:** 0, 1, 2 (3 trainings" in text
-    assert "| iSEG + MRBrainS | Ours | 0.912 / 0.788 ± 0.012 |" in text
+    assert "| iSEG-2017 + MRBrainS13 | Ours | 0.912 / 0.788 ± 0.012 |" in text
     # Table 6: the clean row beside the paper's, and the white-matter ρ
-    assert "| iseg | clean | 0.027 → – | 0.060 ± 0.010 → 0.040 ± 0.000 | 0.010 ± 0.000 → 0.020 ± 0.000 |" in text
-    assert "| iseg | 0.5 | 0.426 → 0.243 | 0.400 ± 0.000 → 0.200 ± 0.000 | 0.500 ± 0.000 → 0.100 ± 0.000 |" in text
+    assert "| iSEG-2017 | clean | 0.027 → – | 0.060 ± 0.010 → 0.040 ± 0.000 | 0.010 ± 0.000 → 0.020 ± 0.000 |" in text
+    assert "| iSEG-2017 | 0.5 | 0.426 → 0.243 | 0.400 ± 0.000 → 0.200 ± 0.000 | 0.500 ± 0.000 → 0.100 ± 0.000 |" in text
 
 
 def test_report_with_one_seed_says_nothing_is_inconclusive_by_spread(tmp_path: Path) -> None:
@@ -74,7 +74,7 @@ def test_report_with_one_seed_says_nothing_is_inconclusive_by_spread(tmp_path: P
     text = report.build_report(tmp_path / "one", meta={"seed": 0})
     assert "one training of every run (seed 0)" in text and "no claim can be `inconclusive`" in text
     assert re.search(r"^\| C3 \| .* \| does not hold \| dual: ours − pre-processor = -0\.012 \|", text, re.M)
-    assert "| iseg | clean | 0.027 → – | 0.050 → 0.040 | 0.010 → 0.020 |" in text
+    assert "| iSEG-2017 | clean | 0.027 → – | 0.050 → 0.040 | 0.010 → 0.020 |" in text
 
 
 def test_table3_shows_an_extra_method_and_empty_predictions(tmp_path: Path) -> None:
@@ -82,8 +82,8 @@ def test_table3_shows_an_extra_method_and_empty_predictions(tmp_path: Path) -> N
            "dice_mean_shared": 0.733, "empty_csf": 2.0, "empty_gm": 0.0, "empty_wm": 1.0}
     results.write_table("table3", [{**row, "method": "standardization"}, {**row, "method": "standardization_brain"}], tmp_path)
     text = report.build_report(tmp_path)
-    assert "| iSEG + MRBrainS | Standardization | 0.897 / 0.500 | 0.836 / 0.800 | 0.790 / 0.900 | 0.841 / 0.733 | 0.675 / 4.000 | 2/0/1 |" in text
-    assert "| iSEG + MRBrainS | Standardization (brain only, not the paper's) | – / 0.500 |" in text
+    assert "| iSEG-2017 + MRBrainS13 | Standardization | 0.897 / 0.500 | 0.836 / 0.800 | 0.790 / 0.900 | 0.841 / 0.733 | 0.675 / 4.000 | 2/0/1 |" in text
+    assert "| iSEG-2017 + MRBrainS13 | Standardization (brain only, not the paper's) | – / 0.500 |" in text
 
 
 def test_data_numbers_show_a_spread_only_where_the_seeds_differ() -> None:
@@ -104,8 +104,8 @@ def test_a_count_every_seed_agrees_on_is_shown_without_a_spread() -> None:
 
     assert "| Segmenter | STANFORD | 5 |" in scanner_table(0.0)
     assert "| Segmenter | STANFORD | 5 ± 1 |" in scanner_table(1.0)
-    assert report._cell({"d": 0.5, "d_std": 0.0}, "d") == "0.500 ± 0.000"
-    assert report._cell({"d": 0.5}, "d") == "0.500"
+    assert display.cell({"d": 0.5, "d_std": 0.0}, "d") == "0.500 ± 0.000"
+    assert display.cell({"d": 0.5}, "d") == "0.500"
 
 
 def test_report_prints_the_processor_and_threads_a_rerun_must_match(tmp_path: Path) -> None:

@@ -1,7 +1,9 @@
-"""Display names of the study's internal keys (methods, settings, image stages, result columns).
+"""Display names of the study's internal keys (methods, settings, image stages, inputs, result columns).
 
-Figures and viewers show these, never the keys: ``adversarial`` is "Ours", ``dice_csf`` is
-"Dice CSF". An unknown key is shown as itself with underscores turned into spaces.
+The one home of these names: figures, viewers, the notebooks' tables (``deepnorm.study.display``)
+and REPORT.md (``deepnorm.study.report``) show them, never the keys: ``adversarial`` is "Ours",
+``dual`` is "iSEG-2017 + MRBrainS13", ``dice_csf`` is "Dice CSF" in a figure. An unknown key is
+shown as itself with underscores turned into spaces.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ METHOD_NAMES: dict[str, str] = {
     "segmenter": "Segmenter",
     "standardization": "Standardization",
     # not a method of the paper: the z-score over the brain only, kept as an extra row of Table 3
-    "standardization_brain": "Standardization (brain only)",
+    "standardization_brain": "Standardization (brain only, not the paper's)",
     "preprocessor": "Pre-processor",
     "adversarial": "Ours",
     # classical normalizers from the intensity-normalization library, then S: not in the paper
@@ -23,9 +25,13 @@ METHOD_NAMES: dict[str, str] = {
     # beyond the paper: SynthSeg-style training on random contrasts (Billot et al. 2023)
     "contrast_randomisation": "Contrast randomisation (beyond the paper)",
 }
-SETTING_NAMES: dict[str, str] = {"dual": "iSEG + MRBrainS", "multi": "iSEG + MRBrainS + ABIDE"}
+#: Table 3's and Table 4's site sets, spelled with the sites' names.
+SETTING_NAMES: dict[str, str] = {key: " + ".join(SITE_NAMES[s] for s in sites) for key, sites in (
+    ("dual", ("iseg", "mrbrains")), ("multi", ("iseg", "mrbrains", "abide")))}
 #: Image stages of Table 4 (the inputs, then each method's normalized images).
 STAGE_NAMES: dict[str, str] = {"inputs": "Input data", **METHOD_NAMES}
+#: Table 5's inputs. "t2" is a site's second contrast: T2 for iSEG-2017, T2-FLAIR for MRBrainS13.
+MODALITY_NAMES: dict[str, str] = {"t1": "T1", "t1+t2": "T1 + T2/FLAIR", "t2": "T2/FLAIR"}
 #: Result-table columns: Dice is a fraction, MHD in the unit of the table it comes from.
 COLUMN_NAMES: dict[str, str] = {
     **{f"dice_{t}": f"Dice {t.upper()}" for t in ("csf", "gm", "wm")},

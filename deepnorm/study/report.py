@@ -3,6 +3,7 @@
 Reads only ``results/`` (tables written by the notebooks, or their mean ± sd over seeds written by
 ``deepnorm.study.seeds``) and ``deepnorm.study.paper``. When a table holds ``<col>_std`` columns
 (two or more seeds), each of our cells reads ``mean ± sd``; the report says which seeds it used.
+Tables 2-7 are the rows the notebooks show (``deepnorm.study.display.paper_beside_ours``).
 """
 
 from __future__ import annotations
@@ -12,93 +13,26 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from deepnorm.files import atomic_write_text, read_json, read_table
-from deepnorm.paths import results_dir
-from deepnorm.plots import names as plot_names
-from deepnorm.study import claims, data_checks, paper
+from deepnorm.data.sites import SITE_NAMES
+from deepnorm.files import atomic_write_text, read_json
+from deepnorm.plots.names import METHOD_NAMES
+from deepnorm.study import claims, data_checks
+from deepnorm.study.display import (
+    BEYOND_TABLES,
+    cell,
+    fmt,
+    load_tables,
+    markdown_table,
+    paper_beside_ours,
+)
 
-#: Tables of the experiments beyond the paper (notebook 07_beyond_unseen_site).
-BEYOND_TABLES = ("table3_beyond", "table4_beyond", "unseen_site", "unseen_scanner")
 #: Appended to C1's statement: the phantom was checked on C1's pattern (data check D1).
 C1_DATA_NOTE = " (a property of the data used to check the phantom, D1; not an independent confirmation)"
-TABLES = ("table2", "table3", "table4", "table5", "table6", "table7")
-SETTING_NAMES = {"dual": "iSEG + MRBrainS", "multi": "iSEG + MRBrainS + ABIDE"}
-METHOD_NAMES = {**plot_names.METHOD_NAMES,
-                "standardization_brain": "Standardization (brain only, not the paper's)"}
-
-
-def _fmt(value: Any, digits: int = 3) -> str:
-    if value is None or value == "":
-        return "–"
-    try:
-        return f"{float(value):.{digits}f}"
-    except (TypeError, ValueError):
-        return str(value)
-
-
-def _md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def _cell(row: Mapping[str, Any], column: str, digits: int = 3, scale: float = 1.0) -> str:
-    """Our value of `column` in `row`: ``mean ± sd`` when the row has a finite ``<column>_std``, else the value."""
-    value = row.get(column)
-    if value is None or value == "":
-        return "–"
-    try:
-        mean = float(value) * scale
-    except (TypeError, ValueError):
-        return str(value)
-    sd = row.get(f"{column}_std")
-    try:
-        sd_value = float(sd) * scale  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        sd_value = math.nan
-    if math.isfinite(sd_value):
-        return f"{mean:.{digits}f} ± {sd_value:.{digits}f}"
-    return f"{mean:.{digits}f}"
-
-
-def _percent(row: Mapping[str, Any], column: str) -> str:
-    """A fraction of `row` as a percentage (``mean ± sd %`` over seeds), or "–"."""
-    return "–" if row.get(column) in (None, "") else f"{_cell(row, column, 1, 100.0)} %"
-
-
-def _empties(row: Mapping[str, Any]) -> str:
-    """``CSF/GM/WM`` counts of test subjects whose prediction lacks a tissue, or "–" if not recorded."""
-    if "empty_csf" not in row:
-        return "–"
-    return "/".join(_fmt(row.get(f"empty_{t}"), 0) for t in ("csf", "gm", "wm"))
 
 
 def _verdict_table(verdicts: Sequence[claims.Verdict], names: tuple[str, str] = ("claim", "statement")) -> str:
     """Verdicts as a Markdown table: id, statement, verdict, numbers."""
-    return _md_table([*names, "verdict", "numbers"], [[v.claim, v.text, v.verdict, v.evidence] for v in verdicts])
-
-
-def _find(rows: Sequence[Mapping[str, Any]], **keys: Any) -> Mapping[str, Any]:
-    for row in rows:
-        if all(str(row.get(k)) == str(v) for k, v in keys.items()):
-            return row
-    return {}
-
-
-def load_tables(folder: Path | None = None) -> dict[str, Any]:
-    """All result tables (rows) and the Table 7 confusion matrices keyed by float lambda."""
-    tables: dict[str, Any] = {name: read_table(name, folder) for name in TABLES}
-    confusion = read_json("table7_confusion", folder) or {}
-    tables["table7_confusion"] = {float(k): v["matrix"] for k, v in confusion.items()}
-    tables["table7_confusion_std"] = {float(k): v["matrix_std"] for k, v in confusion.items() if "matrix_std" in v}
-    tables["seeds"] = (read_json("seeds", folder) or {}).get("seeds")
-    tables["table4_legacy"] = read_table("table4", folder)
-    for name in ("data_sites", "data_jsd", "i1", *BEYOND_TABLES):
-        tables[name] = read_table(name, folder)
-    # the scale study runs one seed (make reproduce-scale): its table stays in the seed's folder
-    base = Path(folder) if folder is not None else None
-    tables["scale"] = read_table("scale", base) or read_table("scale", (base or results_dir()) / "seed-0")
-    return tables
+    return markdown_table([*names, "verdict", "numbers"], [[v.claim, v.text, v.verdict, v.evidence] for v in verdicts])
 
 
 def _data_cell(row: Mapping[str, Any], column: str, digits: int) -> str:
@@ -107,12 +41,12 @@ def _data_cell(row: Mapping[str, Any], column: str, digits: int) -> str:
     try:
         value, sd = float(row.get(column)), float(row.get(f"{column}_std", "nan"))  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        return _cell(row, column, digits)
+        return cell(row, column, digits)
     if math.isnan(value):
         return "–"
     if math.isnan(sd) or sd < 0.5 * 10.0 ** -digits:  # one seed, or a spread that rounds to 0
         return f"{value:.{digits}f}"
-    return _cell(row, column, digits)
+    return cell(row, column, digits)
 
 
 def _section_data(tables: Mapping[str, Any]) -> str:
@@ -128,7 +62,7 @@ def _section_data(tables: Mapping[str, Any]) -> str:
              _verdict_table(verdicts, ("check", "pattern"))]
     sites = tables.get("data_sites") or []
     if sites:
-        body = [[plot_names.SITE_NAMES.get(str(r.get("site")), str(r.get("site"))),
+        body = [[SITE_NAMES.get(str(r.get("site")), str(r.get("site"))),
                  *(_data_cell(r, column, digits) for column, digits in (
                      ("subjects", 0), ("brain_ml", 0), ("csf_fraction", 2), ("t1_bayes_gm_wm", 2),
                      ("t2_bayes_gm_wm", 2), ("joint_bayes_gm_wm", 2), ("rim_csf_fraction", 2), ("rim_csf_dice", 2)))]
@@ -138,114 +72,49 @@ def _section_data(tables: Mapping[str, Any]) -> str:
                   "contrast and jointly, and the share of CSF voxels on the brain mask's one-voxel rim with that rim's "
                   "Dice as a CSF segmentation (how much of CSF a trivial rule finds); \"–\": the site has no second "
                   "contrast. Every seed sees the same data: a number shown without a spread varied by less than its last digit.", "",
-                  _md_table(["site", "subjects", "brain ml", "CSF fraction", "Bayes GM/WM T1", "2nd contrast", "joint",
-                             "CSF on rim", "rim Dice"], body)]
+                  markdown_table(["site", "subjects", "brain ml", "CSF fraction", "Bayes GM/WM T1", "2nd contrast",
+                                  "joint", "CSF on rim", "rim Dice"], body)]
     jsd = tables.get("data_jsd") or []
     if jsd:
         lines += ["", "Inputs' true JSD (nats) between pooled T1 brain histograms:", "",
-                  _md_table(["pair", "JSD"], [[str(r.get("pair")), _data_cell(r, "jsd", 4)] for r in jsd])]
+                  markdown_table(["pair", "JSD"], [[str(r.get("pair")), _data_cell(r, "jsd", 4)] for r in jsd])]
     return "\n".join(lines)
 
 
-def _section_table2(rows: Sequence[Mapping[str, Any]]) -> str:
-    body = []
-    for (a, b), ref in paper.TABLE2.items():
-        ours = _find(rows, train_site=a, test_site=b)
-        body.append([a, b] + [f"{ref[c]:.3f} / {_cell(ours, 'dice_' + c)}" for c in ("csf", "gm", "wm", "mean")])
-    header = ["train", "test", "CSF", "GM", "WM", "mean"]
-    if any("empty_csf" in r for r in rows):
-        header.append("empty CSF/GM/WM")
-        body = [line + [_empties(_find(rows, train_site=line[0], test_site=line[1]))] for line in body]
-    return "### Table 2 — segmenter alone, no normalization (Dice, paper / ours)\n\n" + _md_table(header, body)
+def _section_table2(tables: Mapping[str, Any]) -> str:
+    return ("### Table 2 — segmenter alone, no normalization (Dice, paper / ours)\n\n"
+            + markdown_table(*paper_beside_ours("table2", tables)))
 
 
-def _section_table3(rows: Sequence[Mapping[str, Any]], beyond: Sequence[Mapping[str, Any]] = ()) -> str:
-    rows = list(rows) + [{**r, "method": f"{r.get('method')}", "_beyond": True} for r in beyond]
-    body = []
-    for (setting, method), ref in paper.TABLE3.items():
-        ours = _find(rows, setting=setting, method=method)
-        line = ([SETTING_NAMES[setting], METHOD_NAMES[method]]
-                + [f"{ref['dice_' + c]:.3f} / {_cell(ours, 'dice_' + c)}" for c in ("csf", "gm", "wm", "mean")]
-                + [f"{ref['mhd_mean']:.3f} / {_cell(ours, 'mhd_mean')}"])
-        if any("empty_csf" in r for r in rows):
-            line.append(_empties(ours))
-        body.append(line)
-    for ours in rows:  # extra rows the paper does not have (e.g. standardization_brain)
-        if (str(ours.get("setting")), str(ours.get("method"))) in paper.TABLE3:
-            continue
-        name = METHOD_NAMES.get(str(ours.get("method")), str(ours.get("method")))
-        if ours.get("_beyond") and "beyond the paper" not in name:
-            name += " (beyond the paper)"
-        line = ([SETTING_NAMES.get(str(ours.get("setting")), str(ours.get("setting"))), name]
-                + [f"– / {_cell(ours, 'dice_' + c)}" for c in ("csf", "gm", "wm", "mean")]
-                + [f"– / {_cell(ours, 'mhd_mean')}"])
-        if any("empty_csf" in r for r in rows):
-            line.append(_empties(ours))
-        body.append(line)
-    header = ["setting", "method", "CSF", "GM", "WM", "mean Dice", "mean MHD"]
-    if any("empty_csf" in r for r in rows):
-        header.append("empty CSF/GM/WM")
+def _section_table3(tables: Mapping[str, Any]) -> str:
     return ("### Table 3 — normalization methods (Dice and mean MHD, paper / ours; our MHD in mm)\n\n"
             "Standardization is the paper's (Sec. 3.2): each volume z-scored over all its voxels. "
             "A tissue a prediction lacks counts in our MHD with the image diagonal in mm as its distance; "
-            "`empty` counts the test subjects whose prediction lacks the tissue.\n\n"
-            + _md_table(header, body))
+            "*Empty* counts the test subjects whose prediction lacks the tissue.\n\n"
+            + markdown_table(*paper_beside_ours("table3", tables)))
 
 
-def _section_table4(rows: Sequence[Mapping[str, Any]], beyond: Sequence[Mapping[str, Any]] = ()) -> str:
-    body = []
-    for setting, ref in paper.TABLE4.items():
-        for stage in ("inputs", "preprocessor", "adversarial"):
-            ours = _find(rows, setting=setting, stage=stage)
-            body.append([SETTING_NAMES[setting], {"inputs": "Input data"}.get(stage, METHOD_NAMES.get(stage, stage)),
-                         f"{ref[stage]:.4f}", _cell(ours, "jsd_legacy", 4), _cell(ours, "jsd", 4)])
-        for ours in (r for r in beyond if str(r.get("setting")) == setting):
-            name = METHOD_NAMES.get(str(ours.get("stage")), str(ours.get("stage")))
-            body.append([SETTING_NAMES[setting], name if "beyond the paper" in name else f"{name} (beyond the paper)",
-                         "–", _cell(ours, "jsd_legacy", 4), _cell(ours, "jsd", 4)])
+def _section_table4(tables: Mapping[str, Any]) -> str:
     return ("### Table 4 — Jensen–Shannon divergence between data sets\n\n"
-            "The paper's column is the authors' code's quantity; `legacy` is our reconstruction of it; "
-            "`true JSD` is the Jensen–Shannon divergence in nats (bounded by ln 2 ≈ 0.693).\n\n"
-            + _md_table(["setting", "images", "paper", "ours (legacy)", "ours (true JSD)"], body))
+            "The paper's numbers are the authors' code's quantity, beside our reconstruction of it; "
+            "*JSD* is the Jensen–Shannon divergence in nats (bounded by ln 2 ≈ 0.693).\n\n"
+            + markdown_table(*paper_beside_ours("table4", tables)))
 
 
-def _section_table5(rows: Sequence[Mapping[str, Any]]) -> str:
-    body = [[{"t1": "T1 only", "t1+t2": "T1 + T2"}[m], f"{ref['dice_mean']:.3f} / {_cell(_find(rows, modalities=m), 'dice_mean')}",
-             f"{ref['mhd_mean']:.3f} / {_cell(_find(rows, modalities=m), 'mhd_mean')}"] for m, ref in paper.TABLE5.items()]
-    return "### Table 5 — modalities (Ours, dual-site; paper / ours)\n\n" + _md_table(["input", "mean Dice", "mean MHD"], body)
+def _section_table5(tables: Mapping[str, Any]) -> str:
+    return ("### Table 5 — modalities (Ours, dual-site; paper / ours)\n\n"
+            + markdown_table(*paper_beside_ours("table5", tables)))
 
 
-def _section_table6(rows: Sequence[Mapping[str, Any]]) -> str:
-    wm = any("rho_degraded_wm" in r for r in rows)
-    body = []
-    for site, ref in paper.TABLE6_CLEAN.items():
-        ours = _find(rows, site=site, alpha=0.0)
-        line = [site, "clean", f"{ref:.3f} → –", f"{_cell(ours, 'rho_degraded')} → {_cell(ours, 'rho_normalized')}"]
-        if wm:
-            line.append(f"{_cell(ours, 'rho_degraded_wm')} → {_cell(ours, 'rho_normalized_wm')}")
-        body.append(line)
-    for (site, alpha), refs in paper.TABLE6.items():
-        ours = _find(rows, site=site, alpha=alpha)
-        line = [site, f"{alpha:.1f}", f"{refs['degraded']:.3f} → {refs['normalized']:.3f}",
-                f"{_cell(ours, 'rho_degraded')} → {_cell(ours, 'rho_normalized')}"]
-        if wm:
-            line.append(f"{_cell(ours, 'rho_degraded_wm')} → {_cell(ours, 'rho_normalized_wm')}")
-        body.append(line)
-    header = ["site", "α", "paper", "ours"] + (["ours, white matter only"] if wm else [])
+def _section_table6(tables: Mapping[str, Any]) -> str:
     return ("### Table 6 — Pearson ρ(intensity, y), degraded → normalized\n\n"
             "`clean` is the undegraded test image (the paper's \"Original\" row; the paper gives no normalized value). "
             "The whole-brain ρ mixes the tissues' contrast with the field; the white-matter ρ measures the field alone.\n\n"
-            + _md_table(header, body))
+            + markdown_table(*paper_beside_ours("table6", tables)))
 
 
-def _section_table7(rows: Sequence[Mapping[str, Any]]) -> str:
-    body = []
-    for lam, ref in paper.TABLE7.items():
-        ours = _find(rows, lam=lam)
-        body.append([f"{lam:g}", f"{ref['dice_mean']:.3f} / {_cell(ours, 'dice_mean')}",
-                     f"{100 * ref['d_train_acc']:.1f} % / {_percent(ours, 'd_train_acc')}",
-                     f"{100 * ref['d_test_acc']:.1f} % / {_percent(ours, 'd_test_acc')}"])
-    return "### Table 7 — λ (paper / ours)\n\n" + _md_table(["λ", "mean Dice", "D train acc.", "D test acc."], body)
+def _section_table7(tables: Mapping[str, Any]) -> str:
+    return "### Table 7 — λ (paper / ours)\n\n" + markdown_table(*paper_beside_ours("table7", tables))
 
 
 def _section_i1(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -266,9 +135,9 @@ def _section_scale(rows: Sequence[Mapping[str, Any]]) -> str:
     if not summary:
         return ""
     body = [[f"×{r['width']:g}", f"×{r['budget']:g}", "yes" if r["bias_augment"] else "no",
-             _fmt(r["preprocessor_dice"]), _fmt(r["ours_dice"]), f"{r['ours_minus_preprocessor']:+.3f}",
-             _fmt(r["d_generated_lam_0.1"]), _fmt(r["d_generated_lam_1.5"]), _fmt(r["i1"]),
-             _fmt(r["jsd_ours"], 4), _fmt(r["jsd_preprocessor"], 4), f"{r['gflop'] / 1e3:.0f}", f"{r['hours']:.2f}"]
+             fmt(r["preprocessor_dice"]), fmt(r["ours_dice"]), f"{r['ours_minus_preprocessor']:+.3f}",
+             fmt(r["d_generated_lam_0.1"]), fmt(r["d_generated_lam_1.5"]), fmt(r["i1"]),
+             fmt(r["jsd_ours"], 4), fmt(r["jsd_preprocessor"], 4), f"{r['gflop'] / 1e3:.0f}", f"{r['hours']:.2f}"]
             for r in summary]
     header = ["widths", "epochs", "bias fields", "Pre-proc. Dice", "Ours Dice", "Ours − Pre-proc.",
               "D gen. λ 0.1", "D gen. λ 1.5", "I1", "JSD Ours", "JSD Pre-proc.", "TFLOP", "hours"]
@@ -278,7 +147,7 @@ def _section_scale(rows: Sequence[Mapping[str, Any]]) -> str:
             "generated patches at the last epoch, I1 at the point's D budget, the JSD of the normalized images, "
             "the compute of the four trainings (TFLOP) and their hours on the machine that ran them when quiet "
             "(fastest epoch times epochs). One seed: a difference here carries no seed spread.\n\n"
-            + _md_table(header, body) + f"\n\nRule that picks a profile (fixed before the runs): {scale.CHOICE_RULE}.")
+            + markdown_table(header, body) + f"\n\nRule that picks a profile (fixed before the runs): {scale.CHOICE_RULE}.")
 
 
 def _section_beyond(tables: Mapping[str, Any]) -> str:
@@ -296,21 +165,21 @@ def _section_beyond(tables: Mapping[str, Any]) -> str:
     unseen = tables.get("unseen_site") or []
     if unseen:
         body = [[METHOD_NAMES.get(str(r.get("method")), str(r.get("method"))),
-                 plot_names.SITE_NAMES.get(str(r.get("held_out")), str(r.get("held_out"))),
-                 _cell(r, "seen_dice_mean"), _cell(r, "dice_csf"), _cell(r, "dice_gm"), _cell(r, "dice_wm"),
-                 _cell(r, "dice_mean"), _cell(r, "mhd_mean")] for r in unseen]
+                 SITE_NAMES.get(str(r.get("held_out")), str(r.get("held_out"))),
+                 cell(r, "seen_dice_mean"), cell(r, "dice_csf"), cell(r, "dice_gm"), cell(r, "dice_wm"),
+                 cell(r, "dice_mean"), cell(r, "mhd_mean")] for r in unseen]
         lines += ["", "### Unseen site — trained on two sites, tested on the third (Dice; MHD in mm)", "",
                   "`seen` is the same run's mean Dice on the test subjects of its training sites; `mean` rows "
                   "average the three rotations.", "",
-                  _md_table(["method", "held-out site", "seen", "CSF", "GM", "WM", "mean Dice", "mean MHD"], body)]
+                  markdown_table(["method", "held-out site", "seen", "CSF", "GM", "WM", "mean Dice", "mean MHD"], body)]
     scanner = tables.get("unseen_scanner") or []
     if scanner:
         body = [[METHOD_NAMES.get(str(r.get("method")), str(r.get("method"))), str(r.get("held_out")),
-                 _data_cell(r, "n_subjects", 0), _cell(r, "seen_dice_mean"), _cell(r, "dice_csf"), _cell(r, "dice_gm"),
-                 _cell(r, "dice_wm"), _cell(r, "dice_mean"), _cell(r, "mhd_mean")] for r in scanner]
+                 _data_cell(r, "n_subjects", 0), cell(r, "seen_dice_mean"), cell(r, "dice_csf"), cell(r, "dice_gm"),
+                 cell(r, "dice_wm"), cell(r, "dice_mean"), cell(r, "mhd_mean")] for r in scanner]
         lines += ["", "### Unseen scanner — trained on the three sites without one ABIDE scanner, tested on it", "",
                   "`seen` is the same run's mean Dice on the test subjects of every other scanner and site.", "",
-                  _md_table(["method", "held-out scanner", "subjects", "seen", "CSF", "GM", "WM", "mean Dice",
+                  markdown_table(["method", "held-out scanner", "subjects", "seen", "CSF", "GM", "WM", "mean Dice",
                              "mean MHD"], body)]
     return "\n".join(lines)
 
@@ -579,7 +448,7 @@ def build_report(folder: Path | None = None, *, meta: Mapping[str, Any] | None =
     lines += [_section_answer(verdicts, data_checks.judge_data(tables), beyond_verdicts, meta, tables.get("seeds")), ""]
     if meta:
         lines += ["## This reproduction", "",
-                  _md_table(["", ""], [[k, v] for k, v in meta.items() if not isinstance(v, dict)]), ""]
+                  markdown_table(["", ""], [[k, v] for k, v in meta.items() if not isinstance(v, dict)]), ""]
     lines += [seeds_note(tables.get("seeds"), meta), ""]
     lines += [_section_data(tables), ""]
     lines += ["## Claims", "",
@@ -587,13 +456,12 @@ def build_report(folder: Path | None = None, *, meta: Mapping[str, Any] | None =
               "`deepnorm/study/claims.py` before the runs; a claim that does not hold on our data is reported as such. "
               "Over several seeds a claim is judged on the seed means, and a comparison whose margin is smaller "
               "than its seed spread (sd over seeds) is `inconclusive`.", ""]
-    lines.append(_md_table(["claim", "statement", "verdict", "numbers"],
+    lines.append(markdown_table(["claim", "statement", "verdict", "numbers"],
                            [[v.claim, v.text + (C1_DATA_NOTE if v.claim == "C1" else ""), v.verdict, v.evidence]
                             for v in verdicts]))
     lines += ["", "## Tables", ""]
-    for section in (_section_table2(tables["table2"]), _section_table3(tables["table3"], tables.get("table3_beyond") or []),
-                    _section_table4(tables["table4"], tables.get("table4_beyond") or []),
-                    _section_table5(tables["table5"]), _section_table6(tables["table6"]), _section_table7(tables["table7"]),
+    for section in (_section_table2(tables), _section_table3(tables), _section_table4(tables),
+                    _section_table5(tables), _section_table6(tables), _section_table7(tables),
                     _section_i1(tables.get("i1") or []), _section_scale(tables.get("scale") or [])):
         if section:
             lines += [section, ""]
@@ -607,7 +475,7 @@ def build_report(folder: Path | None = None, *, meta: Mapping[str, Any] | None =
     timings = meta.get("notebook_seconds")
     if isinstance(timings, dict) and timings:
         lines += ["", "## Wall time per notebook", "",
-                  _md_table(["notebook", "seconds"], [[k, f"{float(v):.0f}"] for k, v in timings.items()])]
+                  markdown_table(["notebook", "seconds"], [[k, f"{float(v):.0f}"] for k, v in timings.items()])]
     return "\n".join(lines)
 
 
