@@ -47,8 +47,11 @@ PAPER_METHODS: tuple[str, ...] = ("segmenter", "standardization", "standardizati
 #: Classical MRI intensity normalizers followed by S (beyond the paper: no column of its tables),
 #: from the intensity-normalization library (:mod:`deepnorm.training.methods.classical`).
 CLASSICAL: tuple[str, ...] = ("nyul", "whitestripe", "fcm", "kde")
+#: The methods trained on patches of random contrast: the only ones that train.randomisation configures
+#: (every other method drops it, so that its configuration and run hash do not carry it).
+RANDOMISATION_METHODS: tuple[str, ...] = ("contrast_randomisation",)
 #: Beyond the paper: trained and evaluated like the others, never a column of the paper's tables.
-BEYOND_PAPER_METHODS: tuple[str, ...] = (*CLASSICAL, "contrast_randomisation")
+BEYOND_PAPER_METHODS: tuple[str, ...] = (*CLASSICAL, *RANDOMISATION_METHODS)
 METHODS: tuple[str, ...] = PAPER_METHODS + BEYOND_PAPER_METHODS
 #: The methods that train a discriminator (the only ones λ of Eq. 3 weighs; methods.REGISTRY agrees, a test checks).
 DISCRIMINATOR_METHODS: tuple[str, ...] = ("adversarial",)
@@ -141,7 +144,7 @@ class TrainConfig:
             weights on the same GPU (:func:`deepnorm.devices.cuda_determinism`); false lets cuDNN
             pick its fastest kernels, whose sums run in an arbitrary order. The CPU is
             deterministic either way.
-        randomisation: the laws of method "contrast_randomisation"
+        randomisation: the laws of the methods of :data:`RANDOMISATION_METHODS`
             (:class:`~deepnorm.data.randomise.RandomisationParams`, its defaults when not given);
             None for every other method, which ignores it, so that their configs (and run
             hashes) do not carry it.
@@ -171,7 +174,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "milestones", tuple(self.milestones))
         randomisation = self.randomisation
-        if self.method != "contrast_randomisation":
+        if self.method not in RANDOMISATION_METHODS:
             randomisation = None
         elif randomisation is None:
             randomisation = RandomisationParams()
