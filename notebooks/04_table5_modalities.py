@@ -59,7 +59,7 @@ display(Markdown(show.evaluated_on(ctx.data_root, ex.SETTINGS["dual"], ctx.seed)
 # The per-subject scores behind the table (cached in each run folder by `ex.table5`).
 
 # %%
-from deepnorm.study.table5_figure import plot_table5
+from deepnorm.plots.table5 import plot_table5
 
 inputs = {"t1": ("t1",), "t1+t2": ("t1", "t2")}
 per_subject = {name: ex.scores(ctx, ex.run_for(ctx, "adversarial", ex.SETTINGS["dual"], modalities=mods),

@@ -1,4 +1,4 @@
-"""Display names, the paper beside ours, the claims' verdicts per table, and Table 5's figure data."""
+"""Display names, the paper beside ours and the claims' verdicts per table."""
 
 from __future__ import annotations
 
@@ -11,10 +11,9 @@ matplotlib.use("Agg")
 import numpy as np
 import pytest
 
-from deepnorm.errors import ConfigError, DataError
+from deepnorm.errors import ConfigError
 from deepnorm.files import write_json, write_table
 from deepnorm.study import claims, display, paper
-from deepnorm.study.table5_figure import plot_table5, table5_bars
 
 INTERNAL = re.compile(r"\b(dice_\w+|mhd_\w+|iseg|mrbrains|abide|adversarial|preprocessor|train_site|d_train_acc)\b")
 
@@ -180,38 +179,6 @@ def test_unknown_table_is_rejected(tmp_path):
         display.paper_beside_ours("table8", {})
     with pytest.raises(ConfigError, match="table8"):
         display.verdicts("table8", tmp_path)
-
-
-def _scores(rng, sites=("iseg", "mrbrains"), n=3):
-    return [{"site": s, "subject": f"{s}-{i}", **{f"dice_{t}": float(rng.uniform(0.3, 0.9)) for t in ("csf", "gm", "wm")}}
-            for s in sites for i in range(n)]
-
-
-def test_table5_bars_are_the_subject_means_per_site_tissue_and_input():
-    rng = np.random.default_rng(0)
-    scores = {"t1": _scores(rng), "t1+t2": _scores(rng)}
-    bars = table5_bars(scores)
-    assert len(bars) == 2 * 3 * 2
-    for bar in bars:
-        values = [r[f"dice_{bar.tissue.lower()}"] for r in scores[bar.modalities] if r["site"] == bar.site]
-        assert bar.mean == pytest.approx(sum(values) / len(values))
-        assert bar.std == pytest.approx(float(np.std(values)))
-    assert [b.site for b in bars[:6]] == ["iseg"] * 6
-
-
-def test_table5_figure_has_one_panel_per_site_with_display_names(tmp_path):
-    rng = np.random.default_rng(1)
-    fig = plot_table5({"t1": _scores(rng), "t1+t2": _scores(rng)}, path=tmp_path / "t5.png")
-    assert (tmp_path / "t5.png").is_file()
-    titles = [ax.get_title() for ax in fig.axes]
-    assert titles == ["iSEG-2017", "MRBrainS13"]
-    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["CSF", "GM", "WM"]
-    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["T1", "T1 + T2/FLAIR"]
-
-
-def test_table5_figure_rejects_rows_without_dice():
-    with pytest.raises(DataError, match="dice_csf"):
-        table5_bars({"t1": [{"site": "iseg", "dice_mean": 0.5}]})
 
 
 def test_the_test_set_is_stated_with_its_size_per_site(smoke_root):

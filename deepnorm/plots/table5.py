@@ -1,7 +1,8 @@
 """Table 5 as a figure: Dice per tissue with T1 alone and with T1 + T2, one panel per site.
 
 The bars are the mean over a site's test subjects, the whiskers one standard deviation, the dots
-the subjects; the numbers come from the per-subject scores of the two runs (``experiments.scores``).
+the subjects; the numbers come from the per-subject scores of the two runs, which the caller passes
+in (``deepnorm.study.experiments.scores``).
 A bar of one subject is that subject's Dice: it has no whisker and no dot, and the title says so.
 """
 
@@ -17,7 +18,7 @@ import numpy as np
 from deepnorm.data.sites import SITE_NAMES
 from deepnorm.errors import DataError
 from deepnorm.labels import TISSUE_NAMES
-from deepnorm.study.display import MODALITY_NAMES
+from deepnorm.plots.names import MODALITY_NAMES
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
