@@ -18,7 +18,7 @@ from deepnorm.plots import (
     plot_tissue_histograms,
     plot_training_curves,
 )
-from deepnorm.widgets.core import blend_overlay, percentile_window, take_slice
+from deepnorm.views import blend_overlay, percentile_window, take_slice
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

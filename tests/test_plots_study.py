@@ -13,7 +13,7 @@ from deepnorm.paths import project_root
 from deepnorm.plots.names import METHOD_NAMES, SETTING_NAMES
 from deepnorm.study import experiments as ex
 from deepnorm.study import figures as figs
-from deepnorm.widgets.core import percentile_window
+from deepnorm.views import percentile_window
 
 INTERNAL_KEYS = {"dual", "multi", "inputs", "standardization", "preprocessor", "adversarial", "iseg", "mrbrains"}
 

@@ -14,8 +14,8 @@ pytest.importorskip("ipywidgets")
 
 from deepnorm.data.volume import Volume
 from deepnorm.errors import DataError
+from deepnorm.views import percentile_window, take_slice
 from deepnorm.widgets import ConfusionMatrixViewer, HistogramViewer, SliceViewer, ViewerCase
-from deepnorm.widgets.core import percentile_window, take_slice
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -3,7 +3,7 @@
 Every function returns a matplotlib Figure and, when `path` is given, also writes it as a PNG
 (dpi 120, tight bounding box). Figures are made with pyplot and closed at once, so nothing piles
 up in pyplot's registry, while a notebook still shows a figure returned as a cell's last value.
-Slices follow the orientation of `deepnorm.widgets.core.take_slice` (axial: anterior up).
+Slices follow the orientation of `deepnorm.views.take_slice` (axial: anterior up).
 """
 
 from __future__ import annotations
@@ -17,9 +17,12 @@ import numpy as np
 
 from deepnorm.data.sites import SITE_NAMES
 from deepnorm.errors import DataError
+from deepnorm.files import atomic_write_bytes
 from deepnorm.labels import CLASS_NAMES
-from deepnorm.widgets.base import atomic_write_bytes, unwrap_volume
-from deepnorm.widgets.core import (
+from deepnorm.views import (
+    COLORBAR_LABEL,
+    LABEL_COLORS,
+    NORMALIZATION_NOTE,
     blend_overlay,
     n_slices,
     normalize_confusion,
@@ -27,6 +30,7 @@ from deepnorm.widgets.core import (
     slice_aspect,
     take_slice,
     tissue_histograms,
+    unwrap_volume,
 )
 
 DPI = 120
@@ -109,7 +113,6 @@ def plot_segmentation_overlays(
 def _label_legend(figure: Any) -> None:
     from matplotlib.patches import Patch
 
-    from deepnorm.widgets.core import LABEL_COLORS
 
     handles = [Patch(color=c, label=CLASS_NAMES[k]) for k, c in LABEL_COLORS.items()]
     figure.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False)
@@ -303,7 +306,6 @@ def draw_confusion(ax: Any, matrix: np.ndarray, class_names: Sequence[str], *, c
     ax.set_ylabel("true class")
     mesh = ax.collections[0]
     if cbar and mesh.colorbar is not None:
-        from deepnorm.widgets.confusion_viewer import COLORBAR_LABEL
 
         mesh.colorbar.set_label(COLORBAR_LABEL)
     return ax
@@ -332,7 +334,6 @@ def plot_confusion_matrices(
         ax.set_title(f"λ = {lam:g}")
         if i > 0:
             ax.set_ylabel("")
-    from deepnorm.widgets.confusion_viewer import NORMALIZATION_NOTE
 
     figure.suptitle(f"discriminator confusion on test patches ({NORMALIZATION_NOTE})", fontsize=10)
     return save_figure(figure, path)

@@ -11,7 +11,7 @@ import numpy as np
 from deepnorm.data.sites import SITE_NAMES
 from deepnorm.labels import CSF, GM, TISSUE_NAMES, TISSUES, WM
 from deepnorm.plots.figures import _new_figure, save_figure
-from deepnorm.widgets.core import (
+from deepnorm.views import (
     LABEL_COLORS,
     blend_overlay,
     percentile_window,

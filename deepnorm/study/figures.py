@@ -241,7 +241,7 @@ def fig8_bias(ctx: ex.Context, site: str = "iseg", alphas: Sequence[float] = (0.
     robustness augmentation as for Table 6."""
     from deepnorm.data.augment import apply_bias_field
     from deepnorm.plots import plot_bias_field
-    from deepnorm.widgets import mean_along_axis
+    from deepnorm.views import mean_along_axis
 
     run = ex.run_for(ctx, "adversarial", ex.SETTINGS["dual"], bias_augment=ex.ROBUSTNESS_AUGMENT)
     s = ex.split_subjects(ctx, run, site)[0]

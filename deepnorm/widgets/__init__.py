@@ -1,19 +1,10 @@
-"""Interactive viewers (ipywidgets + matplotlib, no ipympl) and the pure maths behind them.
+"""Interactive viewers (ipywidgets + matplotlib, no ipympl).
 
-The viewers import ipywidgets and matplotlib only when constructed.
+The viewers import ipywidgets and matplotlib only when constructed. The pure maths behind them
+(slicing, windowing, overlays, histograms), which the static figures share, is :mod:`deepnorm.views`.
 """
 
 from deepnorm.widgets.confusion_viewer import ConfusionMatrixViewer
-from deepnorm.widgets.core import (
-    blend_overlay,
-    label_rgba,
-    mean_along_axis,
-    normalize_confusion,
-    percentile_window,
-    slice_aspect,
-    take_slice,
-    tissue_histograms,
-)
 from deepnorm.widgets.histogram_viewer import HistogramViewer
 from deepnorm.widgets.slice_viewer import SliceViewer, ViewerCase
 
@@ -22,12 +13,4 @@ __all__ = [
     "HistogramViewer",
     "SliceViewer",
     "ViewerCase",
-    "blend_overlay",
-    "label_rgba",
-    "mean_along_axis",
-    "normalize_confusion",
-    "percentile_window",
-    "slice_aspect",
-    "take_slice",
-    "tissue_histograms",
 ]

@@ -9,44 +9,14 @@ picture is ``image_widget.value`` (PNG bytes); a notebook displays the live widg
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from deepnorm.errors import DataError
-from deepnorm.files import atomic_write_bytes  # re-exported for the viewers
+from deepnorm.files import atomic_write_bytes
 
 DPI = 100
-
-
-def unwrap_volume(value: Any, name: str) -> tuple[np.ndarray, tuple[float, float, float] | None]:
-    """The array and spacing (mm, or None) of a numpy array or a `deepnorm.data.volume.Volume`.
-
-    Any object with ``.data`` and ``.spacing`` counts as a Volume. Raises DataError naming
-    `name` when the value holds no numeric array.
-    """
-    spacing = None
-    if hasattr(value, "data") and hasattr(value, "spacing") and not isinstance(value, np.ndarray):
-        spacing = tuple(float(s) for s in value.spacing)
-        value = value.data
-    try:
-        array = np.asarray(value)
-    except Exception as error:  # pragma: no cover - numpy's own message is kept
-        raise DataError(f"{name}: cannot read it as an array ({error}); pass a numpy array or a Volume.") from error
-    if array.dtype.kind not in "biuf":
-        raise DataError(f"{name}: expected a numeric array or a Volume, got dtype {array.dtype}.")
-    return array, spacing  # type: ignore[return-value]  # a Volume's spacing: three sizes, unchecked here
-
-
-def same_spacing(spacings: Sequence[tuple[float, float, float] | None]) -> tuple[float, float, float] | None:
-    """The first non-None spacing (mm); raises DataError when two given spacings disagree."""
-    known = [s for s in spacings if s is not None]
-    for other in known[1:]:
-        if not np.allclose(other, known[0]):
-            raise DataError(f"Volumes have different voxel spacings {known[0]} and {other} mm; resample them first.")
-    return known[0] if known else None
 
 
 def new_canvas_figure(figsize: tuple[float, float]) -> Any:

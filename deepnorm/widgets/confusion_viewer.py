@@ -8,13 +8,8 @@ from typing import Any
 import numpy as np
 
 from deepnorm.errors import DataError
+from deepnorm.views import COLORBAR_LABEL, NORMALIZATION_NOTE, normalize_confusion
 from deepnorm.widgets.base import PngFigureViewer, new_canvas_figure
-from deepnorm.widgets.core import normalize_confusion
-
-#: How the matrices are normalized, said on the figure.
-NORMALIZATION_NOTE = "row-normalized: each row (true class) sums to 1"
-#: The colour bar's label.
-COLORBAR_LABEL = "fraction of the true class's patches"
 
 
 class ConfusionMatrixViewer(PngFigureViewer):

@@ -10,8 +10,8 @@ import numpy as np
 from deepnorm.data.sites import SITE_NAMES
 from deepnorm.errors import DataError
 from deepnorm.labels import CLASS_NAMES, TISSUES
-from deepnorm.widgets.base import PngFigureViewer, new_canvas_figure, unwrap_volume
-from deepnorm.widgets.core import tissue_histograms
+from deepnorm.views import tissue_histograms, unwrap_volume
+from deepnorm.widgets.base import PngFigureViewer, new_canvas_figure
 
 _STAGE_ORDER = ("before", "after")
 

@@ -10,13 +10,7 @@ import numpy as np
 from deepnorm.data.sites import SITE_NAMES
 from deepnorm.errors import DataError
 from deepnorm.labels import CLASS_NAMES
-from deepnorm.widgets.base import (
-    PngFigureViewer,
-    new_canvas_figure,
-    same_spacing,
-    unwrap_volume,
-)
-from deepnorm.widgets.core import (
+from deepnorm.views import (
     AXES,
     LABEL_COLORS,
     foreground_centre,
@@ -24,9 +18,12 @@ from deepnorm.widgets.core import (
     n_slices,
     orientation_letters,
     percentile_window,
+    same_spacing,
     slice_aspect,
     take_slice,
+    unwrap_volume,
 )
+from deepnorm.widgets.base import PngFigureViewer, new_canvas_figure
 
 
 class ViewerCase(NamedTuple):

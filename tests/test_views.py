@@ -1,4 +1,4 @@
-"""Pure maths behind the viewers, against hand-computed cases and numpy/scipy oracles."""
+"""The pure maths of a picture of a volume (deepnorm.views), against hand-computed cases and numpy/scipy oracles."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from deepnorm.errors import ConfigError, DataError
-from deepnorm.widgets.core import (
+from deepnorm.views import (
     LABEL_COLORS,
     blend_overlay,
     label_rgba,
@@ -272,7 +272,7 @@ def test_mean_along_axis_recovers_a_linear_ramp():
 @pytest.mark.parametrize("axis", ["axial", "coronal", "sagittal"])
 def test_orientation_letters_point_to_growing_ras_coordinates(axis):
     """R, A and S sit on the edge where the x, y and z coordinate (RAS voxel axes) is largest."""
-    from deepnorm.widgets.core import orientation_letters
+    from deepnorm.views import orientation_letters
 
     letters = orientation_letters(axis)
     opposite = {"R": "L", "A": "P", "S": "I"}
@@ -287,7 +287,7 @@ def test_orientation_letters_point_to_growing_ras_coordinates(axis):
 
 
 def test_foreground_centre_is_the_box_centre():
-    from deepnorm.widgets.core import foreground_centre
+    from deepnorm.views import foreground_centre
 
     volume = np.zeros(SHAPE)
     volume[1:4, 2:6, 0:3] = 1.0
@@ -295,3 +295,22 @@ def test_foreground_centre_is_the_box_centre():
     assert foreground_centre(np.zeros(SHAPE)) == (2, 3, 3)
     with pytest.raises(DataError):
         foreground_centre(np.zeros((2, 2)))
+
+
+def _imported_modules(path) -> set[str]:
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    return names | {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+
+
+def test_the_figures_and_their_maths_import_no_viewer():
+    """Arrows point down: the widgets may import the figures' maths, deepnorm.plots and deepnorm.views
+    never import deepnorm.widgets (and views imports no figure)."""
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parent.parent / "deepnorm"
+    for path in [package / "views.py", *sorted((package / "plots").glob("*.py"))]:
+        above = ("deepnorm.widgets",) + (("deepnorm.plots",) if path.name == "views.py" else ())
+        assert not [m for m in _imported_modules(path) if m.startswith(above)], path

@@ -1,4 +1,7 @@
-"""Pure numpy maths behind the widgets and figures: slicing, windowing, overlays, histograms.
+"""Pure numpy maths of a picture of a volume: its input, slicing, windowing, overlays, histograms.
+
+The figures (:mod:`deepnorm.plots`) and the viewers (:mod:`deepnorm.widgets`) both draw with it; it
+imports neither.
 
 Orientation convention (RAS-like voxel axes): array axis 0 = x (left -> right), axis 1 = y
 (posterior -> anterior), axis 2 = z (inferior -> superior). A displayed slice is a 2D array
@@ -15,6 +18,7 @@ Each is ``np.rot90`` of the plain numpy slice (``volume[:, :, k]``, ``volume[:, 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +36,34 @@ LABEL_COLORS: dict[int, tuple[float, float, float]] = {
     2: (0.15, 0.80, 0.25),
     3: (1.00, 0.65, 0.10),
 }
+
+
+def unwrap_volume(value: Any, name: str) -> tuple[np.ndarray, tuple[float, float, float] | None]:
+    """The array and spacing (mm, or None) of a numpy array or a `deepnorm.data.volume.Volume`.
+
+    Any object with ``.data`` and ``.spacing`` counts as a Volume. Raises DataError naming
+    `name` when the value holds no numeric array.
+    """
+    spacing = None
+    if hasattr(value, "data") and hasattr(value, "spacing") and not isinstance(value, np.ndarray):
+        spacing = tuple(float(s) for s in value.spacing)
+        value = value.data
+    try:
+        array = np.asarray(value)
+    except Exception as error:  # pragma: no cover - numpy's own message is kept
+        raise DataError(f"{name}: cannot read it as an array ({error}); pass a numpy array or a Volume.") from error
+    if array.dtype.kind not in "biuf":
+        raise DataError(f"{name}: expected a numeric array or a Volume, got dtype {array.dtype}.")
+    return array, spacing  # type: ignore[return-value]  # a Volume's spacing: three sizes, unchecked here
+
+
+def same_spacing(spacings: Sequence[tuple[float, float, float] | None]) -> tuple[float, float, float] | None:
+    """The first non-None spacing (mm); raises DataError when two given spacings disagree."""
+    known = [s for s in spacings if s is not None]
+    for other in known[1:]:
+        if not np.allclose(other, known[0]):
+            raise DataError(f"Volumes have different voxel spacings {known[0]} and {other} mm; resample them first.")
+    return known[0] if known else None
 
 
 def _axis_index(axis: str) -> int:
@@ -217,6 +249,12 @@ def tissue_histograms(
             counts = counts / (counts.sum() * np.diff(edges))
         out[int(tissue)] = (counts, edges)
     return out
+
+
+#: How :func:`normalize_confusion`'s matrices are normalized, said on their figures.
+NORMALIZATION_NOTE = "row-normalized: each row (true class) sums to 1"
+#: The label of their colour bar.
+COLORBAR_LABEL = "fraction of the true class's patches"
 
 
 def normalize_confusion(matrix: np.ndarray) -> np.ndarray:
