@@ -14,6 +14,10 @@ spacing): a second training, or a training that differs only in sampling or netw
 reuses them; edited data gets a new key. Each site folder also holds ``shapes.json``, the
 unpadded spatial shape of each cached subject, so that the common padded shape costs no reading
 of volumes.
+
+The functions that read or write the cache take ``runs_dir``: the runs folder (default
+``deepnorm.paths.runs_dir()``, a training passes the parent of its run folder), not the cache
+itself, which lies below it (:func:`cache_dir`), so that every run of that folder shares it.
 """
 
 from __future__ import annotations
@@ -73,7 +77,8 @@ def cache_key(data_root: str | Path, data: DataConfig) -> str:
 
 
 def cache_dir(data_root: str | Path, data: DataConfig, runs_dir: str | Path | None = None) -> Path:
-    """``<runs_dir>/.cache/<cache_key>`` (runs_dir defaults to deepnorm.paths.runs_dir())."""
+    """The cache folder of `data_root` and `data`: ``<runs_dir>/.cache/<cache_key>``, below the runs folder
+    `runs_dir` (default deepnorm.paths.runs_dir())."""
     from deepnorm import paths
 
     runs = Path(runs_dir) if runs_dir is not None else paths.runs_dir()
@@ -214,7 +219,7 @@ def prepare_site(
     if unknown:
         raise DataError(f"site {site}: subject id(s) {', '.join(map(repr, unknown[:3]))} are not subjects under "
                         f"{data_root}; check the run's splits.json (or the subject list given)")
-    folder = cache_dir(data_root, data, runs_dir) / site
+    site_cache = cache_dir(data_root, data, runs_dir) / site
     out: dict[str, Any] = {}
     iterator: Any = ids
     if progress:
@@ -222,7 +227,7 @@ def prepare_site(
 
         iterator = tqdm(ids, desc=f"prepare {site}", leave=False)
     for subject_id in iterator:
-        path = folder / f"{subject_id}.npz"
+        path = site_cache / f"{subject_id}.npz"
         if path.is_file():
             out[subject_id] = load_prepared(path)
             continue
@@ -232,23 +237,23 @@ def prepare_site(
     return out
 
 
-def _read_shapes(folder: Path) -> dict[str, tuple[int, int, int]]:
-    """The shape index of a site's cache folder ({} when missing or unreadable: it is rebuilt)."""
+def _read_shapes(site_cache: Path) -> dict[str, tuple[int, int, int]]:
+    """The shape index of `site_cache`, a site's cache folder ({} when missing or unreadable: it is rebuilt)."""
     try:
-        raw = json.loads((folder / SHAPES_INDEX).read_text(encoding="utf-8"))
+        raw = json.loads((site_cache / SHAPES_INDEX).read_text(encoding="utf-8"))
         return {str(k): int_triple(v) for k, v in raw.items()}
     except (OSError, ValueError, TypeError, AttributeError):
         return {}
 
 
-def _write_shapes(folder: Path, shapes: dict[str, tuple[int, int, int]]) -> None:
+def _write_shapes(site_cache: Path, shapes: dict[str, tuple[int, int, int]]) -> None:
     """Write the shape index atomically (temporary file, then rename)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{SHAPES_INDEX}.", suffix=".tmp", dir=folder)
+    site_cache.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{SHAPES_INDEX}.", suffix=".tmp", dir=site_cache)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump({k: list(v) for k, v in sorted(shapes.items())}, f)
-        os.replace(tmp, folder / SHAPES_INDEX)
+        os.replace(tmp, site_cache / SHAPES_INDEX)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -264,14 +269,14 @@ def site_shapes(
     """
     from deepnorm.data.sites import open_site
 
-    folder = cache_dir(data_root, data, runs_dir) / site
-    index = _read_shapes(folder)
+    site_cache = cache_dir(data_root, data, runs_dir) / site
+    index = _read_shapes(site_cache)
     ids = list(open_site(data_root, site).subject_ids)
-    missing = [s for s in ids if s not in index or not (folder / f"{s}.npz").is_file()]
+    missing = [s for s in ids if s not in index or not (site_cache / f"{s}.npz").is_file()]
     if missing:
         for subject_id, p in prepare_site(data_root, data, site, runs_dir=runs_dir, subject_ids=missing).items():
             index[subject_id] = int_triple(p.image.shape[1:])
-        _write_shapes(folder, index)
+        _write_shapes(site_cache, index)
     return {s: index[s] for s in ids}
 
 
