@@ -50,6 +50,7 @@ from IPython.display import Markdown, display
 from deepnorm.plots.scale import plot_scale
 from deepnorm.study import experiments as ex
 from deepnorm.study import scale
+from deepnorm.study.instruments import I1_MIN_GENERATED
 
 ctx = ex.notebook_context(profile=profile, data_root=data_root, seed=seed, device=device,
                          results_dir=results_dir, figures_dir=figures_dir, runs_dir=runs_dir, precision=precision)
@@ -88,7 +89,7 @@ display(pd.DataFrame(rows).rename(columns={"dice_mean": "test mean Dice", "val_d
 # %%
 summary = scale.differences(rows)
 display(pd.DataFrame(summary).round(4))
-plot_scale(summary, path=ctx.figure("scale"))
+plot_scale(summary, i1_criterion=I1_MIN_GENERATED, path=ctx.figure("scale"))
 
 # %% [markdown]
 # ## The profile the rule picks

@@ -87,7 +87,7 @@ def test_the_figure_draws_every_series_against_compute_and_refuses_nothing_to_dr
     from deepnorm.plots.scale import plot_scale
 
     rows = _point(1, 1, 1.0, 0.70, 0.99) + _point(2, 3, 6.0, 0.795, 0.99)
-    figure = plot_scale(scale.differences(rows))
+    figure = plot_scale(scale.differences(rows), i1_criterion=0.95)
     gids = {line.get_gid() for ax in figure.axes for line in ax.get_lines()}
     assert {"ours_minus_preprocessor", "d_generated_lam_0.1", "d_generated_lam_1.5", "i1", "jsd_ours",
             "jsd_preprocessor", "zero"} <= gids
@@ -95,7 +95,7 @@ def test_the_figure_draws_every_series_against_compute_and_refuses_nothing_to_dr
     assert list(diff.get_xdata()) == [4.0, 24.0]  # GFLOP of the four arms, in order of compute
     assert all(ax.get_xscale() == "log" for ax in figure.axes)
     with pytest.raises(DataError, match="scale study"):
-        plot_scale([])
+        plot_scale([], i1_criterion=0.95)
 
 
 def test_training_hours_bill_the_fastest_epoch_not_the_data_preparation_nor_a_shared_machine():

@@ -307,10 +307,10 @@ def _imported_modules(path) -> set[str]:
 
 def test_the_figures_and_their_maths_import_no_viewer():
     """Arrows point down: the widgets may import the figures' maths, deepnorm.plots and deepnorm.views
-    never import deepnorm.widgets (and views imports no figure)."""
+    never import deepnorm.widgets or the study (and views imports no figure)."""
     from pathlib import Path
 
     package = Path(__file__).resolve().parent.parent / "deepnorm"
     for path in [package / "views.py", *sorted((package / "plots").glob("*.py"))]:
-        above = ("deepnorm.widgets",) + (("deepnorm.plots",) if path.name == "views.py" else ())
+        above = ("deepnorm.widgets", "deepnorm.study") + (("deepnorm.plots",) if path.name == "views.py" else ())
         assert not [m for m in _imported_modules(path) if m.startswith(above)], path

@@ -16,18 +16,17 @@ def _label(row: Mapping[str, Any]) -> str:
     return tag + (", bias aug." if row.get("bias_augment") else "")
 
 
-def plot_scale(summary: Sequence[Mapping[str, Any]], *, path: str | Path | None = None) -> Any:
+def plot_scale(summary: Sequence[Mapping[str, Any]], *, i1_criterion: float, path: str | Path | None = None) -> Any:
     """Three panels against the training compute of each point (GFLOP, log scale; hours in the labels).
 
     `summary` holds :func:`deepnorm.study.scale.differences` rows. Panels: Ours (λ = 1.5) − the
     Pre-processor in test mean Dice (a line at 0: below it realism costs Dice); D's validation
     accuracy on generated patches at λ = 0.1 and λ = 1.5, with I1 (D alone against the frozen
-    Pre-processor G) and its 95 % criterion; the JSD between the sites' normalized histograms,
+    Pre-processor G) and its criterion `i1_criterion` (a fraction: the study passes
+    ``deepnorm.study.instruments.I1_MIN_GENERATED``); the JSD between the sites' normalized histograms,
     Ours and the Pre-processor. Each point is labelled by its width and epoch factors. Lines join
     the un-augmented points in order of compute. Returns the Figure.
     """
-    from deepnorm.study.instruments import I1_MIN_GENERATED
-
     rows = sorted((r for r in summary if math.isfinite(float(r.get("gflop", math.nan)))), key=lambda r: r["gflop"])
     if not rows:
         raise DataError("plot_scale: no point with a measured compute; run the scale study first")
@@ -64,7 +63,7 @@ def plot_scale(summary: Sequence[Mapping[str, Any]], *, path: str | Path | None 
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
     axes[0].axhline(0.0, color="gray", ls=":", lw=1).set_gid("zero")
-    axes[1].axhline(I1_MIN_GENERATED, color="gray", ls="--", lw=0.8, label=f"I1 criterion, {I1_MIN_GENERATED:.0%}")
+    axes[1].axhline(i1_criterion, color="gray", ls="--", lw=0.8, label=f"I1 criterion, {i1_criterion:.0%}")
     axes[1].set_ylim(-0.02, 1.02)
     for ax in axes:  # below the panel, where it hides no point
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=1, frameon=False)
