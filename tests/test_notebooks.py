@@ -335,6 +335,11 @@ def test_the_scale_notebook_runs_one_smoke_point_with_and_without_bias_fields(sm
     from deepnorm.study import scale
 
     results, figures = tmp_path / "results", tmp_path / "figures"
+    for folder in (results, results / "seed-0", results / "seed-1"):  # an earlier two-seed reproduction's tables
+        folder.mkdir(parents=True)
+        (folder / "table3.csv").write_text("setting,method,dice_mean\ndual,adversarial,0.5\n")
+    (results / "seeds.json").write_text('{"seeds": [0, 1]}\n')
+    earlier = {p: p.read_bytes() for p in results.rglob("*") if p.is_file()}
     code = cli_main(["reproduce", "--only", "08_scale", "--points", "1x1", "--profile", "smoke", "--device", "cpu",
                      "--data-root", str(smoke_root), "--results-dir", str(results), "--figures-dir", str(figures),
                      "--runs-dir", str(tmp_path / "runs"), "--no-report"])
@@ -346,6 +351,7 @@ def test_the_scale_notebook_runs_one_smoke_point_with_and_without_bias_fields(sm
         assert (row["width"], row["budget"]) == (1, 1) and 0.0 <= row["dice_mean"] <= 1.0
         assert row["gflop"] > 0 and 0.0 <= row["i1_accuracy_generated"] <= 1.0
     assert (figures / "smoke_scale.png").is_file()  # the profile prefixes non-cpu figures
+    assert {p: p.read_bytes() for p in earlier} == earlier  # the earlier means over seeds are left as they were
 
 
 def test_scale_points_are_refused_for_other_notebooks(smoke_root, tmp_path):

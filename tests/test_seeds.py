@@ -86,3 +86,24 @@ def test_aggregate_results_reads_seed_folders_and_writes_the_means(tmp_path: Pat
     assert seeds.aggregate_results(tmp_path)["seeds"] == [0, 1, 2]
     with pytest.raises(DataError, match="seed"):
         seeds.aggregate_results(tmp_path, seeds=[7])
+
+
+def test_a_partial_reproduction_never_replaces_a_mean_over_seeds_it_did_not_rerun(tmp_path: Path) -> None:
+    """After seeds 0-2 were aggregated, a rerun of some notebooks for seed 0 leaves results/*.csv of
+    the tables it did not write, and of those other seeds also hold, byte for byte; a table only it
+    holds is aggregated; seeds.json keeps the three seeds."""
+    for seed, dice in ((0, (0.80, 0.70)), (1, (0.84, 0.72)), (2, (0.5, 0.5))):
+        folder = seeds.seed_folder(tmp_path, seed)
+        folder.mkdir()
+        write_table("table2", _table3(dice), folder)
+        write_table("table3", _table3(dice), folder)
+    seeds.aggregate_results(tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    write_table("table3", _table3((0.1, 0.1)), seeds.seed_folder(tmp_path, 0))  # the rerun's fresh rows
+    write_table("i1", [{"accuracy_generated": 0.97}], seeds.seed_folder(tmp_path, 0))
+    notes = seeds.aggregate_partial(tmp_path, [0], ["table3", "i1", "scale"])
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    assert {k: after[k] for k in before} == before
+    assert len(notes) == 1 and "table3.csv left as it was" in notes[0] and "seed-1, seed-2" in notes[0]
+    assert read_table("i1", tmp_path)[0]["accuracy_generated"] == pytest.approx(0.97)
+    assert read_json("seeds", tmp_path) == {"seeds": [0, 1, 2]}

@@ -45,7 +45,7 @@ from deepnorm.study.reproduce import (
     tables_written_since,
 )
 from deepnorm.study.seed_jobs import plan_seed_jobs, processor, run_seed_jobs, threads_per_job
-from deepnorm.study.seeds import aggregate_results
+from deepnorm.study.seeds import aggregate_partial, aggregate_results
 from deepnorm.training.config import PROFILES
 from deepnorm.training.config import profile as load_profile
 
@@ -168,12 +168,14 @@ def main(args: argparse.Namespace) -> int:
     if any(o.failed for o in outcomes):
         return 1
     total = time.perf_counter() - total_start
-    try:
+    if partial:  # only the tables this run wrote, never the mean over seeds of one it did not rerun
+        try:
+            for note in aggregate_partial(results, seeds, tables_written_since(results, seeds, started)):
+                print(f"[seeds] {note}", flush=True)
+        except DataError as err:
+            print(f"[seeds] tables not aggregated ({err})", flush=True)
+    else:
         aggregate_results(results, seeds)
-    except DataError as err:
-        if not partial:
-            raise
-        print(f"[seeds] tables not aggregated ({err})", flush=True)
 
     meta = reproduction_meta(args, data_root=data_root, root=root, seeds=seeds, jobs=jobs, started=started,
                              total=total, seconds=seconds, results=results)

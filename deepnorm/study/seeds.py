@@ -9,6 +9,10 @@ seeds; ``seeds.json`` lists the seeds used. The report and the claim judges read
 
     aggregate_results(Path("results"))          # every results/seed-N folder
     aggregate_results(Path("results"), [0, 1])  # only seeds 0 and 1
+
+A reproduction of some notebooks only (``deepnorm reproduce --only``, ``make reproduce-scale``)
+aggregates with :func:`aggregate_partial`: the tables it wrote, and only those no other seed's
+folder holds, so it never replaces the mean over seeds of a table it did not rerun in every seed.
 """
 
 from __future__ import annotations
@@ -140,12 +144,14 @@ def aggregate_confusions(confusions: Sequence[Mapping[str, Any]], *, labels: Seq
     return out
 
 
-def aggregate_results(results: Path, seeds: Sequence[int] | None = None) -> dict[str, Any]:
+def aggregate_results(results: Path, seeds: Sequence[int] | None = None,
+                      tables: Sequence[str] | None = None) -> dict[str, Any]:
     """Aggregate ``results/seed-N/`` into mean ± sd tables written to `results`; returns them.
 
     `seeds` picks the seeds (default: every ``seed-N`` folder). A table missing in every chosen
-    seed is skipped; missing in some only, it is an error. Also writes ``seeds.json``:
-    ``{"seeds": [...]}``.
+    seed is skipped; missing in some only, it is an error. `tables` (default: every one of
+    :data:`TABLES` and ``table7_confusion``) limits what is aggregated and written; only the whole
+    aggregate also writes ``seeds.json``: ``{"seeds": [...]}``.
     """
     results = Path(results)
     found = seed_folders(results)
@@ -158,26 +164,52 @@ def aggregate_results(results: Path, seeds: Sequence[int] | None = None) -> dict
         )
     folders = [found[s] for s in chosen]
     out: dict[str, Any] = {}
-    for name in TABLES:
-        tables = [read_table(name, f) for f in folders]
-        present = [bool(t) for t in tables]
+    wanted = set(TABLES) | {"table7_confusion"} if tables is None else set(tables)
+    for name in (t for t in TABLES if t in wanted):
+        seed_tables = [read_table(name, f) for f in folders]
+        present = [bool(t) for t in seed_tables]
         if not any(present):
             continue
         if not all(present):
             lacking = [f.name for f, p in zip(folders, present) if not p]
             raise DataError(f"{name}.csv is missing in {lacking} but present in other seeds: rerun those seeds")
-        out[name] = aggregate_rows(tables, name=name, labels=[f.name for f in folders])
+        out[name] = aggregate_rows(seed_tables, name=name, labels=[f.name for f in folders])
         write_table(name, out[name], results)
-    confusions = [read_json("table7_confusion", f) for f in folders]
+    confusions = [read_json("table7_confusion", f) for f in folders] if "table7_confusion" in wanted else []
     if any(c is not None for c in confusions):
         if any(c is None for c in confusions):
             raise DataError("table7_confusion.json is missing in some seeds: rerun those seeds")
         out["table7_confusion"] = aggregate_confusions(confusions, labels=[f.name for f in folders])
         write_json("table7_confusion", out["table7_confusion"], results)
-    write_json("seeds", {"seeds": chosen}, results)
+    if tables is None:
+        write_json("seeds", {"seeds": chosen}, results)
     out["seeds"] = chosen
     return out
 
 
+def aggregate_partial(results: Path, seeds: Sequence[int], written: Sequence[str]) -> list[str]:
+    """Aggregate, after a reproduction of some notebooks over `seeds`, the tables it `written`
+    (names without suffix) that no other seed's folder holds; returns one line per table left as
+    it was (another seed holds older rows of it, so its mean over seeds stays the earlier one).
+
+    Never touches a table the reproduction did not write, nor ``seeds.json``.
+    """
+    results = Path(results)
+    others = [folder for seed, folder in seed_folders(results).items() if seed not in set(seeds)]
+    fresh, notes = [], []
+    for name in sorted(set(written) & (set(TABLES) | {"table7_confusion"})):
+        suffix = ".json" if name == "table7_confusion" else ".csv"
+        holders = [folder.name for folder in others if (folder / f"{name}{suffix}").is_file()]
+        if holders:
+            notes.append(f"results/{name}{suffix} left as it was: {', '.join(holders)} hold earlier {name} rows; "
+                         f"this run's are in {', '.join(f'seed-{s}' for s in seeds)}/ (rerun every seed to refresh "
+                         "the mean: make reproduce SEEDS=N)")
+        else:
+            fresh.append(name)
+    if fresh:
+        aggregate_results(results, seeds, tables=fresh)
+    return notes
+
+
 __all__ = ["TABLES", "KEY_COLUMNS", "seed_folder", "seed_folders", "aggregate_rows", "aggregate_confusions",
-           "aggregate_results"]
+           "aggregate_results", "aggregate_partial"]
