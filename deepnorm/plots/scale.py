@@ -12,7 +12,7 @@ from deepnorm.plots.figures import _new_figure, save_figure
 
 
 def _label(row: Mapping[str, Any]) -> str:
-    tag = f"w×{row['width']}, e×{row['budget']}"
+    tag = f"w×{float(row['width']):g}, e×{float(row['budget']):g}"  # factors read back from a CSV are floats
     return tag + (", bias aug." if row.get("bias_augment") else "")
 
 

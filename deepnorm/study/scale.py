@@ -255,11 +255,11 @@ def choose_scale(summary: Sequence[dict[str, Any]], reproduce_hours: dict[tuple[
         hours = reproduce_hours.get(point, math.inf)
         if hours > 2.0:
             return {"point": point, "within_budget": False,
-                    "why": f"widths x{point[0]}, epochs x{point[1]}: I1 {row['i1']:.1%}, Pre-processor validation Dice "
+                    "why": f"widths x{point[0]:g}, epochs x{point[1]:g}: I1 {row['i1']:.1%}, Pre-processor validation Dice "
                            f"{row['preprocessor_val_dice']:.3f} (largest point {largest['preprocessor_val_dice']:.3f}); "
                            f"one seed's reproduction estimated at {hours:.1f} h > 2 h: a further profile"}
         return {"point": point, "within_budget": True,
-                "why": f"widths x{point[0]}, epochs x{point[1]}: I1 {row['i1']:.1%}, Pre-processor validation Dice "
+                "why": f"widths x{point[0]:g}, epochs x{point[1]:g}: I1 {row['i1']:.1%}, Pre-processor validation Dice "
                        f"{row['preprocessor_val_dice']:.3f} (largest point {largest['preprocessor_val_dice']:.3f}), "
                        f"one seed's reproduction estimated at {hours:.1f} h"}
     return {"point": None, "within_budget": False,
