@@ -96,9 +96,8 @@ plot_scale(summary, i1_criterion=I1_MIN_GENERATED, path=ctx.figure("scale"))
 #
 # One seed's `make reproduce` at a point is estimated from the point's own hours: the reproduction trains the
 # dual-site methods of the point about 5 times over (Tables 2–7), so 5 × the point's hours, plus the
-# evaluations. The estimate is an extrapolation from this machine's measured hours.
+# evaluations (`scale.reproduce_hours`). The estimate is an extrapolation from this machine's measured hours.
 
 # %%
-estimate = {(r["width"], r["budget"]): 5 * r["hours"] for r in summary if not r["bias_augment"]}
-choice = scale.choose_scale(summary, estimate)
+choice = scale.choose_scale(summary, scale.reproduce_hours(summary))
 display(Markdown(f"**Chosen:** {choice['why']}"))

@@ -153,12 +153,12 @@ def test_the_report_answers_first_from_the_verdicts_and_ends_with_the_timings(tm
     assert "| 01_table2_cross_site | 12 |" in text.split("## Wall time per notebook", 1)[1]
 
 
-def _scale_rows(width: int, budget: int, ours: float, pre: float, d_low: float) -> list[dict]:
+def _scale_rows(width: int, budget: int, ours: float, pre: float, d_low: float, augment: float = 0.0) -> list[dict]:
     rows = []
     for method, lam, dice, d in (("adversarial", 1.5, ours, 0.5), ("adversarial", 0.1, ours, d_low),
                                  ("preprocessor", float("nan"), pre, float("nan")),
                                  ("standardization", float("nan"), 0.7, float("nan"))):
-        rows.append({"width": width, "budget": budget, "bias_augment": 0.0, "method": method, "lam": lam,
+        rows.append({"width": width, "budget": budget, "bias_augment": augment, "method": method, "lam": lam,
                      "dice_mean": dice, "val_dice": dice, "d_val_accuracy_generated": d, "d_val_accuracy_real": 0.4,
                      "jsd": 0.01, "gflop": 1000.0 * width * budget, "hours": 0.1 * width * budget,
                      "i1_accuracy_generated": 0.99})
@@ -169,15 +169,22 @@ def test_the_report_shows_the_scale_study_of_the_seed_folder_and_i1(tmp_path: Pa
     _write_table2(tmp_path)
     assert "The scale study" not in report.build_report(tmp_path)
     assert "I1** (beside C7" in report.build_report(tmp_path) and "not measured" in report.build_report(tmp_path)
-    results.write_table("scale", _scale_rows(1, 1, 0.70, 0.80, 0.60) + _scale_rows(2, 3, 0.79, 0.81, 0.97),
-                        tmp_path / "seed-0")
+    results.write_table("scale", _scale_rows(1, 1, 0.70, 0.79, 0.60) + _scale_rows(2, 3, 0.79, 0.81, 0.97)
+                        + _scale_rows(1, 1, 0.68, 0.75, 0.60, augment=0.5), tmp_path / "seed-0")
     results.write_table("i1", [{"setting": "dual", "steps": 100, "accuracy_generated": 0.5, "accuracy_real": 0.4,
                                 "loss": 1.0, "criterion": 0.95}], tmp_path)
     text = report.build_report(tmp_path)
     section = text.split("### The scale study")[1].split("\n\n###")[0]
     lines = [line for line in section.splitlines() if line.startswith("| ×")]
-    assert [line.split(" | ")[:2] for line in lines] == [["| ×1", "×1"], ["| ×2", "×3"]]
-    assert "| -0.100 |" in lines[0] and "| -0.020 |" in lines[1]  # Ours − Pre-processor, point by point
+    assert [line.split(" | ")[:3] for line in lines] == [["| ×1", "×1", "no"], ["| ×1", "×1", "yes"], ["| ×2", "×3", "no"]]
+    lines = [lines[0], lines[2]]
+    # the rule on the points run: (1, 1) keeps I1 but loses 0.02 of the largest point's validation Dice;
+    # (2, 3) is estimated at 5 x its four trainings' 2.4 h
+    assert "It picks, on the points run: widths x2, epochs x3: I1 99.0%" in section
+    assert "estimated at 12.0 h > 2 h: a further profile" in section
+    assert ("With the robustness augmentation (p = 0.5) at widths ×1, epochs ×1: Pre-processor 0.790 → 0.750, "
+            "Ours 0.700 → 0.680 (Ours − Pre-processor -0.090 → -0.070)") in section
+    assert "| -0.090 |" in lines[0] and "| -0.020 |" in lines[1]  # Ours − Pre-processor, point by point
     assert "| 0.600 |" in lines[0] and "| 0.970 |" in lines[1]  # D on generated patches at λ 0.1
     i1 = text.split("**Instrument check I1**")[1].split("\n")[0]
     assert "**does not hold**" in i1 and "50.0% of validation generated patches" in i1

@@ -147,7 +147,15 @@ def _section_scale(rows: Sequence[Mapping[str, Any]]) -> str:
             "generated patches at the last epoch, I1 at the point's D budget, the JSD of the normalized images, "
             "the compute of the four trainings (TFLOP) and their hours on the machine that ran them when quiet "
             "(fastest epoch times epochs). One seed: a difference here carries no seed spread.\n\n"
-            + markdown_table(header, body) + f"\n\nRule that picks a profile (fixed before the runs): {scale.CHOICE_RULE}.")
+            + markdown_table(header, body) + f"\n\nRule that picks a profile (fixed before the runs): {scale.CHOICE_RULE}. "
+            f"It picks, on the points run: {scale.choose_scale(summary, scale.reproduce_hours(summary))['why']}."
+            + "".join(f"\n\nWith the robustness augmentation (p = {a['bias_augment']:g}) at widths ×{a['width']:g}, "
+                      f"epochs ×{a['budget']:g}: Pre-processor {a['preprocessor_dice_plain']:.3f} → "
+                      f"{a['preprocessor_dice_augmented']:.3f}, Ours {a['ours_dice_plain']:.3f} → "
+                      f"{a['ours_dice_augmented']:.3f} (Ours − Pre-processor {a['ours_minus_preprocessor_plain']:+.3f} → "
+                      f"{a['ours_minus_preprocessor_augmented']:+.3f}); JSD Pre-processor {a['jsd_preprocessor_plain']:.4f} → "
+                      f"{a['jsd_preprocessor_augmented']:.4f}, Ours {a['jsd_ours_plain']:.4f} → {a['jsd_ours_augmented']:.4f}; "
+                      "one seed." for a in scale.augmentation_effect(summary)))
 
 
 def _section_beyond(tables: Mapping[str, Any]) -> str:

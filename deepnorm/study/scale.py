@@ -49,6 +49,10 @@ CHOICE_RULE = (
 #: How much of the Pre-processor's best validation Dice the chosen point must keep.
 CHOICE_DICE_TOLERANCE = 0.01
 
+#: One seed's `make reproduce` trains the dual-site methods of a point about this many times over
+#: (Tables 2-7), the basis of :func:`reproduce_hours` (fixed with the rule, before the runs).
+REPRODUCE_TIMES_A_POINT = 5
+
 
 def training_hours(history: Sequence[dict[str, Any]]) -> float:
     """Hours of a training on a quiet machine, from its history: the fastest epoch's seconds times its epochs.
@@ -234,6 +238,29 @@ def differences(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             "i1": pre.get("i1_accuracy_generated", math.nan),
             "gflop": sum(r["gflop"] for r in point), "hours": sum(r["hours"] for r in point),
         })
+    return out
+
+
+def reproduce_hours(summary: Sequence[Mapping[str, Any]]) -> dict[tuple[int, int], float]:
+    """Estimated hours of one seed's `make reproduce` at each un-augmented point of :func:`differences`'
+    rows: :data:`REPRODUCE_TIMES_A_POINT` times the point's own quiet hours (an extrapolation, without
+    the evaluations)."""
+    return {(r["width"], r["budget"]): REPRODUCE_TIMES_A_POINT * float(r["hours"]) for r in summary
+            if not r["bias_augment"]}
+
+
+def augmentation_effect(summary: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per point run with and without the robustness augmentation: the Pre-processor's and Ours' test
+    mean Dice and JSD without (``*_plain``) and with it (``*_augmented``)."""
+    plain = {(r["width"], r["budget"]): r for r in summary if not r["bias_augment"]}
+    out = []
+    for r in summary:
+        base = plain.get((r["width"], r["budget"]))
+        if r["bias_augment"] and base is not None:
+            out.append({"width": r["width"], "budget": r["budget"], "bias_augment": r["bias_augment"],
+                        **{f"{k}_{tag}": row[k] for k in ("preprocessor_dice", "ours_dice", "ours_minus_preprocessor",
+                                                          "jsd_preprocessor", "jsd_ours")
+                           for tag, row in (("plain", base), ("augmented", r))}})
     return out
 
 
