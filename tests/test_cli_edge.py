@@ -339,5 +339,5 @@ def test_help_names_the_defaults(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "cpu (the default" in text and "7 min" in text and "needs a GPU" in text
+    assert "cpu (the default" in text and "docs/timings.md" in text and "needs a GPU" in text
     assert str(tmp_path.resolve()) in "".join(text.split())  # the runs folder is the project folder's, not the source checkout's

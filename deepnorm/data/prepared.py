@@ -29,7 +29,7 @@ import os
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -37,6 +37,10 @@ import torch
 from deepnorm.data.config import DataConfig
 from deepnorm.data.volume import int_triple
 from deepnorm.errors import DataError
+
+if TYPE_CHECKING:
+    from deepnorm.data.preprocess import Prepared
+    from deepnorm.sampling import PatchSampler
 
 #: bump when the cached arrays would change for the same inputs
 #: (2: volumes are loaded in RAS order, so a data root stored in LIA or LAS gives other arrays)
@@ -128,7 +132,7 @@ def save_prepared(prepared: Any, path: str | Path) -> Path:
     return path
 
 
-def load_prepared(path: str | Path) -> Any:
+def load_prepared(path: str | Path) -> Prepared:
     """Read a Prepared written by :func:`save_prepared`; DataError naming the file when unreadable."""
     from deepnorm.data.preprocess import Geometry, Prepared
 
@@ -152,7 +156,8 @@ def load_prepared(path: str | Path) -> Any:
                 kwargs[f.name] = build(Geometry, key + ".")
         return cls(**kwargs)
 
-    return build(Prepared, "")
+    prepared: Prepared = build(Prepared, "")
+    return prepared
 
 
 # --------------------------------------------------------------------------- sites and splits
@@ -344,7 +349,7 @@ class AugmentedBatches:
     global batch.
     """
 
-    def __init__(self, sampler: Any, batch_size: int, *, p: float, seed: int, rank: int = 0, world: int = 1) -> None:
+    def __init__(self, sampler: PatchSampler, batch_size: int, *, p: float, seed: int, rank: int = 0, world: int = 1) -> None:
         self.sampler = sampler
         self.batch_size = int(batch_size)
         self.p = float(p)
@@ -362,6 +367,7 @@ class AugmentedBatches:
         clean = batch.images.numpy()
         images = clean.copy()
         if self.p > 0:
+            assert batch.volumes is not None and batch.centres is not None, "PatchSampler.sample records each patch's source"
             size = images.shape[-1]
             for k in range(images.shape[0]):
                 # the ramp runs along the spatial y axis (axis 1 of X, Y, Z) of the source volume

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import torch
 
     from deepnorm.nets import Discriminator
+    from deepnorm.sampling import PatchSampler
 
 from deepnorm.study.claims import FAILS, HOLDS, MISSING, Verdict
 
@@ -35,7 +36,7 @@ I1_TEXT = (f"D alone, with the profile's D budget, against a frozen trained Pre-
            f">= {I1_MIN_GENERATED:.0%} of validation generated patches")
 
 
-def train_discriminator_alone(generator: torch.nn.Module, discriminator: Discriminator, train_sampler: Any,
+def train_discriminator_alone(generator: torch.nn.Module, discriminator: Discriminator, train_sampler: PatchSampler,
                               val: Any, *, steps: int, batch_size: int, lr: float, weight_decay: float,
                               checks: int = 12, seed: int = 0, bf16: bool = False,
                               progress: bool = False) -> dict[str, Any]:
