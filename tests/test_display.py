@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import matplotlib
 
@@ -191,3 +192,18 @@ def test_the_test_set_is_stated_with_its_size_per_site(smoke_root):
     for site, n in expected.items():
         assert f"{SITE_NAMES[site]} {n} subject" in text
     assert f"rests on {sum(expected.values())} volume" in text
+
+
+def test_the_data_checks_show_display_names_and_a_dash_for_what_a_site_lacks():
+    """Notebook 00's data tables: every column of data_sites and data_jsd has a name (with its unit),
+    and NaN (ABIDE has no second contrast) is shown as the report shows it, "–"."""
+    import csv
+
+    for name in ("data_sites", "data_jsd", "table2"):
+        with open(Path(__file__).resolve().parents[1] / "results" / "seed-0" / f"{name}.csv", encoding="utf-8") as f:
+            columns = next(csv.reader(f))
+        assert [c for c in columns if display.column_name(c) == c] == [], name
+    row = {"site": "abide", "subjects": 20, "brain_ml": 1171.4, "t1_bayes_gm_wm": 0.21, "t2_bayes_gm_wm": float("nan")}
+    header, body = display.markdown([row]).splitlines()[0], display.markdown([row]).splitlines()[-1]
+    assert "Brain (ml)" in header and "Bayes error GM/WM, T2/FLAIR" in header
+    assert body == "| ABIDE | 20 | 1171.400 | 0.210 | – |"

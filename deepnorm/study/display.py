@@ -37,6 +37,13 @@ COLUMN_NAMES: dict[str, str] = {
     "jsd": "JSD (nats)", "jsd_legacy": "JSD, authors' quantity",
     "alpha": "α", "rho_degraded": "ρ degraded", "rho_normalized": "ρ normalized",
     "lam": "λ", "d_train_acc": "D train accuracy", "d_test_acc": "D test accuracy",
+    "empty_csf": "Empty CSF (subjects)", "empty_gm": "Empty GM (subjects)", "empty_wm": "Empty WM (subjects)",
+    # the data checks (data_sites, data_jsd)
+    "subjects": "Subjects", "pair": "Pair", "brain_ml": "Brain (ml)", "csf_fraction": "CSF (fraction of brain)",
+    "gm_fraction": "GM (fraction of brain)", "wm_fraction": "WM (fraction of brain)",
+    "t1_bayes_gm_wm": "Bayes error GM/WM, T1", "t2_bayes_gm_wm": "Bayes error GM/WM, T2/FLAIR",
+    "joint_bayes_gm_wm": "Bayes error GM/WM, joint", "rim_csf_fraction": "CSF on the brain's rim (fraction)",
+    "rim_csf_dice": "Rim as CSF (Dice)",
 }
 #: The claims each table decides (docs/reproduction.md, section 4).
 TABLE_CLAIMS: dict[str, tuple[str, ...]] = {
@@ -78,8 +85,9 @@ def display_rows(rows: Sequence[Row]) -> list[dict[str, Value]]:
 
 
 def fmt(value: Any, digits: int = 3) -> str:
-    """One number as text: a float to `digits` decimals, an integer as itself, "–" for a missing value."""
-    if value is None or value == "":
+    """One number as text: a float to `digits` decimals, an integer as itself, "–" for a missing value
+    (None, empty, or NaN: a site without a second contrast, a method without D)."""
+    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
         return "–"
     if isinstance(value, int):
         return str(value)
