@@ -9,6 +9,9 @@ DATA_ROOT ?=
 SEEDS ?= 1
 JOBS ?= 1
 PRECISION ?=
+# SCALE=2x1: every training at U-Net widths x2 and epochs x1 of the profile (a point of the scale study);
+# its tables, figures and report go to results/scale-2x1/ and figures/scale-2x1/
+SCALE ?=
 PYTEST_ARGS ?=
 
 .PHONY: install browser lint test test-slow reproduce reproduce-beyond reproduce-scale phantom bench clean-venv
@@ -46,12 +49,12 @@ phantom: install
 	$(VENV)/bin/deepnorm data phantom --profile $(PROFILE)
 
 reproduce: install
-	$(VENV)/bin/deepnorm reproduce --profile $(PROFILE) --seeds $(SEEDS) --jobs $(JOBS) $(if $(PRECISION),--precision $(PRECISION),) $(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
+	$(VENV)/bin/deepnorm reproduce --profile $(PROFILE) $(if $(SCALE),--scale $(SCALE),) --seeds $(SEEDS) --jobs $(JOBS) $(if $(PRECISION),--precision $(PRECISION),) $(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
 
 # Beyond the paper (classical normalizers, contrast randomisation, an unseen site): after `make reproduce`
 # with the same SEEDS, whose runs it reuses; adds its rows, table and claims B1-B3 to REPORT.md.
 reproduce-beyond: install
-	$(VENV)/bin/deepnorm reproduce --beyond --profile $(PROFILE) --seeds $(SEEDS) --jobs $(JOBS) $(if $(PRECISION),--precision $(PRECISION),) $(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
+	$(VENV)/bin/deepnorm reproduce --beyond --profile $(PROFILE) $(if $(SCALE),--scale $(SCALE),) --seeds $(SEEDS) --jobs $(JOBS) $(if $(PRECISION),--precision $(PRECISION),) $(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
 
 # The scale study (notebooks/08_scale): Ours, the Pre-processor and Standardization at U-Net widths and epochs
 # times 1-9 of the profile; POINTS=1x1,2x3 picks the grid's points (default: the notebook's, a day on 2 cores).

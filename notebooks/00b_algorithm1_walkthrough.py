@@ -32,7 +32,8 @@ device = "auto"  # auto (CUDA if available), cpu or cuda
 results_dir = ""  # empty: results/notebooks/scratch/ (ignored by git); make reproduce passes results/
 figures_dir = ""  # empty: results/notebooks/scratch/figures/; make reproduce passes figures/
 runs_dir = ""  # empty: runs/ (trained models, reused when the configuration is the same)
-precision = ""  # empty: the profile's (float32); float32, bf16, or auto (bf16 where the processor's units pay)
+precision = ""  # empty: the profile's (cpu: auto, smoke: float32); float32, bf16, or auto (bf16 where the processor's units pay)
+scale = ""  # empty: the profile's networks and epochs; WxE (e.g. 2x1): U-Net widths xW and epochs xE (08_scale's points)
 iterations = 40  # Algorithm 1 iterations of the last section
 
 # %%
@@ -56,7 +57,8 @@ from deepnorm.training.algorithm1 import (
 from deepnorm.training.config import profile as load_profile
 
 ctx = ex.notebook_context(profile=profile, data_root=data_root, seed=seed, device=device,
-                         results_dir=results_dir, figures_dir=figures_dir, runs_dir=runs_dir, precision=precision)
+                         results_dir=results_dir, figures_dir=figures_dir, runs_dir=runs_dir, precision=precision,
+                         scale=scale)
 config = load_profile(profile, **{"train.seed": seed})
 torch.set_num_threads(1)  # a tiny batch: one thread is faster than several
 data, model, train = config.data, config.model, config.train

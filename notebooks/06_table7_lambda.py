@@ -30,7 +30,8 @@ device = "auto"  # auto (CUDA if available), cpu or cuda
 results_dir = ""  # empty: results/notebooks/scratch/ (ignored by git); make reproduce passes results/
 figures_dir = ""  # empty: results/notebooks/scratch/figures/; make reproduce passes figures/
 runs_dir = ""  # empty: runs/ (trained models, reused when the configuration is the same)
-precision = ""  # empty: the profile's (float32); float32, bf16, or auto (bf16 where the processor's units pay)
+precision = ""  # empty: the profile's (cpu: auto, smoke: float32); float32, bf16, or auto (bf16 where the processor's units pay)
+scale = ""  # empty: the profile's networks and epochs; WxE (e.g. 2x1): U-Net widths xW and epochs xE (08_scale's points)
 lambdas = [0.1, 1.5, 5.0]
 
 # %%
@@ -41,7 +42,8 @@ from deepnorm.study import experiments as ex
 from deepnorm.study import figures as figs
 
 ctx = ex.notebook_context(profile=profile, data_root=data_root, seed=seed, device=device,
-                         results_dir=results_dir, figures_dir=figures_dir, runs_dir=runs_dir, precision=precision)
+                         results_dir=results_dir, figures_dir=figures_dir, runs_dir=runs_dir, precision=precision,
+                         scale=scale)
 
 # %% [markdown]
 # ## What to look for

@@ -39,7 +39,8 @@ device = "auto"  # auto (CUDA if available), cpu or cuda
 results_dir = ""  # empty: results/notebooks/scratch/ (ignored by git); make reproduce-scale passes results/
 figures_dir = ""  # empty: results/notebooks/scratch/figures/; make reproduce-scale passes figures/
 runs_dir = ""  # empty: runs/ (trained models, reused when the configuration is the same)
-precision = ""  # empty: the profile's; float32, bf16, or auto (bf16 where the processor's units pay)
+precision = ""  # empty: the profile's (cpu: auto, smoke: float32); float32, bf16, or auto (bf16 where the processor's units pay)
+scale = ""  # must stay empty: the points below are factors of the profile's own scale
 points = "1x1,2x3,4x1,1x9,4x9"  # WIDTHxEPOCHS factors: the grid's diagonal and its two far corners
 augment_points = "1x1"  # points also trained with the robustness augmentation (bias fields, Table 6)
 
@@ -53,7 +54,8 @@ from deepnorm.study import scale
 from deepnorm.study.instruments import I1_MIN_GENERATED
 
 ctx = ex.notebook_context(profile=profile, data_root=data_root, seed=seed, device=device,
-                         results_dir=results_dir, figures_dir=figures_dir, runs_dir=runs_dir, precision=precision)
+                         results_dir=results_dir, figures_dir=figures_dir, runs_dir=runs_dir, precision=precision,
+                         scale=scale)
 print("rule that picks a profile (fixed before the runs):", scale.CHOICE_RULE)
 
 # %% [markdown]

@@ -360,3 +360,43 @@ def test_scale_points_are_refused_for_other_notebooks(smoke_root, tmp_path):
     code = cli_main(["reproduce", "--only", "01_table2_cross_site", "--points", "1x1", "--profile", "smoke",
                      "--data-root", str(smoke_root), "--results-dir", str(tmp_path), "--no-report"])
     assert code != 0
+
+
+def test_reproduce_at_a_scale_writes_beside_the_profiles_results_and_trains_wider(smoke_root, tmp_path, monkeypatch):
+    """--scale 2x1 without folders: tables in results/scale-2x1/, figures in figures/scale-2x1/, the report
+    in results/scale-2x1/REPORT.md; the profile's own results/ and REPORT.md are not touched, and every
+    run has twice the profile's U-Net widths."""
+    import yaml
+
+    from deepnorm.cli import main as cli_main
+    from deepnorm.cli import reproduce as cli_reproduce
+    from deepnorm.training.config import profile
+
+    root = tmp_path / "project"
+    (root / "results").mkdir(parents=True)
+    (root / "results" / "table2.csv").write_text("kept\n")
+    (root / "REPORT.md").write_text("kept\n")
+    monkeypatch.setattr(cli_reproduce, "project_root", lambda: root)
+    monkeypatch.setattr(cli_reproduce, "results_dir", lambda: root / "results")
+    monkeypatch.setattr(cli_reproduce, "figures_dir", lambda: root / "figures")
+    runs = tmp_path / "runs"
+    code = cli_main(["reproduce", "--profile", "smoke", "--scale", "2x1", "--device", "cpu", "--data-root", str(smoke_root),
+                     "--only", "01_table2_cross_site", "--runs-dir", str(runs)])
+    assert code == 0
+    assert read_table("table2", root / "results" / "scale-2x1" / "seed-0")
+    assert (root / "results" / "scale-2x1" / "REPORT.md").is_file()
+    assert (root / "results" / "table2.csv").read_text() == "kept\n" and (root / "REPORT.md").read_text() == "kept\n"
+    widths = [yaml.safe_load((folder / "config.yaml").read_text())["model"]["widths"] for folder in runs.iterdir()
+              if (folder / "config.yaml").is_file()]
+    assert widths and all(w == [2 * v for v in profile("smoke").model.widths] for w in widths), widths
+
+
+@pytest.mark.parametrize("args, message", [(["--scale", "3x1"], "width factor"),
+                                           (["--scale", "2x1", "--only", "08_scale"], "chooses its own scales")])
+def test_reproduce_refuses_a_wrong_scale_before_any_notebook(tmp_path, capsys, args, message):
+    from deepnorm.cli import main as cli_main
+
+    code = cli_main(["reproduce", "--profile", "smoke", *args, "--no-report", "--results-dir", str(tmp_path / "results")])
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "results").exists()

@@ -32,6 +32,16 @@ def test_report_sets_ours_beside_the_papers_and_judges(tmp_path: Path) -> None:
     assert "Differences from the paper" in text
 
 
+def test_a_report_at_a_scale_names_it_its_command_and_its_figures(tmp_path: Path) -> None:
+    _write_table2(tmp_path)
+    plain = report.build_report(tmp_path, meta={"profile": "cpu"})
+    scaled = report.build_report(tmp_path, meta={"profile": "cpu", "scale": "2x1", "figures": "figures/scale-2x1"})
+    assert "reproduced by `make reproduce`." in plain and "Figures are in `figures/` (PNG)." in plain
+    assert "reproduced by `make reproduce SCALE=2x1`." in scaled
+    assert "U-Net widths ×2 and epochs ×1 (`--scale 2x1`" in scaled and "U-Nets 8-64 wide" not in scaled
+    assert "Figures are in `figures/scale-2x1/` (PNG)." in scaled
+
+
 def test_write_report_is_atomic(tmp_path: Path) -> None:
     out = report.write_report(tmp_path / "REPORT.md", tmp_path)
     assert out.read_text().startswith("# deepnorm")

@@ -103,3 +103,53 @@ def test_training_hours_bill_the_fastest_epoch_not_the_data_preparation_nor_a_sh
     assert scale.training_hours(history) == pytest.approx(24.0 * 12 / 3600)
     assert scale.training_hours([{"seconds": 10.0}, {"seconds": 30.0}]) == pytest.approx(20.0 / 3600)
     assert math.isnan(scale.training_hours([]))
+
+
+# --------------------------------------------------------------------------- a reproduction at one point
+def test_a_scale_is_one_point_of_the_grid_and_empty_is_the_profiles_own():
+    assert scale.parse_scale("") == (1, 1)
+    assert scale.parse_scale("2x1") == (2, 1) and scale.parse_scale("4X9") == (4, 9)
+    assert scale.scale_name(2, 1) == "2x1"
+    for bad, match in (("1x1,2x1", "one point"), ("3x1", "width factor"), ("2", "WIDTHxBUDGET")):
+        with pytest.raises(ConfigError, match=match):
+            scale.parse_scale(bad)
+
+
+def test_a_context_at_a_scale_trains_what_the_study_trains_at_that_point(smoke_root, tmp_path):
+    """Every training of a context at scale 2x3 is the study's configuration of point 2x3 (same run key,
+    so a reproduction at the chosen scale reuses the study's runs), for any site set."""
+    from deepnorm.study import experiments as ex
+
+    folders = dict(data_root=str(smoke_root), results_dir=str(tmp_path), runs_dir=str(tmp_path), figures_dir=str(tmp_path))
+    plain = ex.Context(profile="smoke", **folders)
+    scaled = ex.Context(profile="smoke", scale="2x3", **folders)
+    assert scaled.scale_factors == (2, 3) and plain.scale_factors == (1, 1)
+    for method, lam in (("adversarial", 0.1), ("preprocessor", None), ("standardization", None)):
+        study = scale.scale_config(plain, method, 2, 3, lam=lam)
+        assert ex.config_for(scaled, method, ex.SETTINGS["dual"], lam=lam).stable_hash() == study.stable_hash()
+        # the study's point is the point, whatever the context's own scale
+        assert scale.scale_config(scaled, method, 2, 3, lam=lam).stable_hash() == study.stable_hash()
+    one = ex.config_for(plain, "adversarial", ex.SETTINGS["multi"])
+    three = ex.config_for(scaled, "adversarial", ex.SETTINGS["multi"])
+    assert three.model.widths == tuple(2 * w for w in one.model.widths)
+    assert three.model.disc_widths == one.model.disc_widths
+    assert three.train.epochs == 3 * one.train.epochs
+    assert three.train.milestones == one.train.milestones  # fractions of the run: the schedule scales with it
+    with pytest.raises(ConfigError, match="scale point"):
+        ex.Context(profile="smoke", scale="5x5", **folders)
+    with pytest.raises(ConfigError, match="factors of the profile's own scale"):
+        scale.scale_table(scaled, ((1, 1),), ())
+
+
+def test_scaled_lets_the_precision_rule_decide_again_for_wider_networks(smoke_config):
+    from deepnorm.training.config import profile
+
+    cpu = profile("cpu")
+    wide = scale.scaled(cpu, 2, 1)
+    assert wide.train.precision in ("float32", "bf16")
+    from deepnorm.precision import choose_precision
+
+    assert wide.train.precision == choose_precision(wide.model.widths, wide.train.device)
+    assert scale.scaled(cpu, 2, 1, precision="float32").train.precision == cpu.train.precision
+    assert scale.scaled(smoke_config, 4, 1).train.precision == "float32"  # smoke's is fixed, never "auto"
+    assert scale.scaled(smoke_config, 1, 1) is smoke_config

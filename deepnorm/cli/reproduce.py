@@ -1,7 +1,12 @@
 """``deepnorm reproduce`` (also ``make reproduce``): run every notebook with papermill, then write REPORT.md.
 
-    deepnorm reproduce [--profile cpu|smoke|paper] [--data-root DIR] [--seed N] [--seeds N]
+    deepnorm reproduce [--profile cpu|smoke|paper] [--scale WxE] [--data-root DIR] [--seed N] [--seeds N]
                        [--jobs N] [--device auto|cpu|cuda] [--only NAME ...] [--no-report]
+
+``--scale WxE`` trains every network at U-Net widths x W and epochs x E of the profile (a point of
+the scale study, notebook 08_scale, whose runs it shares): its tables go to ``results/scale-WxE/``,
+its figures to ``figures/scale-WxE/`` and its report to ``results/scale-WxE/REPORT.md``, so the
+profile's own results stay as they are.
 
 One line per notebook; on a terminal it shows, while the notebook runs, its elapsed time and the
 training in progress (method, sites, epoch, time left), then how long it took.
@@ -55,6 +60,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", default="cpu", choices=PROFILES,
                         help="cpu (default: every table on the phantom; docs/timings.md says what a seed costs), "
                         "smoke (seconds, for tests) or paper (the paper's settings: real data and a GPU)")
+    parser.add_argument("--scale", default="", metavar="WxE",
+                        help="train at U-Net widths x W and epochs x E of the profile, a point of the scale study "
+                        "(e.g. 2x1, the point its rule picks; W in 1, 2, 4 and E in 1, 3, 9): tables, figures and report "
+                        "go to results/scale-WxE/ and figures/scale-WxE/ (default: the profile's own scale)")
     parser.add_argument("--data-root", default=None, help="real data root (default: the embedded phantom)")
     parser.add_argument("--precision", default="", choices=("", *PRECISIONS),
                         help="arithmetic of every training: float32, bf16 or auto (bf16 where the processor's bf16 "
@@ -97,6 +106,9 @@ def notebooks_to_run(args: argparse.Namespace) -> list[str]:
         from deepnorm.study.scale import parse_points
 
         parse_points(args.points)  # a wrong point fails here, before any notebook starts
+    if scale_of(args) != (1, 1) and set(names) & set(SCALE_NOTEBOOKS):
+        raise DeepnormError(f"--scale {args.scale}: the scale study ({SCALE_NOTEBOOKS[0]}) chooses its own scales "
+                            "(--points); run it without --scale")
     if args.seeds < 1:
         raise DeepnormError(f"--seeds {args.seeds}: give a number of seeds >= 1")
     if args.jobs < 1:
@@ -104,11 +116,28 @@ def notebooks_to_run(args: argparse.Namespace) -> list[str]:
     return names
 
 
+def scale_of(args: argparse.Namespace) -> tuple[int, int]:
+    """(width factor, epoch factor) of ``--scale``; (1, 1) without it. DeepnormError on a wrong one."""
+    from deepnorm.study.scale import parse_scale
+
+    return parse_scale(getattr(args, "scale", "") or "")
+
+
+def scale_folder(args: argparse.Namespace) -> str:
+    """The sub-folder of results/ and figures/ of a reproduction at ``--scale`` ("" at the profile's own)."""
+    from deepnorm.study.scale import scale_name
+
+    scale = scale_of(args)
+    return "" if scale == (1, 1) else f"scale-{scale_name(*scale)}"
+
+
 def reproduction_meta(args: argparse.Namespace, *, data_root: str, root: Path, seeds: list[int], jobs: int,
-                      started: float, total: float, seconds: dict[str, float], results: Path) -> dict[str, Any]:
+                      started: float, total: float, seconds: dict[str, float], results: Path,
+                      figures: Path | None = None) -> dict[str, Any]:
     """What reproduce.json records of a reproduction (and REPORT.md's "This reproduction" shows)."""
     from deepnorm.data.phantom.build import PHANTOM_VERSION
     from deepnorm.study.report import STUDY_VERSION
+    from deepnorm.study.scale import scaled
 
     return {
         "profile": args.profile,
@@ -120,10 +149,12 @@ def reproduction_meta(args: argparse.Namespace, *, data_root: str, root: Path, s
         "device": args.device,
         "machine": f"{platform.machine()}, {platform.system()}, Python {platform.python_version()}",
         **processor(jobs),
-        "precision": load_profile(args.profile, **({"train.precision": args.precision} if args.precision else {})
-                                  ).train.precision,
+        "precision": scaled(load_profile(args.profile, **({"train.precision": args.precision} if args.precision else {})),
+                            *scale_of(args), precision=args.precision).train.precision,
         "total wall time (s)": round(total),
         "study version": STUDY_VERSION,
+        **({"scale": scale_folder(args).removeprefix("scale-"), "figures": shown_path(figures, root)}
+           if scale_folder(args) and figures is not None else {}),
         **({"jobs": f"{jobs} seeds at once, {threads_per_job(jobs)} thread(s) each"}
            if jobs > 1 else {}),
         "notebook_seconds": {k: round(v, 1) for k, v in seconds.items()},
@@ -139,8 +170,9 @@ def main(args: argparse.Namespace) -> int:
     names = notebooks_to_run(args)
     partial = bool(args.only) or args.beyond
     root = project_root()
-    results = (args.results_dir or results_dir()).resolve()
-    figures = (args.figures_dir or figures_dir()).resolve()
+    sub = scale_folder(args)
+    results = (args.results_dir or results_dir() / sub).resolve()
+    figures = (args.figures_dir or figures_dir() / sub).resolve()
     runs = (args.runs_dir or runs_dir()).resolve()
 
     start = time.perf_counter()
@@ -159,7 +191,8 @@ def main(args: argparse.Namespace) -> int:
     seed_jobs = plan_seed_jobs(names, seeds, profile=args.profile, data_root=data_root, device=args.device,
                                precision=args.precision, results=results, figures=figures, runs=runs,
                                notebooks_dir=notebooks_dir,
-                               extra={"points": args.points} if args.points is not None else None)
+                               extra={"points": args.points} if args.points is not None else None,
+                               scale=args.scale if sub else "")
     total_start = time.perf_counter()
     outcomes = run_seed_jobs(seed_jobs, jobs)
     seconds: dict[str, float] = {}
@@ -178,7 +211,7 @@ def main(args: argparse.Namespace) -> int:
         aggregate_results(results, seeds)
 
     meta = reproduction_meta(args, data_root=data_root, root=root, seeds=seeds, jobs=jobs, started=started,
-                             total=total, seconds=seconds, results=results)
+                             total=total, seconds=seconds, results=results, figures=figures)
     # the report's header describes the paper's reproduction: a partial or beyond-the-paper run keeps it
     meta_name = "reproduce_beyond.json" if args.beyond else ("reproduce.json" if not partial else None)
     if meta_name:
@@ -186,7 +219,8 @@ def main(args: argparse.Namespace) -> int:
     if not args.no_report:
         from deepnorm.study.report import write_report
 
-        path = write_report(args.report or root / "REPORT.md", results, meta=None if partial else meta)
+        report = args.report or (results / "REPORT.md" if sub else root / "REPORT.md")
+        path = write_report(report, results, meta=None if partial else meta)
         print(f"[report] {path}")
     print(f"all notebooks done in {total / 60:.1f} min")
     return 0

@@ -50,7 +50,9 @@ class Context:
 
     Empty strings mean the defaults: the embedded phantom of `profile` (built on first use),
     ``runs/``, ``results/`` and ``figures/`` under the project root, and the profile's
-    ``train.precision`` (else "float32", "bf16" or "auto": :mod:`deepnorm.precision`).
+    ``train.precision`` (else "float32", "bf16" or "auto": :mod:`deepnorm.precision`) and the
+    profile's scale (else ``"WxE"``: every training's U-Net widths x W and epochs x E, a point of the
+    scale study's grid, :mod:`deepnorm.study.scale`).
     """
 
     profile: str = "cpu"
@@ -62,6 +64,7 @@ class Context:
     runs_dir: str = ""
     progress: bool = True
     precision: str = ""
+    scale: str = ""
     _runs: dict[str, Run] = field(default_factory=dict, repr=False)
     _subjects: dict[tuple[object, ...], list[Prepared]] = field(default_factory=dict, repr=False)
 
@@ -71,10 +74,20 @@ class Context:
 
         if self.profile not in PROFILES:
             raise ConfigError(f"profile={self.profile!r}: use one of {', '.join(PROFILES)}")
+        from deepnorm.study.scale import parse_scale
+
+        parse_scale(self.scale)  # a wrong scale fails here, before any training
         self.results_dir = str(Path(self.results_dir or paths.results_dir()).resolve())
         self.figures_dir = str(Path(self.figures_dir or paths.figures_dir()).resolve())
         self.runs_dir = str(Path(self.runs_dir or paths.runs_dir()).resolve())
         self.data_root = str(resolve_data_root(self.data_root or None, profile=self.profile, seed=self.seed))
+
+    @property
+    def scale_factors(self) -> tuple[int, int]:
+        """(width factor, epoch factor) of :attr:`scale`; (1, 1) when it is empty."""
+        from deepnorm.study.scale import parse_scale
+
+        return parse_scale(self.scale)
 
     def steps(self, items: Sequence[T], desc: str) -> Iterable[T]:
         """`items` with a progress bar named `desc` when the context shows progress (a notebook
@@ -95,7 +108,7 @@ class Context:
 
 
 def notebook_context(*, profile: str, data_root: str, seed: int, device: str, results_dir: str, figures_dir: str,
-                     runs_dir: str, precision: str = "") -> Context:
+                     runs_dir: str, precision: str = "", scale: str = "") -> Context:
     """The Context of a notebook's `parameters` cell, and one line each on where it reads and writes.
 
     Empty `results_dir` / `figures_dir` mean the scratch folders (``results/notebooks/scratch/``,
@@ -105,8 +118,11 @@ def notebook_context(*, profile: str, data_root: str, seed: int, device: str, re
 
     ctx = Context(profile=profile, data_root=data_root, seed=seed, device=device,
                   results_dir=results_dir or str(scratch_dir("results")),
-                  figures_dir=figures_dir or str(scratch_dir("figures")), runs_dir=runs_dir, precision=precision)
+                  figures_dir=figures_dir or str(scratch_dir("figures")), runs_dir=runs_dir, precision=precision,
+                  scale=scale)
     print("data root:", ctx.data_root)
+    if scale:
+        print(f"scale: U-Net widths x{ctx.scale_factors[0]}, epochs x{ctx.scale_factors[1]} of the {profile} profile")
     print("tables:", ctx.results_dir)
     print("figures:", ctx.figures_dir)
     return ctx
@@ -120,10 +136,12 @@ ROBUSTNESS_AUGMENT = 0.5
 
 def config_for(ctx: Context, method: str, sites: Sequence[str], *, modalities: Sequence[str] = ("t1",),
                lam: float | None = None, holdout_scanners: Sequence[str] = (),
-               bias_augment: float | None = None) -> Config:
+               bias_augment: float | None = None, scale: tuple[int, int] | None = None) -> Config:
     """The profile's configuration for one training of `method` on `sites` (without the subjects of
     `holdout_scanners`, which all go to the test split; with `bias_augment`, the probability of a
-    training patch's bias field, instead of the profile's)."""
+    training patch's bias field, instead of the profile's), at the context's scale unless `scale`
+    (width and epoch factors) is given."""
+    from deepnorm.study.scale import scaled
     from deepnorm.training.config import profile as load_profile
 
     overrides: dict[str, Any] = {"train.method": method, "data.sites": tuple(sites), "data.modalities": tuple(modalities),
@@ -136,7 +154,8 @@ def config_for(ctx: Context, method: str, sites: Sequence[str], *, modalities: S
         overrides["data.holdout_scanners"] = tuple(holdout_scanners)
     if bias_augment is not None:
         overrides["data.bias_augment"] = float(bias_augment)
-    return load_profile(ctx.profile, **overrides)
+    width, budget = ctx.scale_factors if scale is None else scale
+    return scaled(load_profile(ctx.profile, **overrides), width, budget, precision=ctx.precision)
 
 
 def run_for(ctx: Context, method: str, sites: Sequence[str], *, modalities: Sequence[str] = ("t1",),

@@ -409,6 +409,10 @@ def _section_answer(verdicts: Sequence[claims.Verdict], data: Sequence[claims.Ve
     scale = {"cpu": "the `cpu` profile's small networks and short trainings (U-Nets 8-64 wide, about 1,900 steps)",
              "smoke": "the `smoke` profile's tiny test networks (numbers without meaning)",
              "paper": "the paper's hyper-parameters"}.get(profile, f"the `{profile}` profile")
+    if meta.get("scale"):
+        width, budget = str(meta["scale"]).split("x")
+        scale = (f"the `{profile}` profile's data and schedule with U-Net widths ×{width} and epochs ×{budget} "
+                 f"(`--scale {meta['scale']}`, a point of the scale study)")
     stale = stale_defaults_note(meta)
     lines = ["## The answer first", "", *([stale, ""] if stale else []),
              f"On {data_name}, at {scale}, over {n} seed{'s' if n != 1 else ''}: "
@@ -449,8 +453,9 @@ def build_report(folder: Path | None = None, *, meta: Mapping[str, Any] | None =
     tables = {k: v for k, v in tables.items() if k not in stale}
     verdicts = claims.judge_all(tables)
     lines = ["# deepnorm — reproduction report", ""]
+    scale_option = f" SCALE={meta['scale']}" if meta.get("scale") else ""
     lines.append("Delisle et al., *Realistic image normalization for multi-domain segmentation*, "
-                 "Medical Image Analysis 2021, reproduced by `make reproduce`.")
+                 f"Medical Image Analysis 2021, reproduced by `make reproduce{scale_option}`.")
     lines.append("")
     beyond_verdicts = claims.judge_beyond(tables) if any(tables.get(n) for n in BEYOND_TABLES) else []
     lines += [_section_answer(verdicts, data_checks.judge_data(tables), beyond_verdicts, meta, tables.get("seeds")), ""]
@@ -478,7 +483,7 @@ def build_report(folder: Path | None = None, *, meta: Mapping[str, Any] | None =
         lines += [beyond, ""]
     if stale:
         lines += [_stale_note(stale, meta, beyond_meta), ""]
-    lines += ["Figures are in `figures/` (PNG).", "", _section_rerun(meta), ""]
+    lines += [f"Figures are in `{meta.get('figures') or 'figures'}/` (PNG).", "", _section_rerun(meta), ""]
     lines += ["## Differences from the paper", "", DIFFERENCES]
     timings = meta.get("notebook_seconds")
     if isinstance(timings, dict) and timings:

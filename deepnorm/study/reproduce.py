@@ -62,11 +62,13 @@ def scratch_dir(kind: str = "results") -> Path:
 
 
 def notebook_parameters(*, profile: str, data_root: str | None, seed: int, device: str,
-                        results: Path, figures: Path, runs: Path, precision: str = "") -> dict[str, Parameter]:
+                        results: Path, figures: Path, runs: Path, precision: str = "",
+                        scale: str = "") -> dict[str, Parameter]:
     """The parameters passed to every notebook; each notebook declares all of them (`precision` ""
-    is the profile's)."""
+    is the profile's, `scale` "" the profile's widths and epochs)."""
     return {
         "precision": precision,
+        "scale": scale,
         "profile": profile,
         "data_root": data_root or "",
         "seed": seed,

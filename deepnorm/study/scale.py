@@ -81,20 +81,44 @@ def parse_points(text: str) -> tuple[tuple[int, int], ...]:
     return tuple(points)
 
 
-def scale_config(ctx: Any, method: str, width: int, budget: int, *, lam: float | None = None,
-                 bias_augment: float | None = None) -> Any:
-    """The profile's dual-site configuration of `method` with U-Net widths x `width` and epochs x `budget`."""
-    from deepnorm.study import experiments as ex
+def parse_scale(text: str) -> tuple[int, int]:
+    """``"2x1"`` -> (2, 1): the one point of the grid a whole reproduction trains at (``"" -> (1, 1)``)."""
+    if not text:
+        return (1, 1)
+    points = parse_points(text)
+    if len(points) != 1:
+        raise ConfigError(f"scale {text!r}: give one point, e.g. 2x1 (a reproduction trains at one scale)")
+    return points[0]
 
-    base = ex.config_for(ctx, method, ex.SETTINGS["dual"], lam=lam, bias_augment=bias_augment)
-    changes: dict[str, Any] = {"train.epochs": base.train.epochs * budget}
+
+def scale_name(width: int, budget: int) -> str:
+    """The folder and label of a scale: ``"2x1"``."""
+    return f"{width}x{budget}"
+
+
+def scaled(config: Any, width: int, budget: int, *, precision: str = "") -> Any:
+    """`config` with U-Net widths (G and S, not D) x `width` and epochs x `budget`; the schedule keeps
+    its fractions of the run. Where `precision` is empty and the profile's is "auto", the profile's
+    rule decides again for the wider networks (:func:`deepnorm.precision.choose_precision`)."""
+    if (width, budget) == (1, 1):
+        return config
+    changes: dict[str, Any] = {"train.epochs": config.train.epochs * budget}
     if width != 1:
-        changes["model.widths"] = tuple(w * width for w in base.model.widths)
+        changes["model.widths"] = tuple(w * width for w in config.model.widths)
         from deepnorm.training.config import PROFILE_CHANGES
 
-        if not ctx.precision and PROFILE_CHANGES[ctx.profile].get("train.precision") == "auto":
-            changes["train.precision"] = "auto"  # the profile's rule decides again for the wider networks
-    return base.replace(**changes)
+        if not precision and PROFILE_CHANGES.get(config.profile, {}).get("train.precision") == "auto":
+            changes["train.precision"] = "auto"
+    return config.replace(**changes)
+
+
+def scale_config(ctx: Any, method: str, width: int, budget: int, *, lam: float | None = None,
+                 bias_augment: float | None = None) -> Any:
+    """The profile's dual-site configuration of `method` with U-Net widths x `width` and epochs x `budget`
+    (the scale of the study's point, whatever the context's own scale)."""
+    from deepnorm.study import experiments as ex
+
+    return ex.config_for(ctx, method, ex.SETTINGS["dual"], lam=lam, bias_augment=bias_augment, scale=(width, budget))
 
 
 def iteration_gflop(config: Any) -> float:
@@ -206,6 +230,9 @@ def scale_table(ctx: Any, points: Sequence[tuple[int, int]] = DEFAULT_POINTS,
     from deepnorm.files import write_table
     from deepnorm.study import experiments as ex
 
+    if ctx.scale_factors != (1, 1):
+        raise ConfigError(f"scale {ctx.scale!r}: the study's points are factors of the profile's own scale; "
+                          "run the scale study without a scale (the point 2x1 is trained at widths x2, epochs x1)")
     rows: list[dict[str, Any]] = []
     todo = [(w, b, None) for w, b in points] + [(w, b, ex.ROBUSTNESS_AUGMENT) for w, b in augment_points]
     for width, budget, augment in todo:

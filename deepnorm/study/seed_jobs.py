@@ -116,7 +116,7 @@ def processor(jobs: int) -> dict[str, str | int]:
 
 def plan_seed_jobs(names: Sequence[str], seeds: Sequence[int], *, profile: str, data_root: str, device: str,
                    precision: str, results: Path, figures: Path, runs: Path, notebooks_dir: Path,
-                   extra: dict[str, Any] | None = None) -> list[SeedJob]:
+                   extra: dict[str, Any] | None = None, scale: str = "") -> list[SeedJob]:
     """One :class:`SeedJob` per seed: its tables in ``results/seed-S``, the first seed's figures in
     `figures` (the others' in the scratch folder), every notebook given the same parameters plus `extra`."""
     jobs = []
@@ -124,7 +124,8 @@ def plan_seed_jobs(names: Sequence[str], seeds: Sequence[int], *, profile: str, 
         seed_results = seed_folder(results, seed)
         seed_figures = figures if n_seed == 0 else scratch_dir("figures") / f"seed-{seed}"
         params = notebook_parameters(profile=profile, data_root=data_root, seed=seed, device=device,
-                                     results=seed_results, figures=seed_figures, runs=runs, precision=precision)
+                                     results=seed_results, figures=seed_figures, runs=runs, precision=precision,
+                                     scale=scale)
         params.update(extra or {})
         label = f" (seed {seed}, {n_seed + 1}/{len(seeds)})" if len(seeds) > 1 else ""
         jobs.append(SeedJob(seed, label, len(seeds) > 1, tuple(names), params, notebooks_dir, seed_results, runs))
