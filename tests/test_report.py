@@ -192,6 +192,8 @@ def test_the_report_shows_the_scale_study_of_the_seed_folder_and_i1(tmp_path: Pa
     # (2, 3) is estimated at 5 x its four trainings' 2.4 h
     assert "It picks, on the points run: widths x2, epochs x3: I1 99.0%" in section
     assert "estimated at 12.0 h > 2 h: a further profile" in section
+    assert "`make reproduce SCALE=2x3` runs every table at that point" in section
+    assert "`results/scale-2x3/REPORT.md`" in section
     assert ("With the robustness augmentation (p = 0.5) at widths ×1, epochs ×1: Pre-processor 0.790 → 0.750, "
             "Ours 0.700 → 0.680 (Ours − Pre-processor -0.090 → -0.070)") in section
     assert "| -0.090 |" in lines[0] and "| -0.020 |" in lines[1]  # Ours − Pre-processor, point by point

@@ -109,7 +109,7 @@ def test_training_hours_bill_the_fastest_epoch_not_the_data_preparation_nor_a_sh
 def test_a_scale_is_one_point_of_the_grid_and_empty_is_the_profiles_own():
     assert scale.parse_scale("") == (1, 1)
     assert scale.parse_scale("2x1") == (2, 1) and scale.parse_scale("4X9") == (4, 9)
-    assert scale.scale_name(2, 1) == "2x1"
+    assert scale.scale_name(2, 1) == "2x1" and scale.scale_name(2.0, 3.0) == "2x3"
     for bad, match in (("1x1,2x1", "one point"), ("3x1", "width factor"), ("2", "WIDTHxBUDGET")):
         with pytest.raises(ConfigError, match=match):
             scale.parse_scale(bad)

@@ -134,6 +134,12 @@ def _section_scale(rows: Sequence[Mapping[str, Any]]) -> str:
     summary = scale.differences(rows)
     if not summary:
         return ""
+    choice = scale.choose_scale(summary, scale.reproduce_hours(summary))
+    point = choice.get("point")
+    chosen = scale.scale_name(*point) if point and point != (1, 1) else ""
+    further = (f" `make reproduce SCALE={chosen}` runs every table at that point, reusing its runs here, and writes its own "
+               f"report, `results/scale-{chosen}/REPORT.md`; the verdicts of this report are those of its own scale."
+               if chosen else "")
     body = [[f"×{r['width']:g}", f"×{r['budget']:g}", "yes" if r["bias_augment"] else "no",
              fmt(r["preprocessor_dice"]), fmt(r["ours_dice"]), f"{r['ours_minus_preprocessor']:+.3f}",
              fmt(r["d_generated_lam_0.1"]), fmt(r["d_generated_lam_1.5"]), fmt(r["i1"]),
@@ -148,7 +154,7 @@ def _section_scale(rows: Sequence[Mapping[str, Any]]) -> str:
             "the compute of the four trainings (TFLOP) and their hours on the machine that ran them when quiet "
             "(fastest epoch times epochs). One seed: a difference here carries no seed spread.\n\n"
             + markdown_table(header, body) + f"\n\nRule that picks a profile (fixed before the runs): {scale.CHOICE_RULE}. "
-            f"It picks, on the points run: {scale.choose_scale(summary, scale.reproduce_hours(summary))['why']}."
+            f"It picks, on the points run: {choice['why']}." + further
             + "".join(f"\n\nWith the robustness augmentation (p = {a['bias_augment']:g}) at widths ×{a['width']:g}, "
                       f"epochs ×{a['budget']:g}: Pre-processor {a['preprocessor_dice_plain']:.3f} → "
                       f"{a['preprocessor_dice_augmented']:.3f}, Ours {a['ours_dice_plain']:.3f} → "

@@ -91,9 +91,9 @@ def parse_scale(text: str) -> tuple[int, int]:
     return points[0]
 
 
-def scale_name(width: int, budget: int) -> str:
-    """The folder and label of a scale: ``"2x1"``."""
-    return f"{width}x{budget}"
+def scale_name(width: float, budget: float) -> str:
+    """The folder and label of a scale: ``"2x1"`` (factors read back from a table as 2.0 and 1.0 too)."""
+    return f"{int(width)}x{int(budget)}"
 
 
 def scaled(config: Any, width: int, budget: int, *, precision: str = "") -> Any:
