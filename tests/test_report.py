@@ -194,6 +194,7 @@ def test_the_report_shows_the_scale_study_of_the_seed_folder_and_i1(tmp_path: Pa
     assert "estimated at 12.0 h > 2 h: a further profile" in section
     assert "`make reproduce SCALE=2x3` runs every table at that point" in section
     assert "`results/scale-2x3/REPORT.md`" in section
+    assert "An extrapolation" not in section  # one point at epochs x1: no ratio over widths
     assert ("With the robustness augmentation (p = 0.5) at widths ×1, epochs ×1: Pre-processor 0.790 → 0.750, "
             "Ours 0.700 → 0.680 (Ours − Pre-processor -0.090 → -0.070)") in section
     assert "| -0.090 |" in lines[0] and "| -0.020 |" in lines[1]  # Ours − Pre-processor, point by point
@@ -209,3 +210,14 @@ def test_results_of_older_defaults_are_marked_at_the_top(tmp_path: Path) -> None
     assert f"version 1 of the study's defaults; the code is at version {report.STUDY_VERSION}" in answer
     current = report.build_report(tmp_path, meta={"profile": "cpu", "study version": report.STUDY_VERSION})
     assert "of the study's defaults" not in current
+
+
+def test_the_scale_section_marks_its_extrapolation_to_the_papers_widths(tmp_path: Path) -> None:
+    _write_table2(tmp_path)
+    results.write_table("scale", _scale_rows(1, 1, 0.72, 0.80, 0.60) + _scale_rows(2, 1, 0.78, 0.82, 0.50), tmp_path / "seed-0")
+    section = report.build_report(tmp_path).split("### The scale study")[1].split("\n\n## ")[0]
+    # prices -0.08 and -0.04: x0.50 per doubling, -0.010 at the paper's x8
+    assert "**An extrapolation, not a measurement.**" in section
+    assert "Ours − Pre-processor goes -0.080 → -0.040: ×0.50 per doubling" in section
+    assert "(×8, 3 doublings), the price would be about -0.010 of mean Dice" in section
+    assert "0.600 → 0.500" in section and "×312.5 the iterations" in section

@@ -153,3 +153,27 @@ def test_scaled_lets_the_precision_rule_decide_again_for_wider_networks(smoke_co
     assert scale.scaled(cpu, 2, 1, precision="float32").train.precision == cpu.train.precision
     assert scale.scaled(smoke_config, 4, 1).train.precision == "float32"  # smoke's is fixed, never "auto"
     assert scale.scaled(smoke_config, 1, 1) is smoke_config
+
+
+def test_paper_factors_are_the_papers_widths_and_iterations_against_the_profiles():
+    assert scale.paper_factors("cpu") == (64 / 8, 600_000 / 1_920)
+
+
+def test_the_extrapolation_halves_the_price_per_doubling_when_two_points_say_so():
+    """Prices -0.08 at x1 and -0.04 at x2: x0.5 per doubling, so -0.01 at x8 (three doublings); a
+    point with epochs x3 or bias fields is not on the width axis; a price >= 0 leaves no model."""
+    summary = [{"width": 1, "budget": 1, "bias_augment": 0.0, "ours_minus_preprocessor": -0.08, "d_generated_lam_0.1": 0.8},
+               {"width": 2, "budget": 1, "bias_augment": 0.0, "ours_minus_preprocessor": -0.04, "d_generated_lam_0.1": 0.7},
+               {"width": 2, "budget": 3, "bias_augment": 0.0, "ours_minus_preprocessor": -0.50, "d_generated_lam_0.1": 0.1},
+               {"width": 1, "budget": 1, "bias_augment": 0.5, "ours_minus_preprocessor": -0.90, "d_generated_lam_0.1": 0.1}]
+    fit = scale.extrapolate_widths(summary, 8)
+    assert fit is not None
+    assert fit["widths"] == [1.0, 2.0] and fit["prices"] == [-0.08, -0.04]
+    assert fit["ratio_per_doubling"] == pytest.approx(0.5) and fit["predicted_price"] == pytest.approx(-0.01)
+    assert fit["d_generated_lam_0.1"] == [0.8, 0.7]
+    # three points on a line in log space: the least-squares fit goes through them
+    third = {"width": 4, "budget": 1, "bias_augment": 0.0, "ours_minus_preprocessor": -0.02, "d_generated_lam_0.1": 0.6}
+    assert scale.extrapolate_widths(summary + [third], 8)["predicted_price"] == pytest.approx(-0.01)
+    assert scale.extrapolate_widths(summary[:1], 8) is None  # one width: no ratio
+    gain = {**summary[1], "ours_minus_preprocessor": 0.01}
+    assert scale.extrapolate_widths([summary[0], gain], 8) is None

@@ -291,6 +291,40 @@ def augmentation_effect(summary: Sequence[Mapping[str, Any]]) -> list[dict[str, 
     return out
 
 
+def paper_factors(profile: str = "cpu") -> tuple[float, float]:
+    """(U-Net width factor, iteration factor) of the ``paper`` profile against `profile`: the first
+    U-Net width (64 against 8: x8) and the iterations of a run (600,000 against 1,920: x312.5)."""
+    from deepnorm.training.config import profile as load_profile
+
+    paper, ours = load_profile("paper"), load_profile(profile)
+    return (paper.model.widths[0] / ours.model.widths[0],
+            paper.train.epochs * paper.batches_per_epoch / (ours.train.epochs * ours.batches_per_epoch))
+
+
+def extrapolate_widths(summary: Sequence[Mapping[str, Any]], width_factor: float) -> dict[str, Any] | None:
+    """What the width points (epochs x1, no bias fields) of :func:`differences`' rows predict at widths
+    x `width_factor`: an extrapolation, never a measurement.
+
+    The price of realism (Ours − Pre-processor test mean Dice) is modelled as shrinking by a constant
+    ratio per doubling of the widths, fitted by least squares on log(−price) against log2(width) (two
+    points determine it); the model needs every price negative, else None. Returns the widths run,
+    their prices and D's accuracies on generated patches at λ = 0.1, the ratio per doubling and the
+    predicted price (a negative number: Dice Ours loses against the Pre-processor).
+    """
+    points = sorted((r for r in summary if not r["bias_augment"] and r["budget"] == 1), key=lambda r: r["width"])
+    prices = [float(r["ours_minus_preprocessor"]) for r in points]
+    if len(points) < 2 or not all(p < 0 for p in prices):
+        return None
+    x = [math.log2(float(r["width"])) for r in points]
+    y = [math.log(-p) for p in prices]
+    mx, my = sum(x) / len(x), sum(y) / len(y)
+    slope = sum((a - mx) * (b - my) for a, b in zip(x, y)) / sum((a - mx) ** 2 for a in x)
+    predicted = -math.exp(my + slope * (math.log2(width_factor) - mx))
+    return {"widths": [float(r["width"]) for r in points], "prices": prices,
+            "d_generated_lam_0.1": [float(r["d_generated_lam_0.1"]) for r in points],
+            "ratio_per_doubling": math.exp(slope), "width_factor": float(width_factor), "predicted_price": predicted}
+
+
 def choose_scale(summary: Sequence[dict[str, Any]], reproduce_hours: dict[tuple[int, int], float]) -> dict[str, Any]:
     """:data:`CHOICE_RULE` on :func:`differences`' rows (un-augmented points) and the estimated
     hours of one seed's `make reproduce` at each point; returns the chosen point and why."""
