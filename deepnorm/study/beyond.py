@@ -42,11 +42,13 @@ from deepnorm.study.experiments import (
     scores,
     split_subjects,
 )
+from deepnorm.training.config import RANDOMISATION_METHODS
 
 #: Classical normalizers (intensity-normalization), each followed by S (claims B1, B2).
 CLASSICAL: tuple[str, ...] = claims.CLASSICAL
-#: Contrast randomisation (SynthSeg-style augmentation of S, no normalizer).
-RANDOMISATION = "contrast_randomisation"
+#: Contrast randomisation (SynthSeg-style augmentation of S, no normalizer): the one method of
+#: :data:`deepnorm.training.config.RANDOMISATION_METHODS`.
+(RANDOMISATION,) = RANDOMISATION_METHODS
 #: The paper's four methods, in Table 3's order with the segmenter alone first.
 PAPER_METHODS: tuple[str, ...] = ("segmenter", "standardization", "preprocessor", "adversarial")
 #: Every method of the unseen-site table.
