@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from deepnorm.data.config import DataConfig
+from deepnorm.data.splits import SPLIT_NAMES
 from deepnorm.data.volume import int_triple
 from deepnorm.errors import DataError
 
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
 #: bump when the cached arrays would change for the same inputs
 #: (2: volumes are loaded in RAS order, so a data root stored in LIA or LAS gives other arrays)
 CACHE_VERSION = 2
-SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
 #: file of a site's cache folder: {subject id: unpadded spatial shape (voxels)}
 SHAPES_INDEX = "shapes.json"
 

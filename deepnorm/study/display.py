@@ -21,30 +21,12 @@ from deepnorm.data.sites import SITE_NAMES
 from deepnorm.errors import ConfigError
 from deepnorm.files import read_json, read_table
 from deepnorm.paths import results_dir as default_results_dir
-from deepnorm.plots.names import METHOD_NAMES, MODALITY_NAMES, SETTING_NAMES, STAGE_NAMES
+from deepnorm.plots.names import COLUMN_NAMES, METHOD_NAMES, MODALITY_NAMES, SETTING_NAMES, STAGE_NAMES
 from deepnorm.study import claims, paper
 
 Value = str | float | int
 Row = Mapping[str, Any]
 
-#: Display names of the result tables' columns.
-COLUMN_NAMES: dict[str, str] = {
-    "train_site": "Trained on", "test_site": "Tested on", "site": "Site", "setting": "Sites",
-    "method": "Method", "stage": "Images", "modalities": "Input", "subject": "Subject",
-    "dice_csf": "CSF", "dice_gm": "GM", "dice_wm": "WM", "dice_mean": "Mean Dice",
-    "dice_mean_shared": f"Mean Dice ({SETTING_NAMES['dual']} subjects)",
-    "mhd_csf": "MHD CSF (mm)", "mhd_gm": "MHD GM (mm)", "mhd_wm": "MHD WM (mm)", "mhd_mean": "MHD (mm)",
-    "jsd": "JSD (nats)", "jsd_legacy": "JSD, authors' quantity",
-    "alpha": "α", "rho_degraded": "ρ degraded", "rho_normalized": "ρ normalized",
-    "lam": "λ", "d_train_acc": "D train accuracy", "d_test_acc": "D test accuracy",
-    "empty_csf": "Empty CSF (subjects)", "empty_gm": "Empty GM (subjects)", "empty_wm": "Empty WM (subjects)",
-    # the data checks (data_sites, data_jsd)
-    "subjects": "Subjects", "pair": "Pair", "brain_ml": "Brain (ml)", "csf_fraction": "CSF (fraction of brain)",
-    "gm_fraction": "GM (fraction of brain)", "wm_fraction": "WM (fraction of brain)",
-    "t1_bayes_gm_wm": "Bayes error GM/WM, T1", "t2_bayes_gm_wm": "Bayes error GM/WM, T2/FLAIR",
-    "joint_bayes_gm_wm": "Bayes error GM/WM, joint", "rim_csf_fraction": "CSF on the brain's rim (fraction)",
-    "rim_csf_dice": "Rim as CSF (Dice)",
-}
 #: The claims each table decides (docs/reproduction.md, section 4).
 TABLE_CLAIMS: dict[str, tuple[str, ...]] = {
     "table2": ("C1",), "table3": ("C2", "C3", "C9"), "table4": ("C4",), "table5": ("C5",),
