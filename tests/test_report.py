@@ -221,3 +221,9 @@ def test_the_scale_section_marks_its_extrapolation_to_the_papers_widths(tmp_path
     assert "Ours − Pre-processor goes -0.080 → -0.040: ×0.50 per doubling" in section
     assert "(×8, 3 doublings), the price would be about -0.010 of mean Dice" in section
     assert "0.600 → 0.500" in section and "×312.5 the iterations" in section
+    assert "did not train in one arithmetic" not in section  # both points float32
+    rows = _scale_rows(1, 1, 0.72, 0.80, 0.60) + [{**r, "precision": "bf16"} for r in _scale_rows(2, 1, 0.78, 0.82, 0.50)]
+    results.write_table("scale", rows, tmp_path / "seed-0")
+    section = report.build_report(tmp_path).split("### The scale study")[1].split("\n\n## ")[0]
+    assert "did not train in one arithmetic (float32 at ×1, bf16 at ×2;" in section
+    assert "| 0.990 | 0.0100 | 0.0100 | 8 | 0.80 | bf16 |" in section  # the table's precision column

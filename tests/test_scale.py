@@ -170,10 +170,35 @@ def test_the_extrapolation_halves_the_price_per_doubling_when_two_points_say_so(
     assert fit is not None
     assert fit["widths"] == [1.0, 2.0] and fit["prices"] == [-0.08, -0.04]
     assert fit["ratio_per_doubling"] == pytest.approx(0.5) and fit["predicted_price"] == pytest.approx(-0.01)
-    assert fit["d_generated_lam_0.1"] == [0.8, 0.7]
+    assert fit["d_generated_lam_0.1"] == [0.8, 0.7] and fit["precisions"] == ["float32", "float32"]
     # three points on a line in log space: the least-squares fit goes through them
     third = {"width": 4, "budget": 1, "bias_augment": 0.0, "ours_minus_preprocessor": -0.02, "d_generated_lam_0.1": 0.6}
     assert scale.extrapolate_widths(summary + [third], 8)["predicted_price"] == pytest.approx(-0.01)
     assert scale.extrapolate_widths(summary[:1], 8) is None  # one width: no ratio
     gain = {**summary[1], "ours_minus_preprocessor": 0.01}
     assert scale.extrapolate_widths([summary[0], gain], 8) is None
+
+
+def test_a_study_in_sittings_keeps_the_points_of_earlier_sittings(tmp_path, monkeypatch):
+    """Running point 2x1 alone keeps the table's 1x1 rows (plain and with bias fields) and replaces
+    its own earlier 2x1 rows; the rows returned are this run's."""
+    from types import SimpleNamespace
+
+    from deepnorm.files import read_table, write_table
+
+    earlier = (_point(1, 1, 2.0, 0.80, 0.99) + _point(2, 1, 4.0, 0.80, 0.99)
+               + [{**r, "bias_augment": 0.5} for r in _point(1, 1, 2.0, 0.80, 0.99)])
+    write_table("scale", earlier, tmp_path)
+    fresh = [{**r, "dice_mean": 0.5} for r in _point(2, 1, 4.0, 0.82, 0.99)]
+    monkeypatch.setattr(scale, "scale_point", lambda ctx, w, b, bias_augment=None: [dict(r) for r in fresh])
+    ctx = SimpleNamespace(results_dir=str(tmp_path), scale="", scale_factors=(1, 1))
+    assert scale.scale_table(ctx, ((2, 1),), ()) == fresh
+    table = read_table("scale", tmp_path)
+    points = [(int(r["width"]), int(r["budget"]), float(r["bias_augment"])) for r in table]
+    assert sorted(set(points)) == [(1, 1, 0.0), (1, 1, 0.5), (2, 1, 0.0)] and len(table) == 3 * len(scale.ARMS)
+    assert [r["dice_mean"] for r in table if r["width"] == 2] == [0.5] * len(scale.ARMS)
+
+
+def test_the_summary_says_which_arithmetic_each_point_trained_in():
+    rows = [{**r, "precision": "bf16"} for r in _point(2, 1, 4.0, 0.80, 0.99)] + _point(1, 1, 2.0, 0.80, 0.99)
+    assert [(r["width"], r["precision"]) for r in scale.differences(rows)] == [(1, "float32"), (2, "bf16")]

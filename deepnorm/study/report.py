@@ -139,13 +139,18 @@ def _scale_extrapolation(summary: Sequence[Mapping[str, Any]]) -> str:
     prices = " → ".join(f"{p:+.3f}" for p in fit["prices"])
     d_low = " → ".join(fmt(d) for d in fit["d_generated_lam_0.1"])
     doublings = math.log2(fit["width_factor"])
+    mixed = ""
+    if len(set(fit["precisions"])) > 1:
+        each = ", ".join(f"{p} at ×{w:g}" for p, w in zip(fit["precisions"], fit["widths"]))
+        mixed = (f" The points did not train in one arithmetic ({each}; the profile's rule per processor and width): "
+                 "part of the change may be bf16's, whose gate held it within the seed spread, not the width's.")
     return ("\n\n**An extrapolation, not a measurement.** Over the widths run at epochs ×1 "
             f"({widths}; one seed), Ours − Pre-processor goes {prices}: ×{fit['ratio_per_doubling']:.2f} per doubling "
             f"of the widths. If that ratio held up to the paper's widths (×{fit['width_factor']:g}, {doublings:g} "
             f"doublings), the price would be about {fit['predicted_price']:+.3f} of mean Dice (C3 asks for at most 0.01). "
             f"D's validation accuracy on generated patches at λ = 0.1 goes {d_low} over the same widths (the paper's D: "
             f"99 % train accuracy at λ = 0.1). The budget axis is not in this extrapolation: the paper trains "
-            f"×{iteration_factor:g} the iterations of this profile.")
+            f"×{iteration_factor:g} the iterations of this profile." + mixed)
 
 
 def _section_scale(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -164,16 +169,20 @@ def _section_scale(rows: Sequence[Mapping[str, Any]]) -> str:
     body = [[f"×{r['width']:g}", f"×{r['budget']:g}", "yes" if r["bias_augment"] else "no",
              fmt(r["preprocessor_dice"]), fmt(r["ours_dice"]), f"{r['ours_minus_preprocessor']:+.3f}",
              fmt(r["d_generated_lam_0.1"]), fmt(r["d_generated_lam_1.5"]), fmt(r["i1"]),
-             fmt(r["jsd_ours"], 4), fmt(r["jsd_preprocessor"], 4), f"{r['gflop'] / 1e3:.0f}", f"{r['hours']:.2f}"]
+             fmt(r["jsd_ours"], 4), fmt(r["jsd_preprocessor"], 4), f"{r['gflop'] / 1e3:.0f}", f"{r['hours']:.2f}",
+             str(r.get("precision") or "float32")]
             for r in summary]
     header = ["widths", "epochs", "bias fields", "Pre-proc. Dice", "Ours Dice", "Ours − Pre-proc.",
-              "D gen. λ 0.1", "D gen. λ 1.5", "I1", "JSD Ours", "JSD Pre-proc.", "TFLOP", "hours"]
+              "D gen. λ 0.1", "D gen. λ 1.5", "I1", "JSD Ours", "JSD Pre-proc.", "TFLOP", "hours",
+              "precision"]
     return ("### The scale study — U-Net widths and epochs times those of the profile (dual-site, one seed)\n\n"
             "`make reproduce-scale` (notebook `08_scale`): Ours at λ = 1.5 and 0.1, the Pre-processor and "
             "Standardization at each point; test mean Dice (one test subject per site), D's validation accuracy on "
             "generated patches at the last epoch, I1 at the point's D budget, the JSD of the normalized images, "
             "the compute of the four trainings (TFLOP) and their hours on the machine that ran them when quiet "
-            "(fastest epoch times epochs). One seed: a difference here carries no seed spread.\n\n"
+            "(fastest epoch times epochs), and the arithmetic they trained in (the profile's rule, "
+            "`deepnorm/precision.py`, decides per processor and width). One seed: a difference here carries no "
+            "seed spread.\n\n"
             + markdown_table(header, body) + f"\n\nRule that picks a profile (fixed before the runs): {scale.CHOICE_RULE}. "
             f"It picks, on the points run: {choice['why']}." + further + _scale_extrapolation(summary)
             + "".join(f"\n\nWith the robustness augmentation (p = {a['bias_augment']:g}) at widths ×{a['width']:g}, "

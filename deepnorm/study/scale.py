@@ -226,8 +226,12 @@ def scale_point(ctx: Any, width: int, budget: int, *, bias_augment: float | None
 def scale_table(ctx: Any, points: Sequence[tuple[int, int]] = DEFAULT_POINTS,
                 augment_points: Sequence[tuple[int, int]] = ((1, 1),)) -> list[dict[str, Any]]:
     """Every point's rows (:func:`scale_point`), plus each of `augment_points` with the robustness
-    augmentation; written to ``results/scale.csv`` after each point, so a stopped study keeps its rows."""
-    from deepnorm.files import write_table
+    augmentation; written to ``results/scale.csv`` after each point, so a stopped study keeps its rows.
+
+    The table also keeps the rows of the points that an earlier run wrote and this one does not
+    train (a study run in sittings, one point at a time); a point trained again replaces its rows.
+    Returns this run's rows only."""
+    from deepnorm.files import read_table, write_table
     from deepnorm.study import experiments as ex
 
     if ctx.scale_factors != (1, 1):
@@ -235,10 +239,18 @@ def scale_table(ctx: Any, points: Sequence[tuple[int, int]] = DEFAULT_POINTS,
                           "run the scale study without a scale (the point 2x1 is trained at widths x2, epochs x1)")
     rows: list[dict[str, Any]] = []
     todo = [(w, b, None) for w, b in points] + [(w, b, ex.ROBUSTNESS_AUGMENT) for w, b in augment_points]
+    folder = Path(ctx.results_dir)
+    earlier = read_table("scale", folder) if (folder / "scale.csv").is_file() else []
     for width, budget, augment in todo:
         rows += scale_point(ctx, width, budget, bias_augment=augment)
-        write_table("scale", rows, Path(ctx.results_dir))
+        done = {_point_key(r) for r in rows}
+        write_table("scale", [r for r in earlier if _point_key(r) not in done] + rows, folder)
     return rows
+
+
+def _point_key(row: Mapping[str, Any]) -> tuple[int, int, float]:
+    """(width, budget, bias-field probability) of a scale row: the point it belongs to."""
+    return int(row["width"]), int(row["budget"]), float(row["bias_augment"] or 0.0)
 
 
 def differences(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -263,6 +275,7 @@ def differences(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             "d_real_lam_0.1": ours_low["d_val_accuracy_real"] if ours_low else math.nan,
             "jsd_ours": ours["jsd"], "jsd_preprocessor": pre["jsd"],
             "i1": pre.get("i1_accuracy_generated", math.nan),
+            "precision": " / ".join(sorted({str(r.get("precision") or "float32") for r in point})),
             "gflop": sum(r["gflop"] for r in point), "hours": sum(r["hours"] for r in point),
         })
     return out
@@ -308,8 +321,8 @@ def extrapolate_widths(summary: Sequence[Mapping[str, Any]], width_factor: float
     The price of realism (Ours − Pre-processor test mean Dice) is modelled as shrinking by a constant
     ratio per doubling of the widths, fitted by least squares on log(−price) against log2(width) (two
     points determine it); the model needs every price negative, else None. Returns the widths run,
-    their prices and D's accuracies on generated patches at λ = 0.1, the ratio per doubling and the
-    predicted price (a negative number: Dice Ours loses against the Pre-processor).
+    their prices, D's accuracies on generated patches at λ = 0.1 and their arithmetic, the ratio per
+    doubling and the predicted price (a negative number: Dice Ours loses against the Pre-processor).
     """
     points = sorted((r for r in summary if not r["bias_augment"] and r["budget"] == 1), key=lambda r: r["width"])
     prices = [float(r["ours_minus_preprocessor"]) for r in points]
@@ -322,6 +335,7 @@ def extrapolate_widths(summary: Sequence[Mapping[str, Any]], width_factor: float
     predicted = -math.exp(my + slope * (math.log2(width_factor) - mx))
     return {"widths": [float(r["width"]) for r in points], "prices": prices,
             "d_generated_lam_0.1": [float(r["d_generated_lam_0.1"]) for r in points],
+            "precisions": [str(r.get("precision") or "float32") for r in points],
             "ratio_per_doubling": math.exp(slope), "width_factor": float(width_factor), "predicted_price": predicted}
 
 
