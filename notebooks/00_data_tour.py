@@ -24,8 +24,8 @@
 # loads one subject per site, shows each in the slice viewer, compares the sites' tissue intensity histograms (the
 # domain shift the paper's normalizer removes) and measures the data-only patterns of the paper's data.
 #
-# **Run time:** `smoke` under a minute; `cpu` about a minute on 2 cores (the first run builds the phantom);
-# `paper` a few minutes with the real data.
+# **Run time:** `smoke` seconds; `cpu` [docs/timings.md](../docs/timings.md#per-notebook) (the first run builds the phantom); `paper` minutes with the
+# real data.
 
 # %% tags=["parameters"]
 profile = "cpu"  # smoke (seconds, tests), cpu (the default, 2-core laptop) or paper (GPU, real data)

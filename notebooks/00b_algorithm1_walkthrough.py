@@ -21,8 +21,7 @@
 # one discriminator step, one generator/segmenter step, then a few dozen iterations with the losses plotted.
 # The experiment notebooks run the same steps through `deepnorm.training.loop.train`.
 #
-# **Run time:** seconds (`smoke`), under a minute (`cpu`): the networks are those of the profile, untrained, on
-# the CPU.
+# **Run time:** `smoke` seconds, `cpu` [docs/timings.md](../docs/timings.md#per-notebook): the networks are those of the profile, untrained, on the CPU.
 
 # %% tags=["parameters"]
 profile = "cpu"  # smoke (seconds, tests), cpu (the default, 2-core laptop) or paper (GPU, real data)

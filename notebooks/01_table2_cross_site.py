@@ -19,8 +19,8 @@
 # The paper trains the 3D U-Net segmenter alone on min-max scaled images of one data set and tests it on the test
 # subjects of both. Claim C1: testing on the other site loses at least 30 % of the mean Dice.
 #
-# **Run time:** `smoke` under a minute; `cpu` about 1 minute on 2 cores (trained runs are reused, so a second run
-# only evaluates); `paper` hours on one GPU with the real data.
+# **Run time:** `smoke` under a minute; `cpu` [docs/timings.md](../docs/timings.md#per-notebook) (two trainings; trained runs are reused, so a second
+# run only evaluates); `paper` hours on one GPU with the real data.
 
 # %% tags=["parameters"]
 profile = "cpu"  # smoke (seconds, tests), cpu (the default, 2-core laptop) or paper (GPU, real data)

@@ -20,8 +20,8 @@
 # (*Standardization*), a generator trained only for segmentation (*Pre-processor*, λ = 0) and the paper's generator
 # trained with the K+1-class discriminator (*Ours*, λ = 1.5), on two and three sites. Claims C2, C3 and C9.
 #
-# **Run time:** `smoke` under a minute; `cpu` about 17 minutes on 2 cores (six trainings; trained runs are reused,
-# so a second run only evaluates); `paper` hours on one GPU with the real data.
+# **Run time:** `smoke` under a minute; `cpu` [docs/timings.md](../docs/timings.md#per-notebook), the longest of the paper's tables (eight trainings;
+# trained runs are reused, so a second run only evaluates); `paper` hours on one GPU with the real data.
 
 # %% tags=["parameters"]
 profile = "cpu"  # smoke (seconds, tests), cpu (the default, 2-core laptop) or paper (GPU, real data)

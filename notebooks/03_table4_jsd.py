@@ -21,7 +21,7 @@
 # and, beside it, the quantity the authors' code computed, which explains why the paper's values (2.08 and 12.22)
 # exceed ln 2. Claim C4.
 #
-# **Run time:** `smoke` under a minute; `cpu` 30 seconds when Table 3's runs exist; `paper` minutes.
+# **Run time:** `smoke` under a minute; `cpu` [docs/timings.md](../docs/timings.md#per-notebook) (no training when Table 3's runs exist); `paper` minutes.
 
 # %% tags=["parameters"]
 profile = "cpu"  # smoke (seconds, tests), cpu (the default, 2-core laptop) or paper (GPU, real data)

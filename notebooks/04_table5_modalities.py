@@ -19,8 +19,8 @@
 # Ours on iSEG + MRBrainS with T1 alone and with T1 plus the second contrast (T2 for iSEG, FLAIR for MRBrainS).
 # Claim C5: two modalities segment better.
 #
-# **Run time:** `smoke` under a minute; `cpu` about 4 minutes on 2 cores (trained runs are reused, so a second run
-# only evaluates); `paper` hours on one GPU with the real data.
+# **Run time:** `smoke` under a minute; `cpu` [docs/timings.md](../docs/timings.md#per-notebook) (one T1 + T2 training; trained runs are reused, so a second run only
+# evaluates); `paper` hours on one GPU with the real data.
 
 # %% tags=["parameters"]
 profile = "cpu"  # smoke (seconds, tests), cpu (the default, 2-core laptop) or paper (GPU, real data)

@@ -19,7 +19,8 @@
 # Test images are degraded by Eq. 7, B(y) = (y/H)·α + (1 − α), a multiplicative ramp along y, then normalized by
 # Ours. Pearson ρ between intensity and y in each axial slice measures how much of the ramp is left. Claim C6.
 #
-# **Run time:** `smoke` under a minute; `cpu` 30 seconds when Table 3's runs exist; `paper` minutes.
+# **Run time:** `smoke` under a minute; `cpu` [docs/timings.md](../docs/timings.md#per-notebook) (one robustness training of Ours, with bias fields; trained
+# runs are reused); `paper` hours on one GPU with the real data.
 
 # %% tags=["parameters"]
 profile = "cpu"  # smoke (seconds, tests), cpu (the default, 2-core laptop) or paper (GPU, real data)

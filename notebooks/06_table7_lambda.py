@@ -19,7 +19,7 @@
 # λ trades segmentation for realism. A small λ lets the discriminator win (it tells generated patches apart); a
 # large λ makes the generator's images pass for real sites. Claims C7 and C8.
 #
-# **Run time:** `smoke` under a minute; `cpu` about 8 minutes on 2 cores (two trainings; trained runs are reused);
+# **Run time:** `smoke` under a minute; `cpu` [docs/timings.md](../docs/timings.md#per-notebook) (two trainings and I1; trained runs are reused);
 # `paper` hours on one GPU with the real data.
 
 # %% tags=["parameters"]
@@ -64,7 +64,7 @@ display(Markdown(show.evaluated_on(ctx.data_root, ex.SETTINGS["dual"], ctx.seed)
 # C7's first half (D wins at λ = 0.1) means something only if D can do its job at this scale. I1 trains a fresh D
 # alone, with this profile's D budget (3 D steps per iteration of a run), against the frozen generator of the
 # dual-site Pre-processor (trained for Table 3, reused), and asks it to call ≥ 95 % of the validation generated
-# patches "generated" (the criterion was fixed before its runs). `cpu`: about 3 minutes, with a progress bar.
+# patches "generated" (the criterion was fixed before its runs). `cpu`: a few minutes, with a progress bar.
 
 # %%
 from deepnorm.study import instruments

@@ -32,8 +32,8 @@
 # `deepnorm/study/claims.py`, fixed before the runs).
 #
 # **Run time:** `smoke` a few minutes; `cpu` 38 trainings a seed (the paper's methods on iSEG + MRBrainS are Table 3's
-# runs, reused): with three seeds side by side on 2 cores, about 3 h 30 min of epochs a seed (the nine of the unseen
-# scanner about 49 min of it); `paper` days on one GPU. `make reproduce-beyond` runs it (`JOBS=N` runs seeds side by side).
+# runs, reused), several times the paper's tables ([docs/timings.md](../docs/timings.md#per-notebook)); `paper` days on one GPU. `make reproduce-beyond`
+# runs it (`JOBS=N` runs seeds side by side).
 
 # %% tags=["parameters"]
 profile = "cpu"  # smoke (seconds, tests), cpu (the default, 2-core laptop) or paper (GPU, real data)

@@ -27,9 +27,9 @@
 # The rule that picks a profile from the study was written in `deepnorm.study.scale.CHOICE_RULE` before any of
 # its runs, and reads no claim.
 #
-# **Run time:** `smoke` about a minute for one point; `cpu`: the point ×1/×1 about 15 minutes on 2 cores (five
-# trainings and I1), each further point its compute times that (printed below, hours measured on this
-# machine); the whole default grid is a day on 2 cores. `make reproduce-scale` runs it; trained runs are reused.
+# **Run time:** `smoke` about a minute for one point; `cpu`: each point its compute (printed below, hours measured on
+# this machine; the first points' in [docs/timings.md](../docs/timings.md#per-notebook)); the whole default grid is days on 2 cores.
+# `make reproduce-scale` runs it; trained runs are reused.
 
 # %% tags=["parameters"]
 profile = "cpu"  # smoke (seconds, tests), cpu (the default, 2-core laptop) or paper (GPU, real data)
