@@ -45,6 +45,8 @@ points = "1x1,2x3,4x1,1x9,4x9"  # WIDTHxEPOCHS factors: the grid's diagonal and 
 augment_points = "1x1"  # points also trained with the robustness augmentation (bias fields, Table 6)
 
 # %%
+context_scale = scale  # the parameter, before the study's module takes the name
+
 import pandas as pd
 from IPython.display import Markdown, display
 
@@ -55,7 +57,7 @@ from deepnorm.study.instruments import I1_MIN_GENERATED
 
 ctx = ex.notebook_context(profile=profile, data_root=data_root, seed=seed, device=device,
                          results_dir=results_dir, figures_dir=figures_dir, runs_dir=runs_dir, precision=precision,
-                         scale=scale)
+                         scale=context_scale)
 print("rule that picks a profile (fixed before the runs):", scale.CHOICE_RULE)
 
 # %% [markdown]
