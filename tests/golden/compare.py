@@ -22,6 +22,22 @@ absolute (its legacy JSD, 1.22636 against 1.23084); every other trained number m
 times the largest relative difference. A deliberate change of one Dice class weight by 1 % (CSF
 0.30 -> 0.303) moves 28 trained numbers, Table 4's JSDs by 11-48 % and Table 6's normalized
 correlations by up to 8 %: 18 lines beyond the tolerance, so such a change still fails.
+
+Table 4's JSDs of a network's output need an absolute tolerance of their own. At the smoke scale
+G's output is nearly constant: measured on the dual-site run, every brain voxel lies between 0.397
+and 0.405, so the 100-bin histograms of both sites hold two bins, either side of the edge at
+0.40, and the JSD says only which share of the voxels fell on each side. Under ``SSE41``/``default``
+on an AMD EPYC (Zen 4, AVX-512; 1 and 2 threads) G's output moved by at most 1.9e-4 and its weights
+by 2e-3, every Dice, distance and correlation of the study stayed within 6e-6 relative, and yet
+6.7 % of iSEG's voxels crossed the edge: the dual adversarial JSD went from 0.0017938 to
+0.00119053 (:data:`MEASURED_JSD_ABS`; its legacy value from 0.358761 to 0.238106,
+:data:`MEASURED_LEGACY_ABS`). An AMD EPYC with AVX2 only gave the same two numbers under
+``SSE41``/``default``. The Zen 4's default, ``AVX2``/``avx2`` and 1-thread settings gave the golden
+values within 4.7e-3 relative. Such a JSD is compared within four times that largest absolute
+difference (:data:`TRAINED_ABS`). It still catches a normalizer that stops normalizing: the
+inputs' JSD is 0.043 (dual) and 0.071 (multi), 18-30 times the tolerance. The Dice-weight change
+above, rerun on the Zen 4, moves Table 4's JSDs by 10-51 %, inside that tolerance, and still
+leaves 20 lines beyond the tolerances (all of them Table 6's normalized correlations), so it still fails.
 """
 
 from __future__ import annotations
@@ -41,6 +57,16 @@ MEASURED_MAX_ABS = 4.48e-3
 TRAINED_RTOL = 1.5e-2
 #: Absolute tolerance of a trained number (for values near zero; CSVs keep six significant digits).
 TRAINED_ATOL = 1e-6
+#: The largest absolute difference of Table 4's JSD of G's output over the processors above (nats).
+MEASURED_JSD_ABS = 6.03e-4
+#: The same for its legacy quantity (200 times the JSD with two sites).
+MEASURED_LEGACY_ABS = 1.21e-1
+#: Per file and column, the absolute tolerance of trained numbers that sit on a histogram's bin edge
+#: at the smoke scale (four times the measured difference); the others use :data:`TRAINED_ATOL`.
+TRAINED_ABS: dict[str, dict[str, float]] = {
+    "table4.csv": {"jsd": 4 * MEASURED_JSD_ABS, "jsd_std": 4 * MEASURED_JSD_ABS,
+                   "jsd_legacy": 4 * MEASURED_LEGACY_ABS, "jsd_legacy_std": 4 * MEASURED_LEGACY_ABS},
+}
 
 
 @dataclass(frozen=True)
@@ -81,23 +107,29 @@ def _number(text: str) -> float | None:
         return None
 
 
-def close(ours: float, golden: float) -> bool:
-    """Whether a trained number is within the tolerance of its golden value (nan equals nan)."""
+def close(ours: float, golden: float, atol: float = TRAINED_ATOL) -> bool:
+    """Whether a trained number is within ``atol + TRAINED_RTOL * |golden|`` of its golden value (nan equals nan)."""
     if math.isnan(golden) or math.isnan(ours):
         return math.isnan(golden) and math.isnan(ours)
-    return abs(ours - golden) <= TRAINED_ATOL + TRAINED_RTOL * abs(golden)
+    return abs(ours - golden) <= atol + TRAINED_RTOL * abs(golden)
 
 
-def _cell(where: str, ours: str, golden: str, exact: bool) -> list[str]:
+def tolerance(name: str, column: str) -> float:
+    """The absolute tolerance of trained numbers in `column` of golden file `name`."""
+    return TRAINED_ABS.get(name, {}).get(column, TRAINED_ATOL)
+
+
+def _cell(where: str, ours: str, golden: str, exact: bool, atol: float = TRAINED_ATOL) -> list[str]:
     if ours == golden:
         return []
     a, b = _number(ours), _number(golden)
     if exact or a is None or b is None:
         return [f"{where}: {ours} != {golden} (depends only on the data: must be identical)"]
-    if close(a, b):
+    if close(a, b, atol):
         return []
     rel = abs(a - b) / abs(b) if b else math.inf
-    return [f"{where}: {ours} against golden {golden} (relative difference {rel:.2e} > tolerance {TRAINED_RTOL:g})"]
+    return [f"{where}: {ours} against golden {golden} (difference {abs(a - b):.3g}, relative {rel:.2e}; "
+            f"tolerance {atol:g} + {TRAINED_RTOL:g} relative)"]
 
 
 def compare_csv(name: str, ours: str, golden: str) -> list[str]:
@@ -111,7 +143,8 @@ def compare_csv(name: str, ours: str, golden: str) -> list[str]:
     problems: list[str] = []
     for i, (row, gold) in enumerate(zip(a, b)):
         for column, value in gold.items():
-            problems += _cell(f"{name} row {i + 1} {column}", row[column], value, rule.exact(gold, column))
+            problems += _cell(f"{name} row {i + 1} {column}", row[column], value, rule.exact(gold, column),
+                              tolerance(name, column))
     return problems
 
 
