@@ -162,7 +162,7 @@ CPU_LITERAL_CHANGES = {'data': {'patch_size': 16, 'patches_per_site': 640, 'spac
            'milestones': [8, 11],
            'plateau_patience': 3}}
 SMOKE_LITERAL_CHANGES = {'data': {'patch_size': 8, 'patches_per_site': 8, 'spacing': 4.0, 'val_patches_per_site': 4},
- 'eval_': {'batch_size': 8, 'stride': 4},
+ 'eval_': {'batch_size': 32, 'stride': 4},  # batch 8 until smoke's windows went 32 a call
  'model': {'disc_widths': [4, 8], 'widths': [4, 8]},
  'profile': 'smoke',
  'train': {'amp': False,

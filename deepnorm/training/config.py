@@ -494,7 +494,9 @@ PROFILE_CHANGES: dict[str, dict[str, Any]] = {
         # float32 on every processor: the golden numbers of the tests are float32
         "train.precision": "float32",
         "eval_.stride": 4,
-        "eval_.batch_size": 8,
+        # 32 patches of 8^3 a call: the tiny smoke networks cost little per patch, so fewer calls
+        # are faster (a 48x56x48 volume: 0.58 s at 8, 0.35 s at 32 on an AMD EPYC, the same numbers)
+        "eval_.batch_size": 32,
     },
 }
 
