@@ -7,6 +7,35 @@ from pathlib import Path
 
 import pytest
 
+#: The background smoke reproduction under an emulated other processor (tests/golden/emulation.py),
+#: started once the session knows the portability test is selected.
+_EMULATED: list = []
+
+
+def pytest_collection_finish(session) -> None:
+    """Start the emulated-processor reproduction when its test is among the selected ones."""
+    from golden.emulation import TEST_NAME, EmulatedReproduction, other_isa
+
+    if not any(getattr(item, "originalname", item.name) == TEST_NAME for item in session.items):
+        return
+    import torch
+
+    emulation = other_isa(torch.backends.cpu.get_cpu_capability())
+    if emulation is not None:
+        _EMULATED.append(EmulatedReproduction(emulation))
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """Stop the background reproduction (if it still runs) and delete its folder."""
+    while _EMULATED:
+        _EMULATED.pop().close()
+
+
+@pytest.fixture(scope="session")
+def emulated_reproduction():
+    """The background emulated-processor reproduction, or None when this processor has nothing plainer to emulate."""
+    return _EMULATED[0] if _EMULATED else None
+
 
 @pytest.fixture(scope="session")
 def smoke_root(tmp_path_factory) -> Path:

@@ -12,20 +12,14 @@ so in its commit message.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from golden.compare import TRAINED_ABS, TRAINED_ATOL, TRAINED_RTOL, compare_csv, compare_file, compare_json
+from golden.emulation import other_isa
 from golden.regenerate import GOLDEN_FILES
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "smoke"
-REGENERATE = Path(__file__).resolve().parent / "golden" / "regenerate.py"
-
-#: Emulated processors, most capable first: (oneDNN's cap, ATen's cap, the capability PyTorch then reports).
-EMULATIONS: tuple[tuple[str, str, str], ...] = (("AVX2", "avx2", "AVX2"), ("SSE41", "default", "DEFAULT"))
 
 
 @pytest.mark.parametrize("name", GOLDEN_FILES)
@@ -44,29 +38,23 @@ def test_the_reproduction_records_the_processor_and_threads_its_numbers_depend_o
     assert f"| cpu capability | {meta['cpu capability']} |" in smoke_reproduction.report.read_text(encoding="utf-8")
 
 
-def other_isa() -> tuple[str, str, str] | None:
-    """The first emulated processor whose kernels differ from this machine's (None on a plain x86-64)."""
+def test_smoke_tables_match_the_golden_files_on_an_emulated_other_processor(emulated_reproduction):
     import torch
 
-    here = torch.backends.cpu.get_cpu_capability()
-    ranks = {"AVX512": 2, "AVX2": 1, "DEFAULT": 0}
-    for emulation in EMULATIONS:
-        if ranks.get(emulation[2], 0) < ranks.get(here, 0):
-            return emulation
-    return None
-
-
-def test_smoke_tables_match_the_golden_files_on_an_emulated_other_processor(smoke_root, tmp_path):
-    emulation = other_isa()
-    if emulation is None:
+    if emulated_reproduction is None:
+        assert other_isa(torch.backends.cpu.get_cpu_capability()) is None
         pytest.skip("this processor already has PyTorch's plainest kernels: no other processor to emulate")
-    onednn, aten, capability = emulation
-    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": onednn, "ATEN_CPU_CAPABILITY": aten}
-    done = subprocess.run([sys.executable, str(REGENERATE), "--out", str(tmp_path), "--data-root", str(smoke_root)],
-                          env=env, capture_output=True, text=True, timeout=1200)
-    seen = json.loads((tmp_path / "processor.json").read_text(encoding="utf-8")) if (tmp_path / "processor.json").is_file() else {}
+    onednn, aten, capability = emulated_reproduction.emulation
+    done = emulated_reproduction.result(timeout=1200)
+    seen = json.loads((done.out / "processor.json").read_text(encoding="utf-8")) if (done.out / "processor.json").is_file() else {}
     assert seen.get("cpu capability") == capability, (seen, done.stdout[-2000:], done.stderr[-4000:])
     assert done.returncode == 0, f"under {onednn}/{aten}:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+
+
+def test_the_emulated_processor_is_a_plainer_one():
+    assert other_isa("AVX512") == ("AVX2", "avx2", "AVX2")
+    assert other_isa("AVX2") == ("SSE41", "default", "DEFAULT")
+    assert other_isa("DEFAULT") is None
 
 
 # --------------------------------------------------------------------------- the comparison's own laws
