@@ -16,7 +16,8 @@ def pytest_collection_finish(session) -> None:
     """Start the emulated-processor reproduction when its test is among the selected ones."""
     from golden.emulation import TEST_NAME, EmulatedReproduction, other_isa
 
-    if session.config.option.collectonly or not any(getattr(item, "originalname", item.name) == TEST_NAME for item in session.items):
+    selected = any(getattr(item, "originalname", item.name) == TEST_NAME for item in session.items)
+    if session.config.option.collectonly or not selected:
         return
     import torch
 

@@ -57,7 +57,8 @@ class EmulatedReproduction:
         self.work = Path(tempfile.mkdtemp(prefix="deepnorm-emulated-"))
         self.out = self.work / "out"
         onednn, aten, _ = emulation
-        env = {**os.environ, "ONEDNN_MAX_CPU_ISA": onednn, "ATEN_CPU_CAPABILITY": aten, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+        env = {**os.environ, "ONEDNN_MAX_CPU_ISA": onednn, "ATEN_CPU_CAPABILITY": aten, "OMP_NUM_THREADS": "1",
+               "PYTHONUNBUFFERED": "1"}
         self._stdout = open(self.work / "stdout.txt", "w+", encoding="utf-8")
         self._stderr = open(self.work / "stderr.txt", "w+", encoding="utf-8")
         self._process = subprocess.Popen([sys.executable, str(REGENERATE), "--out", str(self.out)], env=env,
@@ -71,8 +72,7 @@ class EmulatedReproduction:
             try:
                 code = self._process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                self._process.kill()
-                code = self._process.wait()
+                code = self._stop()
             outputs = []
             for handle in (self._stdout, self._stderr):
                 handle.flush()
@@ -81,11 +81,15 @@ class EmulatedReproduction:
             self._finished = Finished(code, outputs[0], outputs[1], self.out)
         return self._finished
 
-    def close(self) -> None:
-        """Stop the reproduction if it still runs and delete its folder."""
+    def _stop(self) -> int:
+        """Kill the reproduction (its notebook kernels exit with their parent); its exit code."""
         if self._process.poll() is None:
             self._process.kill()
-            self._process.wait()
+        return self._process.wait()
+
+    def close(self) -> None:
+        """Stop the reproduction if it still runs and delete its folder."""
+        self._stop()
         self._stdout.close()
         self._stderr.close()
         shutil.rmtree(self.work, ignore_errors=True)
